@@ -9,9 +9,9 @@
  * CLIP post-processing lives here: BOS + content cut to maxLength - 2 + EOS,
  * i.e. EOS is always kept last, as HF's `truncation=True` does.
  */
-import { readFile } from 'node:fs/promises';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { AdvclipError, dataLoss, invalidArgument, notFound } from '../core/errors.ts';
+import { AdvclipError, dataLoss, invalidArgument } from '../core/errors.ts';
+import { readJsonFile } from './hf-config.ts';
 
 const BOS = '<|startoftext|>';
 const EOS = '<|endoftext|>';
@@ -40,20 +40,7 @@ export class ClipTokenizer {
   }
 
   static async fromFile(path: string): Promise<ClipTokenizer> {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`${path}: no such file`);
-      throw cause;
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (cause) {
-      throw new AdvclipError('DATA_LOSS', `${path}: not valid JSON (${(cause as Error).message})`, { cause });
-    }
-    return ClipTokenizer.fromJson(json, path);
+    return ClipTokenizer.fromJson(await readJsonFile(path), path);
   }
 
   /** `source` names the file in error messages. */
