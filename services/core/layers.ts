@@ -1,0 +1,70 @@
+/**
+ * Transformer building blocks shared by both CLIP towers.
+ *
+ * The matrix products have hand-written gradients: tfjs' own gradient of
+ * `matMul` uses transposed operands, which the wasm backend runs about ten
+ * times slower than plain products. With `explicitTranspose` on, every
+ * backward product is a plain one, on operands transposed once (frozen
+ * weights are kept in both orientations); native backends keep tfjs' own.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** A frozen linear layer y = x·W0ᵀ + b, stored for fast products. */
+export interface FrozenLinear {
+  /** W0ᵀ: [in, out] */
+  readonly w: tf.Tensor2D;
+  /** W0 (HF orientation): [out, in]; only kept where backward products need it */
+  readonly wBack: tf.Tensor2D | null;
+  readonly bias: tf.Tensor1D | null;
+}
+
+/** x: [N, in] → [N, out], gradient only w.r.t. x (the weights are frozen). */
+export function frozenLinear(x: tf.Tensor2D, layer: FrozenLinear): tf.Tensor2D {
+  const { w, wBack, bias } = layer;
+  if (!wBack) {
+    const y = tf.matMul(x, w) as tf.Tensor2D;
+    return bias ? (tf.add(y, bias) as tf.Tensor2D) : y;
+  }
+  const op = tf.customGrad(((xIn: tf.Tensor) => {
+    const y = tf.matMul(xIn as tf.Tensor2D, w);
+    return { value: bias ? tf.add(y, bias) : y, gradFunc: (dy: tf.Tensor) => [tf.matMul(dy as tf.Tensor2D, wBack)] };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x) as tf.Tensor2D;
+}
+
+function swapLast2(t: tf.Tensor): tf.Tensor {
+  const perm = t.shape.map((_, i) => i);
+  const n = perm.length;
+  [perm[n - 2], perm[n - 1]] = [perm[n - 1], perm[n - 2]];
+  return tf.transpose(t, perm);
+}
+
+/** Batched product a·b over leading dims ([..., m, k]·[..., k, n]) with plain-product gradients. */
+export function matMulPlain<T extends tf.Tensor>(a: T, b: T, explicitTranspose: boolean): T {
+  if (!explicitTranspose) return tf.matMul(a, b) as T;
+  const op = tf.customGrad(((aIn: tf.Tensor, bIn: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([aIn, bIn]);
+    return {
+      value: tf.matMul(aIn, bIn),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sa, sb] = saved;
+        return [tf.matMul(dy, swapLast2(sb)), tf.matMul(swapLast2(sa), dy)];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(a, b) as T;
+}
+
+/** LayerNorm over the last axis, as torch.nn.LayerNorm. */
+export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), gamma), beta);
+}
+
+/** quick_gelu(x) = x·σ(1.702x), OpenAI CLIP's activation. */
+export const quickGelu = (x: tf.Tensor): tf.Tensor => tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
+
+/** exact (erf) GELU, for checkpoints with hidden_act "gelu". */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.div(x, Math.SQRT2))));
+}

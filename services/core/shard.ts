@@ -1,0 +1,270 @@
+/**
+ * The work of one round on a set of chunks — what a worker computes, and
+ * what the single-process trainer computes for every chunk. Each chunk's
+ * result depends only on (adapters, δ, step, round, its sample indices), so
+ * any process computing a chunk gets the same numbers.
+ *
+ * Round kinds:
+ *  - 'delta': Σ_i ∇_δ F at the universal δ (one ascent round of Algorithm 1)
+ *  - 'lora':  Σ_i ∇ F w.r.t. the image-tower LoRA factors and w.r.t. the class
+ *             text features T, at δ (universal), or after per-sample PGD
+ *  - 'local-delta': τ ascent steps on the shard's own copy of δ, then 'lora'
+ *  - 'text':  the text-tower LoRA gradient, the VJP of T(θ) with G = Σ_chunks ∂F/∂T
+ * Splitting the text tower's backward off the chunks runs it once per step
+ * instead of once per chunk, and the chunk sums of G keep it deterministic.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { augmentImages } from './augment.ts';
+import type { Adapters, ClipModel } from './clip.ts';
+import type { DropoutPlan } from './dropout.ts';
+import { invalidArgument } from './errors.ts';
+import { loraScale, type LoraWeights } from './lora.ts';
+import { oneHotLabels, perturbedLoss } from './objective.ts';
+import { Purpose, RandomStream } from './rng.ts';
+import { hostTidy } from './scope.ts';
+import { ascentSteps, type TrainSpec } from './train-spec.ts';
+
+export type RoundKind = 'delta' | 'lora' | 'local-delta' | 'text';
+
+export interface Chunk {
+  readonly index: number;
+  /** positions in the K-shot training set */
+  readonly samples: readonly number[];
+}
+
+export interface RoundTask {
+  readonly step: number;
+  readonly round: number;
+  readonly kind: RoundKind;
+  readonly chunks: readonly Chunk[];
+  /** the universal δ [H·W·3] (null: δ = 0) */
+  readonly delta: Float32Array | null;
+  /** G = Σ ∂F/∂T [C·P], for 'text' */
+  readonly textGrad: Float32Array | null;
+}
+
+export interface ChunkResult {
+  readonly index: number;
+  readonly count: number;
+  readonly lossSum: number;
+  /** loss at δ = 0 (NaN when not computed) */
+  readonly cleanLossSum: number;
+  /** 'delta', 'text_features', `${site}.A`, `${site}.B` → sums over the chunk */
+  readonly grads: ReadonlyMap<string, Float32Array>;
+}
+
+export interface RoundResult {
+  readonly chunks: readonly ChunkResult[];
+  /** local-delta: the shard's final δ and its sample count */
+  readonly localDelta: { readonly count: number; readonly delta: Float32Array } | null;
+  /** text: `${site}.A` / `${site}.B` of the text tower */
+  readonly grads: ReadonlyMap<string, Float32Array>;
+}
+
+/** The images and labels of some samples, already at the model's size, in [0,1]. */
+export interface SampleBatch {
+  readonly pixels: Float32Array; // [n, S, S, 3]
+  readonly labels: readonly number[];
+}
+export type SampleSource = (samples: readonly number[]) => Promise<SampleBatch>;
+
+export const gradKeyA = (site: string): string => `${site}.A`;
+export const gradKeyB = (site: string): string => `${site}.B`;
+
+/** Adapter factors as tensors, for one adapter version. */
+export class AdapterTensors {
+  readonly scale: number;
+  readonly a = new Map<string, tf.Tensor2D>();
+  readonly b = new Map<string, tf.Tensor2D>();
+  constructor(readonly weights: LoraWeights) {
+    this.scale = loraScale(weights.config);
+    weights.sites.forEach((s, i) => {
+      this.a.set(s.key, tf.tensor2d(weights.a[i].data, [weights.a[i].shape[0], weights.a[i].shape[1]]));
+      this.b.set(s.key, tf.tensor2d(weights.b[i].data, [weights.b[i].shape[0], weights.b[i].shape[1]]));
+    });
+  }
+  adapters(dropout: DropoutPlan | null, override?: ReadonlyMap<string, { a: tf.Tensor2D; b: tf.Tensor2D }>): Adapters {
+    const factors = new Map<string, { a: tf.Tensor2D; b: tf.Tensor2D }>();
+    for (const key of this.a.keys()) factors.set(key, override?.get(key) ?? { a: this.a.get(key)!, b: this.b.get(key)! });
+    return { scale: this.scale, factors, dropout };
+  }
+  dispose(): void {
+    for (const t of [...this.a.values(), ...this.b.values()]) t.dispose();
+  }
+}
+
+export class ShardComputer {
+  private textCache: { key: string; features: tf.Tensor2D } | null = null;
+
+  constructor(
+    private readonly model: ClipModel,
+    private readonly spec: TrainSpec,
+    /** tokenised class prompts, one per class */
+    private readonly prompts: readonly (readonly number[])[],
+    private readonly source: SampleSource,
+  ) {}
+
+  private get imageSize(): number {
+    return this.model.config.vision.imageSize;
+  }
+
+  private textDropout(step: number): DropoutPlan | null {
+    const p = this.spec.lora.dropout;
+    return p > 0 ? { p, groups: this.prompts.map((_, c) => [Purpose.textDropout, this.spec.seed, step, c]) } : null;
+  }
+
+  private imageDropout(step: number, round: number, samples: readonly number[]): DropoutPlan | null {
+    const p = this.spec.lora.dropout;
+    return p > 0 ? { p, groups: samples.map((s) => [Purpose.imageDropout, this.spec.seed, step, round, s]) } : null;
+  }
+
+  /** T at this step (text dropout of this step), cached for the step's rounds. */
+  private textFeatures(adapter: AdapterTensors, version: number, step: number): tf.Tensor2D {
+    const key = `${version}/${step}`;
+    if (this.textCache?.key !== key) {
+      this.textCache?.features.dispose();
+      const features = tf.tidy(() => this.model.encodeTexts(this.prompts, adapter.adapters(this.textDropout(step))));
+      this.textCache = { key, features: tf.keep(features) };
+    }
+    return this.textCache.features;
+  }
+
+  dispose(): void {
+    this.textCache?.features.dispose();
+    this.textCache = null;
+  }
+
+  async compute(task: RoundTask, adapter: AdapterTensors, version: number): Promise<RoundResult> {
+    if (task.kind === 'text') return this.textRound(task, adapter);
+    const text = this.textFeatures(adapter, version, task.step);
+    const batches = await Promise.all(task.chunks.map((c) => this.source(c.samples)));
+    if (task.kind === 'local-delta') return this.localDeltaRound(task, adapter, text, batches);
+    const chunks = task.chunks.map((chunk, i) =>
+      task.kind === 'delta'
+        ? this.deltaChunk(task, chunk, batches[i], adapter, text, task.delta)
+        : this.loraChunk(task, chunk, batches[i], adapter, text, task.delta, task.round),
+    );
+    return { chunks, localDelta: null, grads: new Map() };
+  }
+
+  private images(batch: SampleBatch, step: number, samples: readonly number[]): tf.Tensor4D {
+    const s = this.imageSize;
+    if (batch.pixels.length !== samples.length * s * s * 3) throw invalidArgument(`sample batch has ${batch.pixels.length} values, expected ${samples.length}×${s}×${s}×3`);
+    return augmentImages(tf.tensor4d(batch.pixels, [samples.length, s, s, 3]), this.spec.augment, this.spec.seed, step, samples);
+  }
+
+  private deltaTensor(delta: Float32Array | null): tf.Tensor3D {
+    const s = this.imageSize;
+    return delta ? tf.tensor3d(delta, [s, s, 3]) : tf.zeros([s, s, 3]);
+  }
+
+  /** Σ_i ∇_δ F over one chunk at the universal δ */
+  private deltaChunk(task: RoundTask, chunk: Chunk, batch: SampleBatch, adapter: AdapterTensors, text: tf.Tensor2D, delta: Float32Array | null): ChunkResult {
+    return hostTidy(() => {
+      const x = this.images(batch, task.step, chunk.samples);
+      const y = oneHotLabels(batch.labels, this.prompts.length);
+      const adapters = adapter.adapters(this.imageDropout(task.step, task.round, chunk.samples));
+      const { value, grad } = tf.valueAndGrad((d: tf.Tensor) => perturbedLoss(this.model, x, d, text, y, adapters))(this.deltaTensor(delta));
+      return { index: chunk.index, count: chunk.samples.length, lossSum: value.dataSync()[0], cleanLossSum: NaN, grads: new Map([['delta', grad.dataSync() as Float32Array]]) };
+    });
+  }
+
+  /** Per-sample PGD (Madry): random start in Δ, τ signed steps of ε/4, each δ_i kept in Δ. */
+  private perSampleDelta(task: RoundTask, chunk: Chunk, x: tf.Tensor4D, y: tf.Tensor2D, adapter: AdapterTensors, text: tf.Tensor2D): tf.Tensor4D {
+    const eps = this.spec.epsilon;
+    const n = chunk.samples.length;
+    const size = this.imageSize * this.imageSize * 3;
+    const start = new Float32Array(n * size);
+    chunk.samples.forEach((s, i) => {
+      const rng = RandomStream.of(Purpose.randomStart, this.spec.seed, task.step, s);
+      for (let j = 0; j < size; j++) start[i * size + j] = (2 * rng.uniform() - 1) * eps;
+    });
+    let delta = tf.tensor4d(start, x.shape);
+    for (let k = 0; k < ascentSteps(this.spec); k++) {
+      const adapters = adapter.adapters(this.imageDropout(task.step, k, chunk.samples));
+      const g = tf.grad((d: tf.Tensor) => perturbedLoss(this.model, x, d, text, y, adapters))(delta);
+      const next = tf.clipByValue(tf.add(delta, tf.mul(tf.sign(g), eps / 4)), -eps, eps) as tf.Tensor4D;
+      delta.dispose();
+      delta = next;
+    }
+    return delta;
+  }
+
+  /** Σ_i ∇ F w.r.t. the image-tower factors and the text features, at δ */
+  private loraChunk(task: RoundTask, chunk: Chunk, batch: SampleBatch, adapter: AdapterTensors, text: tf.Tensor2D, delta: Float32Array | null, round: number): ChunkResult {
+    return hostTidy(() => {
+      const x = this.images(batch, task.step, chunk.samples);
+      const y = oneHotLabels(batch.labels, this.prompts.length);
+      const perSample = this.spec.perturbation === 'per-sample' && ascentSteps(this.spec) > 0;
+      const d: tf.Tensor | null = perSample ? this.perSampleDelta(task, chunk, x, y, adapter, text) : delta ? this.deltaTensor(delta) : null;
+      const dropout = this.imageDropout(task.step, round, chunk.samples);
+      const sites = adapter.weights.sites.filter((s) => s.tower === 'vision');
+      const f = (...args: tf.Tensor[]) => {
+        const override = new Map(sites.map((s, i) => [s.key, { a: args[2 * i] as tf.Tensor2D, b: args[2 * i + 1] as tf.Tensor2D }]));
+        return perturbedLoss(this.model, x, d, args[args.length - 1] as tf.Tensor2D, y, adapter.adapters(dropout, override));
+      };
+      const xs = [...sites.flatMap((s) => [adapter.a.get(s.key)!, adapter.b.get(s.key)!]), text];
+      const { value, grads } = tf.valueAndGrads(f)(xs);
+      const out = new Map<string, Float32Array>();
+      sites.forEach((s, i) => {
+        out.set(gradKeyA(s.key), grads[2 * i].dataSync() as Float32Array);
+        out.set(gradKeyB(s.key), grads[2 * i + 1].dataSync() as Float32Array);
+      });
+      out.set('text_features', grads[grads.length - 1].dataSync() as Float32Array);
+      const clean = this.spec.cleanLoss && d ? perturbedLoss(this.model, x, null, text, y, adapter.adapters(dropout)).dataSync()[0] : d ? NaN : value.dataSync()[0];
+      return { index: chunk.index, count: chunk.samples.length, lossSum: value.dataSync()[0], cleanLossSum: clean, grads: out };
+    });
+  }
+
+  /** local-δ (federated): τ ascent steps on this shard's own δ, then the LoRA gradients at it. */
+  private localDeltaRound(task: RoundTask, adapter: AdapterTensors, text: tf.Tensor2D, batches: readonly SampleBatch[]): RoundResult {
+    const size = this.imageSize * this.imageSize * 3;
+    let delta: Float32Array = task.delta ? Float32Array.from(task.delta) : new Float32Array(size);
+    const count = task.chunks.reduce((n, c) => n + c.samples.length, 0);
+    for (let k = 0; k < ascentSteps(this.spec); k++) {
+      const sum = new Float32Array(size);
+      task.chunks.forEach((c, i) => {
+        const r = this.deltaChunk({ ...task, round: k }, c, batches[i], adapter, text, delta);
+        const g = r.grads.get('delta')!;
+        for (let j = 0; j < size; j++) sum[j] += g[j];
+      });
+      delta = ascend(delta, sum, count, this.spec);
+    }
+    const chunks = task.chunks.map((c, i) => this.loraChunk(task, c, batches[i], adapter, text, delta, ascentSteps(this.spec)));
+    return { chunks, localDelta: { count, delta }, grads: new Map() };
+  }
+
+  /** the text-tower LoRA gradient: VJP of T(θ_text) with G */
+  private textRound(task: RoundTask, adapter: AdapterTensors): RoundResult {
+    if (!task.textGrad) throw invalidArgument('a text round needs the text-feature gradient G');
+    const sites = adapter.weights.sites.filter((s) => s.tower === 'text');
+    if (sites.length === 0) return { chunks: [], localDelta: null, grads: new Map() };
+    return hostTidy(() => {
+      const g = tf.tensor2d(task.textGrad!, [this.prompts.length, this.model.config.projectionDim]);
+      const dropout = this.textDropout(task.step);
+      const f = (...args: tf.Tensor[]) => {
+        const override = new Map(sites.map((s, i) => [s.key, { a: args[2 * i] as tf.Tensor2D, b: args[2 * i + 1] as tf.Tensor2D }]));
+        return tf.sum(tf.mul(this.model.encodeTexts(this.prompts, adapter.adapters(dropout, override)), g)) as tf.Scalar;
+      };
+      const grads = tf.grads(f)(sites.flatMap((s) => [adapter.a.get(s.key)!, adapter.b.get(s.key)!]));
+      const out = new Map<string, Float32Array>();
+      sites.forEach((s, i) => {
+        out.set(gradKeyA(s.key), grads[2 * i].dataSync() as Float32Array);
+        out.set(gradKeyB(s.key), grads[2 * i + 1].dataSync() as Float32Array);
+      });
+      return { chunks: [], localDelta: null, grads: out };
+    });
+  }
+}
+
+/** One projected ascent step on the universal δ: δ ← P_Δ(δ + η_δ·g) or with sign(g); g = sum / count. */
+export function ascend(delta: Float32Array, gradSum: Float32Array, count: number, spec: TrainSpec): Float32Array {
+  const eps = spec.epsilon;
+  const out = new Float32Array(delta.length);
+  for (let j = 0; j < delta.length; j++) {
+    const g = gradSum[j] / count;
+    const stepped = delta[j] + spec.lrDelta * (spec.deltaStep === 'sign' ? Math.sign(g) : g);
+    out[j] = Math.min(eps, Math.max(-eps, stepped));
+  }
+  return out;
+}

@@ -1,0 +1,78 @@
+/**
+ * What a training run computes, beyond the model and the data: the frozen
+ * part of the configuration that both the step driver and every shard
+ * computer must agree on.
+ */
+import type { Augment } from './augment.ts';
+import { invalidArgument } from './errors.ts';
+import type { LoraConfig } from './lora.ts';
+
+export const Methods = ['advclip-lora', 'clip-lora'] as const;
+export type Method = (typeof Methods)[number];
+export const Perturbations = ['universal', 'per-sample'] as const;
+export type Perturbation = (typeof Perturbations)[number];
+export const DeltaSteps = ['grad', 'sign'] as const;
+export type DeltaStep = (typeof DeltaSteps)[number];
+export const LoraUpdates = ['jacobi', 'gauss-seidel'] as const;
+export type LoraUpdate = (typeof LoraUpdates)[number];
+export const Optimizers = ['adamw', 'sgd'] as const;
+export type OptimizerName = (typeof Optimizers)[number];
+export const Schedules = ['cosine', 'constant'] as const;
+export type Schedule = (typeof Schedules)[number];
+export const SyncModes = ['exact', 'local-delta'] as const;
+export type SyncMode = (typeof SyncModes)[number];
+
+export interface TrainSpec {
+  readonly method: Method;
+  readonly seed: number;
+  readonly lora: LoraConfig;
+  /** ℓ∞ radius of δ in [0,1] pixel units */
+  readonly epsilon: number;
+  /** τ: ascent steps on δ per step (0 for clip-lora) */
+  readonly tau: number;
+  readonly perturbation: Perturbation;
+  readonly deltaStep: DeltaStep;
+  /** η_δ */
+  readonly lrDelta: number;
+  readonly loraUpdate: LoraUpdate;
+  readonly optimizer: OptimizerName;
+  readonly lr: number;
+  readonly schedule: Schedule;
+  readonly weightDecay: number;
+  readonly iters: number;
+  readonly batchSize: number;
+  /** samples per chunk: the unit of work and of deterministic reduction */
+  readonly chunkSize: number;
+  readonly augment: Augment;
+  readonly sync: SyncMode;
+  /** also compute the loss at δ = 0 each step (one extra forward pass) */
+  readonly cleanLoss: boolean;
+  /** reset δ to 0 at each epoch (the authors' code); Algorithm 1 carries it */
+  readonly resetDeltaEachEpoch: boolean;
+}
+
+export function validateTrainSpec(s: TrainSpec): TrainSpec {
+  const check = (ok: boolean, message: string) => {
+    if (!ok) throw invalidArgument(message);
+  };
+  check(Methods.includes(s.method), `--method must be one of ${Methods.join('|')}, got "${s.method}"`);
+  check(Number.isInteger(s.seed), `--seed must be an integer, got ${s.seed}`);
+  check(s.epsilon >= 0 && s.epsilon <= 1, `--epsilon must be in [0, 1], got ${s.epsilon}`);
+  check(Number.isInteger(s.tau) && s.tau >= 0, `--tau must be a non-negative integer, got ${s.tau}`);
+  check(s.lrDelta >= 0, `--lr-delta must be ≥ 0, got ${s.lrDelta}`);
+  check(s.lr > 0, `--lr must be > 0, got ${s.lr}`);
+  check(s.weightDecay >= 0, `weight decay must be ≥ 0, got ${s.weightDecay}`);
+  check(Number.isInteger(s.iters) && s.iters >= 0, `--iters must be a non-negative integer, got ${s.iters}`);
+  check(Number.isInteger(s.batchSize) && s.batchSize >= 1, `--batch-size must be a positive integer, got ${s.batchSize}`);
+  check(Number.isInteger(s.chunkSize) && s.chunkSize >= 1, `--chunk-size must be a positive integer, got ${s.chunkSize}`);
+  check(Perturbations.includes(s.perturbation), `--perturbation must be one of ${Perturbations.join('|')}`);
+  check(DeltaSteps.includes(s.deltaStep), `--delta-step must be one of ${DeltaSteps.join('|')}`);
+  check(LoraUpdates.includes(s.loraUpdate), `--lora-update must be one of ${LoraUpdates.join('|')}`);
+  check(Optimizers.includes(s.optimizer), `--optimizer must be one of ${Optimizers.join('|')}`);
+  check(Schedules.includes(s.schedule), `--schedule must be one of ${Schedules.join('|')}`);
+  check(SyncModes.includes(s.sync), `--sync must be one of ${SyncModes.join('|')}`);
+  return Object.freeze({ ...s, tau: s.method === 'clip-lora' ? 0 : s.tau });
+}
+
+/** τ in effect: clip-lora is the same loop with no ascent. */
+export const ascentSteps = (s: TrainSpec): number => (s.method === 'clip-lora' || s.epsilon === 0 ? 0 : s.tau);

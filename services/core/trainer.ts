@@ -1,0 +1,157 @@
+/**
+ * The AdvCLIP-LoRA step driver (Algorithm 1), with the rounds of the
+ * distributed semantics. It owns the step, the adapters, the optimiser
+ * state, δ and the data cursor; an `Executor` computes rounds — in this
+ * process, or sharded over workers — and returns chunk results in chunk
+ * order, which are added in that order. So one process and N workers give
+ * the same numbers.
+ */
+import type { ChunkResult, RoundKind, RoundTask } from './shard.ts';
+import { ascend, gradKeyA, gradKeyB } from './shard.ts';
+import type { LoraWeights } from './lora.ts';
+import { applyUpdate, initOptimizer, learningRate, type OptimizerState } from './optim.ts';
+import { batchAt, chunksOf, effectiveBatchSize } from './sampling.ts';
+import { ascentSteps, type TrainSpec } from './train-spec.ts';
+import type { HostTensor } from './tensor.ts';
+
+export interface ExecutedRound {
+  readonly chunks: readonly ChunkResult[];
+  readonly localDeltas: readonly { readonly count: number; readonly delta: Float32Array }[];
+  readonly grads: ReadonlyMap<string, Float32Array>;
+}
+
+/** Computes a round at an adapter version. */
+export type Executor = (task: RoundTask, adapter: LoraWeights, version: number) => Promise<ExecutedRound>;
+
+export interface TrainState {
+  /** steps done */
+  step: number;
+  /** bumps with every change of the adapters */
+  version: number;
+  lora: LoraWeights;
+  readonly optimizer: OptimizerState;
+  /** the universal δ, carried across minibatches ([S·S·3]) */
+  delta: Float32Array | null;
+  deltaEpoch: number;
+}
+
+export interface StepReport {
+  readonly step: number;
+  readonly epoch: number;
+  readonly lr: number;
+  /** mean loss at the final δ (adv), and at δ = 0 (clean; NaN when not computed) */
+  readonly loss: number;
+  readonly cleanLoss: number;
+  readonly gradNorm: { readonly A: number; readonly B: number; readonly delta: number };
+  readonly deltaLinf: number;
+  readonly samples: number;
+  readonly rounds: number;
+}
+
+export function initTrainState(spec: TrainSpec, lora: LoraWeights): TrainState {
+  const sizes = lora.sites.flatMap((_, i) => [lora.a[i].data.length, lora.b[i].data.length]);
+  return { step: 0, version: 0, lora, optimizer: initOptimizer(spec.optimizer, sizes), delta: null, deltaEpoch: 0 };
+}
+
+const sumInto = (acc: Float32Array, g: Float32Array) => {
+  for (let j = 0; j < acc.length; j++) acc[j] += g[j];
+};
+
+/** Σ over chunks, in chunk order, of one named gradient. */
+function chunkSum(chunks: readonly ChunkResult[], name: string): Float32Array {
+  const ordered = [...chunks].sort((a, b) => a.index - b.index);
+  const first = ordered[0]?.grads.get(name);
+  if (!first) throw new Error(`internal: chunk results lack gradient "${name}"`);
+  const acc = new Float32Array(first.length);
+  for (const c of ordered) sumInto(acc, c.grads.get(name)!);
+  return acc;
+}
+
+const l2 = (xs: readonly Float32Array[]) => Math.sqrt(xs.reduce((s, x) => s + x.reduce((a, v) => a + v * v, 0), 0));
+const linf = (x: Float32Array | null) => (x ? x.reduce((m, v) => Math.max(m, Math.abs(v)), 0) : 0);
+
+function withFactors(lora: LoraWeights, params: readonly Float32Array[]): LoraWeights {
+  const tensor = (t: HostTensor, data: Float32Array): HostTensor => ({ shape: t.shape, data });
+  return { ...lora, a: lora.a.map((t, i) => tensor(t, params[2 * i])), b: lora.b.map((t, i) => tensor(t, params[2 * i + 1])) };
+}
+
+/** One training step: τ ascent rounds on δ (or local/per-sample ascent), then the LoRA update. */
+export async function trainStep(state: TrainState, spec: TrainSpec, setSize: number, execute: Executor): Promise<StepReport> {
+  const t = state.step;
+  const m = effectiveBatchSize(spec.batchSize, setSize);
+  const plan = batchAt(t, setSize, spec.batchSize, spec.seed);
+  const chunks = chunksOf(plan.samples, spec.chunkSize);
+  const tau = ascentSteps(spec);
+  const universal = spec.perturbation === 'universal' && tau > 0;
+  if (spec.resetDeltaEachEpoch && plan.epoch !== state.deltaEpoch) state.delta = null;
+  state.deltaEpoch = plan.epoch;
+  let rounds = 0;
+  const run = async (kind: RoundKind, round: number, extra: Partial<RoundTask> = {}) => {
+    rounds++;
+    return execute({ step: t, round, kind, chunks: kind === 'text' ? [] : chunks, delta: state.delta, textGrad: null, ...extra }, state.lora, state.version);
+  };
+
+  let deltaGradNorm = 0;
+  let loraRound: ExecutedRound;
+  if (universal && spec.sync === 'exact') {
+    for (let r = 0; r < tau; r++) {
+      const res = await run('delta', r);
+      const g = chunkSum(res.chunks, 'delta');
+      deltaGradNorm = l2([g]) / m;
+      state.delta = ascend(state.delta ?? new Float32Array(g.length), g, m, spec);
+    }
+    loraRound = await run('lora', tau);
+  } else if (universal) {
+    loraRound = await run('local-delta', tau);
+  } else {
+    loraRound = await run('lora', tau);
+  }
+
+  const gradients = async (round: ExecutedRound) => {
+    const text = await run('text', tau, { textGrad: chunkSum(round.chunks, 'text_features'), delta: null });
+    return state.lora.sites.flatMap((s) => {
+      const source = (key: string) => (s.tower === 'text' ? text.grads.get(key)! : chunkSum(round.chunks, key));
+      return [gradKeyA(s.key), gradKeyB(s.key)].map((key) => source(key).map((v) => v / m));
+    });
+  };
+  const grads = await gradients(loraRound);
+  const params = state.lora.sites.flatMap((_, i) => [Float32Array.from(state.lora.a[i].data), Float32Array.from(state.lora.b[i].data)]);
+  const lr = learningRate(spec.schedule, spec.lr, t, spec.iters);
+  const update = { lr, weightDecay: spec.optimizer === 'adamw' ? spec.weightDecay : 0, t: t + 1 };
+  const aIdx = params.map((_, i) => i).filter((i) => i % 2 === 0);
+  const bIdx = params.map((_, i) => i).filter((i) => i % 2 === 1);
+  let bGrads = grads;
+  if (spec.loraUpdate === 'gauss-seidel') {
+    // update A, then recompute g_B at the new A (same δ, same samples)
+    applyUpdate(state.optimizer, params, grads, { ...update, which: aIdx });
+    state.lora = withFactors(state.lora, params);
+    state.version++;
+    bGrads = await gradients(await run('lora', tau + 1, { delta: state.delta }));
+    applyUpdate(state.optimizer, params, bGrads, { ...update, which: bIdx });
+  } else {
+    applyUpdate(state.optimizer, params, grads, { ...update, which: [...aIdx, ...bIdx] });
+  }
+  state.lora = withFactors(state.lora, params);
+  state.version++;
+
+  if (spec.sync === 'local-delta' && universal) {
+    // federated: the next δ is the count-weighted mean of the workers' δ
+    const total = loraRound.localDeltas.reduce((n, d) => n + d.count, 0);
+    const mean = new Float32Array(loraRound.localDeltas[0].delta.length);
+    for (const d of loraRound.localDeltas) for (let j = 0; j < mean.length; j++) mean[j] += (d.delta[j] * d.count) / total;
+    state.delta = mean;
+  }
+  state.step++;
+  const sum = (f: (c: ChunkResult) => number) => loraRound.chunks.reduce((s, c) => s + f(c), 0);
+  return {
+    step: t,
+    epoch: plan.epoch,
+    lr,
+    loss: sum((c) => c.lossSum) / m,
+    cleanLoss: sum((c) => c.cleanLossSum) / m,
+    gradNorm: { A: l2(aIdx.map((i) => grads[i])), B: l2(bIdx.map((i) => bGrads[i])), delta: deltaGradNorm },
+    deltaLinf: linf(state.delta),
+    samples: m,
+    rounds,
+  };
+}
