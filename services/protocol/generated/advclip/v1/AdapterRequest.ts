@@ -1,0 +1,17 @@
+// Original file: proto/advclip/v1/coordinator.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface AdapterRequest {
+  /**
+   * 0: the newest version.
+   */
+  'version'?: (number | string | Long);
+}
+
+export interface AdapterRequest__Output {
+  /**
+   * 0: the newest version.
+   */
+  'version': (number);
+}

@@ -1,0 +1,31 @@
+// Original file: proto/advclip/v1/coordinator.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+/**
+ * A new adapter version exists (sent on the stream so workers without NATS
+ * learn of it; with NATS they see it on adapter.latest first).
+ */
+export interface AdapterVersion {
+  'version'?: (number | string | Long);
+  'sha256'?: (string);
+  /**
+   * Object name in the NATS object store, e.g. "adapter-12".
+   */
+  'object'?: (string);
+  'size_bytes'?: (number | string | Long);
+}
+
+/**
+ * A new adapter version exists (sent on the stream so workers without NATS
+ * learn of it; with NATS they see it on adapter.latest first).
+ */
+export interface AdapterVersion__Output {
+  'version': (number);
+  'sha256': (string);
+  /**
+   * Object name in the NATS object store, e.g. "adapter-12".
+   */
+  'object': (string);
+  'size_bytes': (number);
+}

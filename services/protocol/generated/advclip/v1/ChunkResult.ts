@@ -1,0 +1,59 @@
+// Original file: proto/advclip/v1/task.proto
+
+import type { NamedTensor as _advclip_v1_NamedTensor, NamedTensor__Output as _advclip_v1_NamedTensor__Output } from '../../advclip/v1/NamedTensor.ts';
+
+/**
+ * Sums over one chunk's samples.
+ */
+export interface ChunkResult {
+  'chunk_index'?: (number);
+  /**
+   * Number of samples summed (the chunk's size).
+   */
+  'count'?: (number);
+  /**
+   * Sum of per-sample clean cross-entropy.
+   */
+  'loss_sum'?: (number | string);
+  /**
+   * Sum of per-sample cross-entropy at the perturbed input.
+   */
+  'adv_loss_sum'?: (number | string);
+  /**
+   * Gradient SUMS over the chunk: "delta" for DELTA_GRAD, one entry per
+   * LoRA parameter key for LORA_GRAD / LOCAL_DELTA; empty for EVAL.
+   */
+  'grads'?: (_advclip_v1_NamedTensor)[];
+  /**
+   * EVAL: number of correct predictions in the chunk.
+   */
+  'correct'?: (number);
+}
+
+/**
+ * Sums over one chunk's samples.
+ */
+export interface ChunkResult__Output {
+  'chunk_index': (number);
+  /**
+   * Number of samples summed (the chunk's size).
+   */
+  'count': (number);
+  /**
+   * Sum of per-sample clean cross-entropy.
+   */
+  'loss_sum': (number);
+  /**
+   * Sum of per-sample cross-entropy at the perturbed input.
+   */
+  'adv_loss_sum': (number);
+  /**
+   * Gradient SUMS over the chunk: "delta" for DELTA_GRAD, one entry per
+   * LoRA parameter key for LORA_GRAD / LOCAL_DELTA; empty for EVAL.
+   */
+  'grads': (_advclip_v1_NamedTensor__Output)[];
+  /**
+   * EVAL: number of correct predictions in the chunk.
+   */
+  'correct': (number);
+}

@@ -1,0 +1,58 @@
+// Original file: proto/advclip/v1/task.proto
+
+/**
+ * What a round computes.
+ */
+export const RoundKind = {
+  ROUND_KIND_UNSPECIFIED: 'ROUND_KIND_UNSPECIFIED',
+  /**
+   * One ascent round of exact mode: per chunk, sum over samples of dF/d(delta).
+   */
+  DELTA_GRAD: 'DELTA_GRAD',
+  /**
+   * The LoRA round: per chunk, sums of dF/dA and dF/dB at the task's delta.
+   */
+  LORA_GRAD: 'LORA_GRAD',
+  /**
+   * local-delta (federated) mode: the worker runs the tau ascent steps on
+   * its own copy of delta, then returns LoRA gradient sums and its delta.
+   */
+  LOCAL_DELTA: 'LOCAL_DELTA',
+  /**
+   * Evaluation: per chunk, loss sum and number of correct predictions.
+   */
+  EVAL: 'EVAL',
+} as const;
+
+/**
+ * What a round computes.
+ */
+export type RoundKind =
+  | 'ROUND_KIND_UNSPECIFIED'
+  | 0
+  /**
+   * One ascent round of exact mode: per chunk, sum over samples of dF/d(delta).
+   */
+  | 'DELTA_GRAD'
+  | 1
+  /**
+   * The LoRA round: per chunk, sums of dF/dA and dF/dB at the task's delta.
+   */
+  | 'LORA_GRAD'
+  | 2
+  /**
+   * local-delta (federated) mode: the worker runs the tau ascent steps on
+   * its own copy of delta, then returns LoRA gradient sums and its delta.
+   */
+  | 'LOCAL_DELTA'
+  | 3
+  /**
+   * Evaluation: per chunk, loss sum and number of correct predictions.
+   */
+  | 'EVAL'
+  | 4
+
+/**
+ * What a round computes.
+ */
+export type RoundKind__Output = typeof RoundKind[keyof typeof RoundKind]

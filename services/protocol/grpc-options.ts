@@ -1,0 +1,68 @@
+/**
+ * gRPC transport settings for both ends, stated once: message size limits
+ * (gradients and adapters travel as bytes, far above gRPC's 4 MiB default)
+ * and keepalive (a dead peer is noticed without waiting for TCP).
+ */
+import type { ChannelOptions, ServerOptions } from '@grpc/grpc-js';
+import { invalidArgument } from '../core/errors.ts';
+
+export interface GrpcTransportOptions {
+  /** Largest message either end sends or accepts. */
+  readonly maxMessageBytes?: number;
+  /** Ping the peer after this long without activity. */
+  readonly keepaliveTimeMs?: number;
+  /** Drop the connection when a ping is not answered in this time. */
+  readonly keepaliveTimeoutMs?: number;
+}
+
+export type GrpcTransportConfig = Readonly<Required<GrpcTransportOptions>>;
+
+export const GRPC_TRANSPORT_DEFAULTS: GrpcTransportConfig = Object.freeze({
+  maxMessageBytes: 256 * 1024 * 1024,
+  keepaliveTimeMs: 20_000,
+  keepaliveTimeoutMs: 10_000,
+});
+
+/** HTTP/2 flow-control window of a channel: large tensors stream without stalling. */
+const FLOW_CONTROL_WINDOW_BYTES = 8 * 1024 * 1024;
+
+export function resolveGrpcTransport(options: GrpcTransportOptions = {}): GrpcTransportConfig {
+  const config = { ...GRPC_TRANSPORT_DEFAULTS, ...definedOnly(options) };
+  for (const [key, value] of Object.entries(config)) {
+    if (!Number.isSafeInteger(value) || value <= 0) {
+      throw invalidArgument(`gRPC ${key} must be a positive integer, got ${value}`);
+    }
+  }
+  if (config.maxMessageBytes > 2 ** 31 - 1) {
+    throw invalidArgument(`gRPC maxMessageBytes must be below 2 GiB, got ${config.maxMessageBytes}`);
+  }
+  return Object.freeze(config);
+}
+
+/** Options for a client channel (the worker's connection to the coordinator). */
+export function grpcChannelOptions(options: GrpcTransportOptions = {}): ChannelOptions {
+  const config = resolveGrpcTransport(options);
+  return {
+    'grpc.max_send_message_length': config.maxMessageBytes,
+    'grpc.max_receive_message_length': config.maxMessageBytes,
+    'grpc.keepalive_time_ms': config.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW_BYTES,
+  };
+}
+
+/** Options for a server (the coordinator). */
+export function grpcServerOptions(options: GrpcTransportOptions = {}): ServerOptions {
+  const config = resolveGrpcTransport(options);
+  return {
+    'grpc.max_send_message_length': config.maxMessageBytes,
+    'grpc.max_receive_message_length': config.maxMessageBytes,
+    'grpc.keepalive_time_ms': config.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
+  };
+}
+
+function definedOnly(options: GrpcTransportOptions): GrpcTransportOptions {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+}

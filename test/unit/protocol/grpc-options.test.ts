@@ -1,0 +1,29 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AdvclipError } from '../../../services/core/errors.ts';
+import {
+  GRPC_TRANSPORT_DEFAULTS,
+  grpcChannelOptions,
+  grpcServerOptions,
+  resolveGrpcTransport,
+} from '../../../services/protocol/grpc-options.ts';
+
+test('both ends raise the message limit to the same configured size (default 256 MiB)', () => {
+  assert.equal(GRPC_TRANSPORT_DEFAULTS.maxMessageBytes, 256 * 1024 * 1024);
+  for (const options of [grpcChannelOptions(), grpcServerOptions()]) {
+    assert.equal(options['grpc.max_send_message_length'], 256 * 1024 * 1024);
+    assert.equal(options['grpc.max_receive_message_length'], 256 * 1024 * 1024);
+    assert.ok((options['grpc.keepalive_time_ms'] as number) > 0);
+  }
+  const small = { maxMessageBytes: 1 << 20 };
+  assert.equal(grpcChannelOptions(small)['grpc.max_receive_message_length'], 1 << 20);
+  assert.equal(grpcServerOptions(small)['grpc.max_send_message_length'], 1 << 20);
+});
+
+test('the resolved config is frozen and out-of-range values are refused', () => {
+  assert.ok(Object.isFrozen(resolveGrpcTransport({ keepaliveTimeMs: 5_000 })));
+  assert.equal(resolveGrpcTransport({ keepaliveTimeMs: undefined }).keepaliveTimeMs, GRPC_TRANSPORT_DEFAULTS.keepaliveTimeMs);
+  for (const bad of [{ maxMessageBytes: 0 }, { maxMessageBytes: 2 ** 31 }, { keepaliveTimeoutMs: 1.5 }, { keepaliveTimeMs: -1 }]) {
+    assert.throws(() => resolveGrpcTransport(bad), (e: unknown) => e instanceof AdvclipError && e.code === 'INVALID_ARGUMENT');
+  }
+});
