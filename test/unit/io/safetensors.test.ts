@@ -115,6 +115,17 @@ test('reads BF16, F16, F64 and integer dtypes into float32', () => {
   assert.equal(file.dtypes.get('bf'), 'BF16');
 });
 
+test('F32 data at an unaligned offset decodes (copied), aligned data is shared', () => {
+  const data = new Uint8Array(8);
+  new DataView(data.buffer).setFloat32(0, 1.25, true);
+  new DataView(data.buffer).setFloat32(4, -3, true);
+  const header = { w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } };
+  for (const pad of ['', ' ', '  ', '   ']) {
+    const t = readSafetensors(forge(header, data, JSON.stringify(header) + pad), 'u.safetensors').get('w')!;
+    assert.deepEqual([...t.data], [1.25, -3], `header padded by ${pad.length}`);
+  }
+});
+
 const four = new Uint8Array(8);
 const entry = (dtype: string, shape: number[], offsets: number[]) => ({ dtype, shape, data_offsets: offsets });
 
