@@ -1,0 +1,157 @@
+/**
+ * Every Prometheus metric advclip exports, named in one place.
+ *
+ * Each process owns one `Registry` (never prom-client's global default), so a
+ * coordinator and its workers started in one test process do not collide.
+ * The dashboard and the alert rules in deploy/ refer to these names; a test
+ * checks them against a live scrape.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const METRIC_PREFIX = 'advclip_' as const;
+
+export const CoordinatorMetricNames = {
+  loss: 'advclip_loss',
+  gradNorm: 'advclip_grad_norm',
+  deltaLinf: 'advclip_delta_linf',
+  epsilon: 'advclip_epsilon',
+  stepSeconds: 'advclip_step_seconds',
+  workers: 'advclip_workers',
+  adapterVersion: 'advclip_adapter_version',
+  workerSamples: 'advclip_worker_samples_total',
+  accuracy: 'advclip_accuracy',
+  step: 'advclip_step',
+  waitingForWorkers: 'advclip_waiting_for_workers',
+  rejectedResults: 'advclip_rejected_results_total',
+} as const;
+
+export const WorkerMetricNames = {
+  computeSeconds: 'advclip_worker_compute_seconds',
+  samplesProcessed: 'advclip_worker_samples_processed_total',
+  errors: 'advclip_worker_errors_total',
+  adapterVersion: 'advclip_worker_adapter_version',
+} as const;
+
+export type MetricName =
+  | (typeof CoordinatorMetricNames)[keyof typeof CoordinatorMetricNames]
+  | (typeof WorkerMetricNames)[keyof typeof WorkerMetricNames];
+
+export const LossKinds = ['clean', 'adv'] as const;
+export type LossKind = (typeof LossKinds)[number];
+export const GradParams = ['A', 'B', 'delta'] as const;
+export type GradParam = (typeof GradParams)[number];
+export const StepPhases = ['compute', 'network', 'wait', 'update'] as const;
+export type StepPhase = (typeof StepPhases)[number];
+export const Attacks = ['none', 'fgsm', 'pgd'] as const;
+export type Attack = (typeof Attacks)[number];
+
+/** Seconds; a step on the small CLIP takes milliseconds, on a real one up to a minute. */
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export interface CoordinatorMetrics {
+  /** Label `kind`: one of `LossKinds`. */
+  readonly loss: Gauge<'kind'>;
+  /** Label `param`: one of `GradParams`. */
+  readonly gradNorm: Gauge<'param'>;
+  /** ‖δ‖∞ of the current perturbation; compared with `epsilon` by the saturation alert. */
+  readonly deltaLinf: Gauge;
+  readonly epsilon: Gauge;
+  /** Label `phase`: one of `StepPhases`. */
+  readonly stepSeconds: Histogram<'phase'>;
+  readonly workers: Gauge;
+  readonly adapterVersion: Gauge;
+  /** Labelled by worker id; `remove({ worker })` when a worker leaves. */
+  readonly workerSamples: Counter<'worker'>;
+  /** Label `attack`: one of `Attacks`. */
+  readonly accuracy: Gauge<'attack'>;
+  readonly step: Gauge;
+  /** 1 while fewer than `--min-workers` are live, else 0. */
+  readonly waitingForWorkers: Gauge;
+  /** Worker results the coordinator refused, by reason (e.g. `non_finite`, `stale_round`, `bad_shape`). */
+  readonly rejectedResults: Counter<'reason'>;
+}
+
+export interface WorkerMetrics {
+  readonly computeSeconds: Histogram;
+  readonly samplesProcessed: Counter;
+  /** Labelled by error kind (e.g. `unverified_adapter`, `compute`, `stream`). */
+  readonly errors: Counter<'kind'>;
+  readonly adapterVersion: Gauge;
+}
+
+/** A fresh registry with the Node process metrics (CPU, memory, event loop, GC) prefixed `advclip_`. */
+export function createMetricsRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  return registry;
+}
+
+export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics {
+  const n = CoordinatorMetricNames;
+  const registers = [registry];
+  return Object.freeze({
+    loss: new Gauge({ name: n.loss, help: 'Mean training loss of the last step', labelNames: ['kind'] as const, registers }),
+    gradNorm: new Gauge({
+      name: n.gradNorm,
+      help: 'L2 norm of the averaged gradient of the last step',
+      labelNames: ['param'] as const,
+      registers,
+    }),
+    deltaLinf: new Gauge({ name: n.deltaLinf, help: 'L-infinity norm of the adversarial perturbation delta', registers }),
+    epsilon: new Gauge({ name: n.epsilon, help: 'Perturbation budget epsilon (L-infinity radius of delta)', registers }),
+    stepSeconds: new Histogram({
+      name: n.stepSeconds,
+      help: 'Wall time of one training step, by phase',
+      labelNames: ['phase'] as const,
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    workers: new Gauge({ name: n.workers, help: 'Workers currently admitted and live', registers }),
+    adapterVersion: new Gauge({ name: n.adapterVersion, help: 'Version of the latest published LoRA adapter', registers }),
+    workerSamples: new Counter({
+      name: n.workerSamples,
+      help: 'Samples whose results the coordinator accepted, by worker',
+      labelNames: ['worker'] as const,
+      registers,
+    }),
+    accuracy: new Gauge({
+      name: n.accuracy,
+      help: 'Evaluation accuracy (0..1) of the latest evaluation, by attack',
+      labelNames: ['attack'] as const,
+      registers,
+    }),
+    step: new Gauge({ name: n.step, help: 'Index of the last completed training step', registers }),
+    waitingForWorkers: new Gauge({
+      name: n.waitingForWorkers,
+      help: '1 while training waits for the minimum number of workers, else 0',
+      registers,
+    }),
+    rejectedResults: new Counter({
+      name: n.rejectedResults,
+      help: 'Worker results refused by the coordinator, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+  });
+}
+
+export function createWorkerMetrics(registry: Registry): WorkerMetrics {
+  const n = WorkerMetricNames;
+  const registers = [registry];
+  return Object.freeze({
+    computeSeconds: new Histogram({
+      name: n.computeSeconds,
+      help: 'Wall time of computing one work item (forward, attack, backward)',
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    samplesProcessed: new Counter({ name: n.samplesProcessed, help: 'Samples this worker computed', registers }),
+    errors: new Counter({
+      name: n.errors,
+      help: 'Errors this worker met, by kind',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    adapterVersion: new Gauge({ name: n.adapterVersion, help: 'Adapter version this worker holds', registers }),
+  });
+}

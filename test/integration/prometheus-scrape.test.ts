@@ -1,0 +1,168 @@
+/**
+ * A real Debian `prometheus` scrapes a live advclip /metrics endpoint with the
+ * shipped alert rules loaded: its HTTP API returns advclip_loss samples, the
+ * loss-NaN alert fires, and every dashboard query returns data.
+ *
+ * The endpoint here is served by startHttpEndpoints with the coordinator and
+ * worker metrics; scraping a running `advclip cluster` is the cluster's test.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import {
+  Attacks,
+  GradParams,
+  StepPhases,
+  createCoordinatorMetrics,
+  createMetricsRegistry,
+  createWorkerMetrics,
+  type CoordinatorMetrics,
+} from '../../services/protocol/metrics.ts';
+import { startHttpEndpoints, type HttpEndpoints } from '../../services/protocol/http-endpoints.ts';
+import { onPath, repoRoot } from '../unit/deploy/tools.ts';
+
+interface Vector {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe('Prometheus scrapes advclip /metrics', { skip: onPath('prometheus') ? false : 'prometheus not on PATH (Debian package `prometheus`); install it to run this test' }, () => {
+  let dir: string;
+  let endpoints: HttpEndpoints;
+  let prometheus: ChildProcess;
+  let api: string;
+  let metrics: CoordinatorMetrics;
+  let tick: NodeJS.Timeout;
+  let log = '';
+
+  const query = async (promql: string): Promise<Vector[]> => {
+    const res = await fetch(`${api}/api/v1/query?query=${encodeURIComponent(promql)}`);
+    const body = (await res.json()) as { status: string; error?: string; data: { result: Vector[] } };
+    assert.equal(body.status, 'success', `${promql}: ${body.error}`);
+    return body.data.result;
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'advclip-prometheus-'));
+    const registry = createMetricsRegistry();
+    metrics = createCoordinatorMetrics(registry);
+    const worker = createWorkerMetrics(registry);
+    metrics.loss.set({ kind: 'clean' }, 0.5);
+    metrics.loss.set({ kind: 'adv' }, NaN);
+    for (const param of GradParams) metrics.gradNorm.set({ param }, 1.5);
+    for (const attack of Attacks) metrics.accuracy.set({ attack }, 0.6);
+    metrics.deltaLinf.set(0.01);
+    metrics.epsilon.set(4 / 255);
+    metrics.workers.set(2);
+    metrics.adapterVersion.set(3);
+    metrics.step.set(3);
+    metrics.waitingForWorkers.set(0);
+    metrics.rejectedResults.inc({ reason: 'stale_round' });
+    worker.errors.inc({ kind: 'compute' });
+    worker.adapterVersion.set(3);
+    endpoints = await startHttpEndpoints({ port: 0, registry, readiness: () => ({ ready: true, state: 'ready' }) });
+
+    // Keep series moving between scrapes so rate() has something to say.
+    tick = setInterval(() => {
+      for (const phase of StepPhases) metrics.stepSeconds.observe({ phase }, 0.01 + Math.random() * 0.05);
+      metrics.workerSamples.inc({ worker: 'w-0' }, 8);
+      metrics.workerSamples.inc({ worker: 'w-1' }, 8);
+      worker.samplesProcessed.inc(8);
+      worker.computeSeconds.observe(0.02);
+    }, 100);
+    tick.unref();
+
+    const webPort = await freePort();
+    api = `http://127.0.0.1:${webPort}`;
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      stringify({
+        global: { scrape_interval: '1s', evaluation_interval: '1s' },
+        rule_files: [join(repoRoot, 'deploy/prometheus/rules.yml')],
+        scrape_configs: [{ job_name: 'advclip-coordinator', static_configs: [{ targets: [`127.0.0.1:${endpoints.port}`] }] }],
+      }),
+    );
+    prometheus = spawn(
+      'prometheus',
+      [
+        `--config.file=${join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${webPort}`,
+        '--log.level=warn',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    prometheus.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    await until('prometheus ready', async () => ((await fetch(`${api}/-/ready`)).ok ? true : undefined));
+  });
+
+  after(async () => {
+    clearInterval(tick);
+    if (prometheus && prometheus.exitCode === null) {
+      const exited = new Promise((resolve) => prometheus.once('exit', resolve));
+      prometheus.kill('SIGTERM');
+      await exited;
+    }
+    await endpoints?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('returns advclip_loss samples from its HTTP API, NaN included', async () => {
+    const result = await until('advclip_loss samples', async () => {
+      const r = await query('advclip_loss');
+      return r.length === 2 ? r : undefined;
+    });
+    const byKind = Object.fromEntries(result.map((v) => [v.metric.kind, v.value[1]]));
+    assert.deepEqual(byKind, { clean: '0.5', adv: 'NaN' }, log);
+    assert.equal(result[0].metric.job, 'advclip-coordinator');
+  });
+
+  it('fires AdvclipLossNaN from the shipped rules on the NaN loss', async () => {
+    const alert = await until('AdvclipLossNaN firing', async () => {
+      const res = (await (await fetch(`${api}/api/v1/alerts`)).json()) as {
+        data: { alerts: Array<{ labels: Record<string, string>; state: string }> };
+      };
+      return res.data.alerts.find((a) => a.labels.alertname === 'AdvclipLossNaN' && a.state === 'firing');
+    });
+    assert.equal(alert.labels.kind, 'adv');
+    const rules = (await (await fetch(`${api}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: Array<{ health: string; name: string }> }> } };
+    for (const r of rules.data.groups.flatMap((g) => g.rules)) assert.equal(r.health, 'ok', r.name);
+  });
+
+  it('answers every dashboard query with data', async () => {
+    const dashboard = JSON.parse(readFileSync(join(repoRoot, 'deploy/grafana/dashboards/advclip.json'), 'utf8')) as {
+      panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
+    };
+    const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => ({ title: p.title, expr: t.expr })));
+    for (const { title, expr } of exprs) {
+      const result = await until(`data for "${title}": ${expr}`, async () => {
+        const r = await query(expr);
+        return r.length > 0 ? r : undefined;
+      });
+      assert.ok(result.length > 0);
+    }
+  });
+});

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse, stringify } from 'yaml';
+import {
+  Attacks,
+  CoordinatorMetricNames,
+  GradParams,
+  LossKinds,
+  StepPhases,
+  createCoordinatorMetrics,
+  createMetricsRegistry,
+  createWorkerMetrics,
+} from '../../../services/protocol/metrics.ts';
+import { startHttpEndpoints } from '../../../services/protocol/http-endpoints.ts';
+import { parseExposition } from '../../../services/protocol/exposition.ts';
+import { metricNames } from './promql.ts';
+import { repoRoot, run, skipUnless } from './tools.ts';
+
+interface Panel {
+  id: number;
+  title: string;
+  type: string;
+  datasource: { type: string; uid: string };
+  gridPos: { x: number; y: number; w: number; h: number };
+  targets: Array<{ expr: string; datasource: { uid: string } }>;
+}
+
+const dashboard = JSON.parse(readFileSync(join(repoRoot, 'deploy/grafana/dashboards/advclip.json'), 'utf8')) as {
+  uid: string;
+  title: string;
+  panels: Panel[];
+};
+const panels = dashboard.panels;
+const exprs = panels.flatMap((p) => p.targets.map((t) => ({ panel: p.title, expr: t.expr })));
+const referenced = new Set(exprs.flatMap((e) => metricNames(e.expr)));
+
+/** Every series a coordinator and a worker export, read from a live /metrics scrape. */
+async function scrapedSeriesNames(): Promise<Set<string>> {
+  const registry = createMetricsRegistry();
+  const c = createCoordinatorMetrics(registry);
+  const w = createWorkerMetrics(registry);
+  // Labelled series appear only once a label value is used.
+  for (const kind of LossKinds) c.loss.set({ kind }, 1);
+  for (const param of GradParams) c.gradNorm.set({ param }, 1);
+  for (const attack of Attacks) c.accuracy.set({ attack }, 0.5);
+  for (const phase of StepPhases) c.stepSeconds.observe({ phase }, 0.01);
+  c.workerSamples.inc({ worker: 'w-0' });
+  c.rejectedResults.inc({ reason: 'stale_round' });
+  w.errors.inc({ kind: 'compute' });
+  const endpoints = await startHttpEndpoints({ port: 0, registry, readiness: () => ({ ready: true, state: 'ready' }) });
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${endpoints.port}/metrics`)).text();
+    return new Set([...parseExposition(text).values()].flatMap((f) => f.samples.map((s) => s.name)));
+  } finally {
+    await endpoints.close();
+  }
+}
+
+describe('Grafana dashboard deploy/grafana/dashboards/advclip.json', () => {
+  let exported: Set<string>;
+  before(async () => {
+    exported = await scrapedSeriesNames();
+  });
+
+  it('parses, with unique panel ids and every panel on the provisioned Prometheus datasource', () => {
+    assert.equal(dashboard.uid, 'advclip-training');
+    assert.equal(new Set(panels.map((p) => p.id)).size, panels.length);
+    const provisioned = parse(readFileSync(join(repoRoot, 'deploy/grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as {
+      datasources: Array<{ uid: string; type: string }>;
+    };
+    const { uid, type } = provisioned.datasources[0];
+    for (const p of panels) {
+      assert.deepEqual(p.datasource, { type, uid }, p.title);
+      assert.ok(p.targets.length > 0 && p.targets.every((t) => t.expr && t.datasource.uid === uid), p.title);
+    }
+  });
+
+  it('lays panels out without overlaps on the 24-column grid', () => {
+    const cells = new Set<string>();
+    for (const { title, gridPos: g } of panels) {
+      assert.ok(g.x + g.w <= 24, title);
+      for (let x = g.x; x < g.x + g.w; x++) {
+        for (let y = g.y; y < g.y + g.h; y++) {
+          assert.ok(!cells.has(`${x},${y}`), `${title} overlaps at ${x},${y}`);
+          cells.add(`${x},${y}`);
+        }
+      }
+    }
+  });
+
+  it('shows what the design asks for: losses, accuracies, grad norms, ‖δ‖∞ with ε, step phases, workers, samples/s, adapter version', () => {
+    const n = CoordinatorMetricNames;
+    for (const name of [
+      n.loss,
+      n.accuracy,
+      n.gradNorm,
+      n.deltaLinf,
+      n.epsilon,
+      `${n.stepSeconds}_sum`,
+      `${n.stepSeconds}_count`,
+      `${n.stepSeconds}_bucket`,
+      n.workers,
+      n.workerSamples,
+      n.adapterVersion,
+    ]) {
+      assert.ok(referenced.has(name), `the dashboard shows ${name}`);
+    }
+    const byExpr = (re: RegExp) => exprs.filter((e) => re.test(e.expr)).map((e) => e.panel);
+    assert.ok(byExpr(/rate\(advclip_worker_samples_total\[1m\]\)/).length > 0, 'per-worker samples/s');
+    assert.ok(byExpr(/histogram_quantile\(0\.\d+, .*advclip_step_seconds_bucket/).length > 0, 'step time quantile');
+    assert.ok(byExpr(/rate\(advclip_step_seconds_sum\[1m\]\).*\/.*rate\(advclip_step_seconds_count\[1m\]\)/).length > 0, 'mean step time');
+  });
+
+  it('names only series a live /metrics scrape of coordinator and worker exports', () => {
+    assert.ok(exported.has('advclip_step_seconds_bucket') && !exported.has('advclip_step_seconds'), 'histograms export _bucket/_sum/_count only');
+    const missing = [...referenced].filter((name) => !exported.has(name));
+    assert.deepEqual(missing, [], `referenced by the dashboard but not exported: ${missing.join(', ')}`);
+  });
+
+  describe('PromQL syntax', { skip: skipUnless('promtool', "Debian's prometheus package ships it") }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'advclip-dashboard-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('every panel expression parses (promtool check rules on them as recording rules)', () => {
+      const file = join(dir, 'dashboard-exprs.yml');
+      const recording = exprs.map((e, i) => ({ record: `advclip:dashboard_expr_${i}`, expr: e.expr }));
+      writeFileSync(file, stringify({ groups: [{ name: 'dashboard', rules: recording }] }));
+      const r = run('promtool', ['check', 'rules', file]);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, new RegExp(`SUCCESS: ${exprs.length} rules found`));
+    });
+  });
+});

@@ -1,0 +1,41 @@
+/**
+ * External validators the deploy tests run when they are installed
+ * (docker-compose, kubectl, promtool, prometheus); a test that needs a
+ * missing one is skipped with the reason printed.
+ */
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+export const repoRoot = new URL('../../../', import.meta.url).pathname;
+
+/** Absolute path of an executable on PATH, or undefined. */
+export function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      continue;
+    }
+  }
+  return undefined;
+}
+
+/** The skip option of node:test for a missing tool, or false when it is there. */
+export function skipUnless(name: string, why: string): string | false {
+  return onPath(name) ? false : `${name} not on PATH (${why}); install it to run this check`;
+}
+
+export interface Run {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function run(command: string, args: string[], env: Record<string, string> = {}): Run {
+  const r = spawnSync(command, args, { cwd: repoRoot, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
