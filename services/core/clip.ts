@@ -98,10 +98,9 @@ export class ClipModel {
     };
     const linear = (hfWeight: tf.Tensor2D, bias: tf.Tensor1D | null): FrozenLinear => {
       const w = keep(tf.transpose(hfWeight)) as tf.Tensor2D;
-      if (opts.explicitTranspose) return { w, wBack: hfWeight, bias };
       owned.splice(owned.indexOf(hfWeight), 1);
       hfWeight.dispose();
-      return { w, wBack: null, bias };
+      return { w, bias, explicitTranspose: opts.explicitTranspose };
     };
     const hfLinear = (prefix: string, withBias = true) => linear(mat(`${prefix}.weight`), withBias ? vec(`${prefix}.bias`) : null);
     const norm = (prefix: string) => [vec(`${prefix}.weight`), vec(`${prefix}.bias`)] as const;

@@ -4,30 +4,33 @@
  * The matrix products have hand-written gradients: tfjs' own gradient of
  * `matMul` uses transposed operands, which the wasm backend runs about ten
  * times slower than plain products. With `explicitTranspose` on, every
- * backward product is a plain one, on operands transposed once (frozen
- * weights are kept in both orientations); native backends keep tfjs' own.
+ * backward product is a plain one on explicitly transposed operands; the
+ * frozen weight's gradient product is taken as (W0ᵀ·dyᵀ)ᵀ so the weight is
+ * stored (and packed by XNNPACK) once, in one orientation — the wasm heap
+ * is capped at 4 GB. Native backends keep tfjs' own gradients.
  */
 import * as tf from '@tensorflow/tfjs';
 
-/** A frozen linear layer y = x·W0ᵀ + b, stored for fast products. */
+/** A frozen linear layer y = x·W0ᵀ + b. */
 export interface FrozenLinear {
   /** W0ᵀ: [in, out] */
   readonly w: tf.Tensor2D;
-  /** W0 (HF orientation): [out, in]; only kept where backward products need it */
-  readonly wBack: tf.Tensor2D | null;
   readonly bias: tf.Tensor1D | null;
+  /** take the input gradient with plain products (wasm/cpu) */
+  readonly explicitTranspose: boolean;
 }
 
 /** x: [N, in] → [N, out], gradient only w.r.t. x (the weights are frozen). */
 export function frozenLinear(x: tf.Tensor2D, layer: FrozenLinear): tf.Tensor2D {
-  const { w, wBack, bias } = layer;
-  if (!wBack) {
+  const { w, bias } = layer;
+  if (!layer.explicitTranspose) {
     const y = tf.matMul(x, w) as tf.Tensor2D;
     return bias ? (tf.add(y, bias) as tf.Tensor2D) : y;
   }
   const op = tf.customGrad(((xIn: tf.Tensor) => {
     const y = tf.matMul(xIn as tf.Tensor2D, w);
-    return { value: bias ? tf.add(y, bias) : y, gradFunc: (dy: tf.Tensor) => [tf.matMul(dy as tf.Tensor2D, wBack)] };
+    // dx = dy·W0 = (W0ᵀ·dyᵀ)ᵀ
+    return { value: bias ? tf.add(y, bias) : y, gradFunc: (dy: tf.Tensor) => [tf.transpose(tf.matMul(w, tf.transpose(dy)))] };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return op(x) as tf.Tensor2D;
 }

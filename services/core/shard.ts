@@ -68,6 +68,9 @@ export interface SampleBatch {
 }
 export type SampleSource = (samples: readonly number[]) => Promise<SampleBatch>;
 
+/** classes per text-tower pass: bounds activation memory (the wasm heap is 4 GB) */
+const TEXT_GROUP = 4;
+
 export const gradKeyA = (site: string): string => `${site}.A`;
 export const gradKeyB = (site: string): string => `${site}.B`;
 
@@ -108,9 +111,17 @@ export class ShardComputer {
     return this.model.config.vision.imageSize;
   }
 
-  private textDropout(step: number): DropoutPlan | null {
+  /** text dropout of some classes at this step: masks keyed by (seed, step, class) */
+  private textDropout(step: number, classes: readonly number[]): DropoutPlan | null {
     const p = this.spec.lora.dropout;
-    return p > 0 ? { p, groups: this.prompts.map((_, c) => [Purpose.textDropout, this.spec.seed, step, c]) } : null;
+    return p > 0 ? { p, groups: classes.map((c) => [Purpose.textDropout, this.spec.seed, step, c]) } : null;
+  }
+
+  /** the class prompts in groups of TEXT_GROUP, to bound the text tower's activation memory */
+  private classGroups(): number[][] {
+    const groups: number[][] = [];
+    for (let c = 0; c < this.prompts.length; c += TEXT_GROUP) groups.push([...Array(Math.min(TEXT_GROUP, this.prompts.length - c)).keys()].map((i) => c + i));
+    return groups;
   }
 
   private imageDropout(step: number, round: number, samples: readonly number[]): DropoutPlan | null {
@@ -123,7 +134,9 @@ export class ShardComputer {
     const key = `${version}/${step}`;
     if (this.textCache?.key !== key) {
       this.textCache?.features.dispose();
-      const features = tf.tidy(() => this.model.encodeTexts(this.prompts, adapter.adapters(this.textDropout(step))));
+      const parts = this.classGroups().map((g) => tf.tidy(() => this.model.encodeTexts(g.map((c) => this.prompts[c]), adapter.adapters(this.textDropout(step, g)))));
+      const features = tf.concat(parts, 0);
+      parts.forEach((t) => t.dispose());
       this.textCache = { key, features: tf.keep(features) };
     }
     return this.textCache.features;
@@ -224,9 +237,7 @@ export class ShardComputer {
     for (let k = 0; k < ascentSteps(this.spec); k++) {
       const sum = new Float32Array(size);
       task.chunks.forEach((c, i) => {
-        const r = this.deltaChunk({ ...task, round: k }, c, batches[i], adapter, text, delta);
-        const g = r.grads.get('delta')!;
-        for (let j = 0; j < size; j++) sum[j] += g[j];
+        addInto(sum, this.deltaChunk({ ...task, round: k }, c, batches[i], adapter, text, delta).grads.get('delta')!);
       });
       delta = ascend(delta, sum, count, this.spec);
     }
@@ -239,22 +250,31 @@ export class ShardComputer {
     if (!task.textGrad) throw invalidArgument('a text round needs the text-feature gradient G');
     const sites = adapter.weights.sites.filter((s) => s.tower === 'text');
     if (sites.length === 0) return { chunks: [], localDelta: null, grads: new Map() };
-    return hostTidy(() => {
-      const g = tf.tensor2d(task.textGrad!, [this.prompts.length, this.model.config.projectionDim]);
-      const dropout = this.textDropout(task.step);
-      const f = (...args: tf.Tensor[]) => {
-        const override = new Map(sites.map((s, i) => [s.key, { a: args[2 * i] as tf.Tensor2D, b: args[2 * i + 1] as tf.Tensor2D }]));
-        return tf.sum(tf.mul(this.model.encodeTexts(this.prompts, adapter.adapters(dropout, override)), g)) as tf.Scalar;
-      };
-      const grads = tf.grads(f)(sites.flatMap((s) => [adapter.a.get(s.key)!, adapter.b.get(s.key)!]));
-      const out = new Map<string, Float32Array>();
-      sites.forEach((s, i) => {
-        out.set(gradKeyA(s.key), grads[2 * i].dataSync() as Float32Array);
-        out.set(gradKeyB(s.key), grads[2 * i + 1].dataSync() as Float32Array);
+    const projection = this.model.config.projectionDim;
+    const out = new Map<string, Float32Array>(sites.flatMap((s) => [[gradKeyA(s.key), new Float32Array(adapter.a.get(s.key)!.size)], [gradKeyB(s.key), new Float32Array(adapter.b.get(s.key)!.size)]]));
+    for (const group of this.classGroups()) {
+      // T is separable by class, so Σ over class groups (in order) of each group's VJP is the VJP
+      hostTidy(() => {
+        const g = tf.tensor2d(task.textGrad!.subarray(group[0] * projection, (group[group.length - 1] + 1) * projection), [group.length, projection]);
+        const prompts = group.map((c) => this.prompts[c]);
+        const dropout = this.textDropout(task.step, group);
+        const f = (...args: tf.Tensor[]) => {
+          const override = new Map(sites.map((s, i) => [s.key, { a: args[2 * i] as tf.Tensor2D, b: args[2 * i + 1] as tf.Tensor2D }]));
+          return tf.sum(tf.mul(this.model.encodeTexts(prompts, adapter.adapters(dropout, override)), g)) as tf.Scalar;
+        };
+        const grads = tf.grads(f)(sites.flatMap((s) => [adapter.a.get(s.key)!, adapter.b.get(s.key)!]));
+        sites.forEach((s, i) => {
+          addInto(out.get(gradKeyA(s.key))!, grads[2 * i].dataSync() as Float32Array);
+          addInto(out.get(gradKeyB(s.key))!, grads[2 * i + 1].dataSync() as Float32Array);
+        });
       });
-      return { chunks: [], localDelta: null, grads: out };
-    });
+    }
+    return { chunks: [], localDelta: null, grads: out };
   }
+}
+
+function addInto(acc: Float32Array, g: Float32Array): void {
+  for (let j = 0; j < acc.length; j++) acc[j] += g[j];
 }
 
 /** One projected ascent step on the universal δ: δ ← P_Δ(δ + η_δ·g) or with sign(g); g = sum / count. */
