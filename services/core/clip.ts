@@ -61,6 +61,15 @@ interface TextTower {
 export interface ClipModelOptions {
   /** plain-product gradients (wasm/cpu); native backends run transposed products fast */
   readonly explicitTranspose: boolean;
+  /** every weight a tf.Variable with gradients (contrastive pretraining); default frozen */
+  readonly trainable?: boolean;
+}
+
+/** where an HF tensor lives in the model: stored as is, or transposed (linears) */
+interface NamedWeight {
+  readonly tensor: tf.Tensor;
+  readonly hfShape: readonly number[];
+  readonly transposed: boolean;
 }
 
 type WeightSource = (name: string) => HostTensor;
@@ -71,38 +80,55 @@ export class ClipModel {
   private readonly vision: VisionTower;
   private readonly text: TextTower;
   private readonly explicitTranspose: boolean;
+  private readonly trainable: boolean;
   private readonly owned: tf.Tensor[];
+  private readonly named: ReadonlyMap<string, NamedWeight>;
+  /** trainable only: ln(logit scale) as a variable */
+  readonly logitScaleVariable: tf.Variable | null;
 
-  private constructor(config: ClipConfig, vision: VisionTower, text: TextTower, logitScale: number, opts: ClipModelOptions, owned: tf.Tensor[]) {
+  private constructor(config: ClipConfig, vision: VisionTower, text: TextTower, logitScale: number, opts: ClipModelOptions, owned: tf.Tensor[], named: Map<string, NamedWeight>) {
     this.config = config;
     this.vision = vision;
     this.text = text;
     this.logitScale = logitScale;
     this.explicitTranspose = opts.explicitTranspose;
+    this.trainable = opts.trainable ?? false;
     this.owned = owned;
+    this.named = named;
+    this.logitScaleVariable = this.trainable ? (named.get('logit_scale')!.tensor as tf.Variable) : null;
   }
 
   /** Builds the frozen model from HF-named host tensors (shapes checked by the loader). */
   static fromWeights(config: ClipConfig, weights: ReadonlyMap<string, HostTensor>, opts: ClipModelOptions): ClipModel {
     const owned: tf.Tensor[] = [];
-    const keep = <T extends tf.Tensor>(t: T): T => (owned.push(t), t);
+    const named = new Map<string, NamedWeight>();
+    const trainable = opts.trainable ?? false;
     const get: WeightSource = (name) => {
       const t = weights.get(name);
       if (!t) throw invalidArgument(`model weights lack tensor "${name}"`);
       return t;
     };
-    const vec = (name: string) => keep(tf.tensor1d(get(name).data));
+    // every model tensor comes through here: owned, named for export, a variable when trainable
+    const keep = <T extends tf.Tensor>(name: string, t: T, transposed = false): T => {
+      const held = (trainable ? tf.variable(t, true, name.replace(/[^A-Za-z0-9_.]/g, '_')) : t) as unknown as T;
+      if (held !== t) t.dispose();
+      owned.push(held);
+      named.set(name, { tensor: held, hfShape: get(name).shape, transposed });
+      return held;
+    };
+    const vec = (name: string) => keep(name, tf.tensor1d(get(name).data));
     const mat = (name: string) => {
       const t = get(name);
-      return keep(tf.tensor2d(t.data, [t.shape[0], t.shape[1]]));
+      return keep(name, tf.tensor2d(t.data, [t.shape[0], t.shape[1]]));
     };
-    const linear = (hfWeight: tf.Tensor2D, bias: tf.Tensor1D | null): FrozenLinear => {
-      const w = keep(tf.transpose(hfWeight)) as tf.Tensor2D;
-      owned.splice(owned.indexOf(hfWeight), 1);
-      hfWeight.dispose();
-      return { w, bias, explicitTranspose: opts.explicitTranspose };
+    const linear = (name: string, rows: number, cols: number, bias: tf.Tensor1D | null): FrozenLinear => {
+      const w = tf.tidy(() => tf.transpose(tf.tensor2d(get(name).data, [rows, cols]))) as tf.Tensor2D;
+      return { w: keep(name, w, true), bias, explicitTranspose: opts.explicitTranspose, trainable };
     };
-    const hfLinear = (prefix: string, withBias = true) => linear(mat(`${prefix}.weight`), withBias ? vec(`${prefix}.bias`) : null);
+    const hfLinear = (prefix: string, withBias = true) => {
+      const [rows, cols] = get(`${prefix}.weight`).shape;
+      return linear(`${prefix}.weight`, rows, cols, withBias ? vec(`${prefix}.bias`) : null);
+    };
     const norm = (prefix: string) => [vec(`${prefix}.weight`), vec(`${prefix}.bias`)] as const;
     const blocks = (tower: string, n: number): Block[] =>
       Array.from({ length: n }, (_, i) => {
@@ -121,28 +147,29 @@ export class ClipModel {
       });
 
     const vc = config.vision;
-    const patchHost = get('vision_model.embeddings.patch_embedding.weight'); // [D, C, p, p]
-    const patchRows = vc.numChannels * vc.patchSize * vc.patchSize;
+    const patchRows = vc.numChannels * vc.patchSize * vc.patchSize; // kernel [D, C, p, p] read as [D, C·p·p]
     const vision: VisionTower = {
-      patch: linear(keep(tf.tensor2d(patchHost.data, [vc.hiddenSize, patchRows])), null),
+      patch: linear('vision_model.embeddings.patch_embedding.weight', vc.hiddenSize, patchRows, null),
       classEmbedding: vec('vision_model.embeddings.class_embedding'),
       positions: mat('vision_model.embeddings.position_embedding.weight'),
       preLn: norm('vision_model.pre_layrnorm'),
       blocks: blocks('vision_model', vc.numHiddenLayers),
       postLn: norm('vision_model.post_layernorm'),
-      projection: linear(mat('visual_projection.weight'), null),
-      mean: keep(tf.tensor1d([...CLIP_MEAN])),
-      std: keep(tf.tensor1d([...CLIP_STD])),
+      projection: hfLinear('visual_projection', false),
+      mean: tf.tensor1d([...CLIP_MEAN]),
+      std: tf.tensor1d([...CLIP_STD]),
     };
+    owned.push(vision.mean, vision.std);
     const text: TextTower = {
       tokens: mat('text_model.embeddings.token_embedding.weight'),
       positions: mat('text_model.embeddings.position_embedding.weight'),
       blocks: blocks('text_model', config.text.numHiddenLayers),
       finalLn: norm('text_model.final_layer_norm'),
-      projection: linear(mat('text_projection.weight'), null),
+      projection: hfLinear('text_projection', false),
     };
     const logitScale = Math.exp(get('logit_scale').data[0]);
-    return new ClipModel(config, vision, text, logitScale, opts, owned);
+    keep('logit_scale', tf.scalar(get('logit_scale').data[0]));
+    return new ClipModel(config, vision, text, logitScale, opts, owned, named);
   }
 
   /** Sets the image normalisation (a preprocessor_config.json may differ from CLIP's). */
@@ -215,7 +242,10 @@ export class ClipModel {
     });
     const t = this.text;
     const d = tc.hiddenSize;
-    const tokens = tf.reshape(tf.gather(t.tokens, tf.tensor1d(ids, 'int32')), [count, length, d]);
+    const idTensor = tf.tensor1d(ids, 'int32');
+    // a trainable table needs a gradient: one-hot product instead of gather (wasm lacks UnsortedSegmentSum)
+    const looked = this.trainable ? matMulPlain(tf.oneHot(idTensor, tc.vocabSize).toFloat() as tf.Tensor2D, t.tokens, this.explicitTranspose) : tf.gather(t.tokens, idTensor);
+    const tokens = tf.reshape(looked, [count, length, d]);
     let h = tf.add(tokens, tf.slice(t.positions, [0, 0], [length, d])) as tf.Tensor3D; // [C, L, D]
     const causal = causalMask(length);
     for (const block of t.blocks) h = this.block(h, block, tc, causal, adapters);
@@ -228,7 +258,23 @@ export class ClipModel {
   logits(imageFeatures: tf.Tensor2D, textFeatures: tf.Tensor2D): tf.Tensor2D {
     const img = l2Normalise(imageFeatures);
     const txt = l2Normalise(textFeatures);
-    return tf.mul(matMulPlain(img, tf.transpose(txt) as tf.Tensor2D, this.explicitTranspose), this.logitScale);
+    const scale = this.logitScaleVariable ? tf.exp(this.logitScaleVariable) : this.logitScale;
+    return tf.mul(matMulPlain(img, tf.transpose(txt) as tf.Tensor2D, this.explicitTranspose), scale);
+  }
+
+  /** trainable weights (pretraining) */
+  variables(): tf.Variable[] {
+    return this.trainable ? [...this.named.values()].map((w) => w.tensor as tf.Variable) : [];
+  }
+
+  /** current weights in HF layout and names */
+  exportWeights(): Map<string, HostTensor> {
+    const out = new Map<string, HostTensor>();
+    for (const [name, w] of this.named) {
+      const data = tf.tidy(() => (w.transposed ? tf.transpose(w.tensor) : w.tensor).dataSync() as Float32Array);
+      out.set(name, { shape: [...w.hfShape], data: Float32Array.from(data) });
+    }
+    return out;
   }
 
   /** One pre-LN transformer block: x + attn(ln1 x); x + mlp(ln2 x). */

@@ -11,28 +11,45 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-/** A frozen linear layer y = x·W0ᵀ + b. */
+/** A linear layer y = x·W0ᵀ + b (frozen when fine-tuning, trainable when pretraining). */
 export interface FrozenLinear {
   /** W0ᵀ: [in, out] */
   readonly w: tf.Tensor2D;
   readonly bias: tf.Tensor1D | null;
-  /** take the input gradient with plain products (wasm/cpu) */
+  /** take gradients with plain products (wasm/cpu) */
   readonly explicitTranspose: boolean;
+  /** also give gradients w.r.t. w and bias (pretraining) */
+  readonly trainable: boolean;
 }
 
-/** x: [N, in] → [N, out], gradient only w.r.t. x (the weights are frozen). */
+/** x: [N, in] → [N, out]; gradient w.r.t. x, and w.r.t. the weights when trainable. */
 export function frozenLinear(x: tf.Tensor2D, layer: FrozenLinear): tf.Tensor2D {
   const { w, bias } = layer;
   if (!layer.explicitTranspose) {
     const y = tf.matMul(x, w) as tf.Tensor2D;
     return bias ? (tf.add(y, bias) as tf.Tensor2D) : y;
   }
+  if (layer.trainable) return trainableLinear(x, w, bias);
   const op = tf.customGrad(((xIn: tf.Tensor) => {
     const y = tf.matMul(xIn as tf.Tensor2D, w);
     // dx = dy·W0 = (W0ᵀ·dyᵀ)ᵀ
     return { value: bias ? tf.add(y, bias) : y, gradFunc: (dy: tf.Tensor) => [tf.transpose(tf.matMul(w, tf.transpose(dy)))] };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return op(x) as tf.Tensor2D;
+}
+
+function trainableLinear(x: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D | null): tf.Tensor2D {
+  const op = tf.customGrad(((xIn: tf.Tensor, wIn: tf.Tensor, bIn: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([xIn, wIn]);
+    return {
+      value: tf.add(tf.matMul(xIn as tf.Tensor2D, wIn as tf.Tensor2D), bIn),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sw] = saved;
+        return [tf.transpose(tf.matMul(sw, tf.transpose(dy))), tf.matMul(tf.transpose(sx), dy), tf.sum(dy, 0)];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x, w, bias ?? tf.zeros([w.shape[1]])) as tf.Tensor2D;
 }
 
 function swapLast2(t: tf.Tensor): tf.Tensor {
