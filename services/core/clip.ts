@@ -315,16 +315,18 @@ export class ClipModel {
   }
 }
 
-/** HF's pooling rule: legacy configs (eos_token_id == 2) pool at the largest id, others at the first EOS. */
+/**
+ * HF's pooling rule: legacy configs (eos_token_id == 2) pool at the largest
+ * id, others at the first EOS — or, as HF's argmax over a mask of zeros, at
+ * position 0 when the sequence has none.
+ */
 export function eosPosition(sequence: readonly number[], eosTokenId: number): number {
   if (eosTokenId === 2) {
     let best = 0;
     for (let i = 1; i < sequence.length; i++) if (sequence[i] > sequence[best]) best = i;
     return best;
   }
-  const at = sequence.indexOf(eosTokenId);
-  if (at < 0) throw invalidArgument(`token sequence [${sequence.join(',')}] has no end-of-text token ${eosTokenId}`);
-  return at;
+  return Math.max(0, sequence.indexOf(eosTokenId));
 }
 
 function causalMask(length: number): tf.Tensor2D {

@@ -12,6 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ClipConfig, ClipTextConfig, ClipVisionConfig, HiddenAct } from '../core/clip-config.ts';
 import { AdvclipError, invalidArgument, notFound } from '../core/errors.ts';
+import { CLIP_MEAN, CLIP_STD } from '../core/clip.ts';
 
 type Json = Record<string, unknown>;
 
@@ -43,9 +44,8 @@ const VISION_DEFAULTS = {
 
 const CLIP_DEFAULTS = { projection_dim: 512, logit_scale_init_value: 2.6592 } as const;
 
-/** OpenAI CLIP's pixel statistics, CLIPImageProcessor's defaults. */
-export const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073] as const;
-export const CLIP_STD = [0.26862954, 0.26130258, 0.27577711] as const;
+/** OpenAI CLIP's pixel statistics (CLIPImageProcessor's defaults) live with the model. */
+export { CLIP_MEAN, CLIP_STD };
 
 /** PIL resampling filters by the integer preprocessor_config.json stores. */
 const RESAMPLE = ['nearest', 'lanczos', 'bilinear', 'bicubic', 'box', 'hamming'] as const;

@@ -1,0 +1,123 @@
+/**
+ * Flags of the `advclip` commands: one table per command gives each flag's
+ * type, default and help, so parsing, `--help` and config files agree.
+ * Accepts `--flag value` and `--flag=value`; list flags repeat; a YAML
+ * `--config FILE` supplies defaults under the flags' long names.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { invalidArgument } from '../core/errors.ts';
+
+export type FlagType = 'string' | 'number' | 'int' | 'boolean' | 'list' | 'fraction';
+
+export interface FlagSpec {
+  readonly type: FlagType;
+  readonly help: string;
+  readonly default?: string | number | boolean;
+  /** value placeholder for help, e.g. DIR */
+  readonly arg?: string;
+  readonly choices?: readonly string[];
+  readonly required?: boolean;
+}
+
+export type FlagTable = Readonly<Record<string, FlagSpec>>;
+
+export interface CommandSpec {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  readonly flags: FlagTable;
+}
+
+export type FlagValues = Record<string, string | number | boolean | string[] | undefined>;
+
+/** `1/255`, `0.5/255` or a decimal */
+export function parseFraction(text: string, flag: string): number {
+  const m = /^\s*([0-9]*\.?[0-9]+(?:e-?\d+)?)\s*(?:\/\s*([0-9]*\.?[0-9]+))?\s*$/i.exec(text);
+  const value = m ? Number(m[1]) / (m[2] ? Number(m[2]) : 1) : NaN;
+  if (!Number.isFinite(value)) throw invalidArgument(`--${flag}: "${text}" is not a number or a fraction like 1/255`);
+  return value;
+}
+
+function convert(flag: string, spec: FlagSpec, raw: unknown): FlagValues[string] {
+  if (raw === undefined) return undefined;
+  if (spec.type === 'boolean') return raw === true || raw === 'true';
+  if (spec.type === 'list') return (Array.isArray(raw) ? raw : [raw]).map(String);
+  const text = String(raw);
+  if (spec.choices && !spec.choices.includes(text)) throw invalidArgument(`--${flag} must be one of ${spec.choices.join('|')}, got "${text}"`);
+  switch (spec.type) {
+    case 'string':
+      return text;
+    case 'fraction':
+      return parseFraction(text, flag);
+    case 'number':
+    case 'int': {
+      const n = Number(text);
+      if (text.trim() === '' || !Number.isFinite(n) || (spec.type === 'int' && !Number.isInteger(n))) {
+        throw invalidArgument(`--${flag} must be ${spec.type === 'int' ? 'an integer' : 'a number'}, got "${text}"`);
+      }
+      return n;
+    }
+  }
+}
+
+/** Parses argv for a command; `{help: true}` when --help was given. */
+export function parseFlags(command: CommandSpec, argv: readonly string[]): FlagValues & { help?: boolean } {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' }, config: { type: 'string' } };
+  for (const [name, spec] of Object.entries(command.flags)) {
+    options[name] = { type: spec.type === 'boolean' ? 'boolean' : 'string', multiple: spec.type === 'list' };
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: false, strict: true });
+  } catch (err) {
+    throw invalidArgument(`${command.name}: ${(err as Error).message.split('\n')[0]} (see advclip ${command.name} --help)`);
+  }
+  const given = parsed.values as Record<string, unknown>;
+  if (given.help) return { help: true };
+  const fromFile = typeof given.config === 'string' ? readConfigFile(given.config, command) : {};
+  const out: FlagValues = {};
+  for (const [name, spec] of Object.entries(command.flags)) {
+    const raw = given[name] ?? fromFile[name] ?? spec.default;
+    out[name] = convert(name, spec, raw);
+    if (spec.required && out[name] === undefined) throw invalidArgument(`advclip ${command.name}: --${name} is required (see --help)`);
+  }
+  return out;
+}
+
+function readConfigFile(path: string, command: CommandSpec): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw invalidArgument(`--config ${path}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw invalidArgument(`--config ${path}: expected a mapping of flag names to values`);
+  const known = Object.keys(command.flags);
+  for (const key of Object.keys(doc)) {
+    if (!known.includes(key)) throw invalidArgument(`--config ${path}: "${key}" is not a flag of advclip ${command.name}`);
+  }
+  return doc as Record<string, unknown>;
+}
+
+export function helpText(command: CommandSpec): string {
+  const rows = Object.entries(command.flags).map(([name, spec]) => {
+    const left = `  --${name}${spec.type === 'boolean' ? '' : ` ${spec.arg ?? (spec.choices ? spec.choices.join('|') : spec.type.toUpperCase())}`}`;
+    const extra = [spec.required ? 'required' : null, spec.default !== undefined && spec.type !== 'boolean' ? `default ${spec.default}` : null, spec.type === 'list' ? 'repeatable' : null]
+      .filter(Boolean)
+      .join(', ');
+    return `${left.padEnd(34)} ${spec.help}${extra ? ` (${extra})` : ''}`;
+  });
+  rows.push(`${'  --config FILE'.padEnd(34)} YAML file of flag values (flags on the command line win)`);
+  rows.push(`${'  --help'.padEnd(34)} show this help`);
+  return `${command.summary}\n\nusage: ${command.usage}\n\n${rows.join('\n')}\n`;
+}
+
+/** The values of some flags in command-line order, interleaved (e.g. --text and --input-ids). */
+export function orderedValues(argv: readonly string[], names: readonly string[]): { name: string; value: string }[] {
+  const options = Object.fromEntries(names.map((n) => [n, { type: 'string' as const, multiple: true }]));
+  const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
+  return (tokens ?? []).flatMap((t) => (t.kind === 'option' && names.includes(t.name) && typeof t.value === 'string' ? [{ name: t.name, value: t.value }] : []));
+}

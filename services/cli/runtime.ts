@@ -1,0 +1,37 @@
+/**
+ * What every command shares: the backend choice (--backend, then
+ * ADVCLIP_BACKEND, then automatic), its one log line, and loading a model
+ * directory into a ClipModel.
+ */
+import type { FlagSpec } from './args.ts';
+import { BackendNames, initBackend, parseBackendName, type BackendChoice } from '../core/backend.ts';
+import { ClipModel } from '../core/clip.ts';
+import { loadClipModelDir, type ClipModelDir } from '../io/model-dir.ts';
+import type { Logger } from './log.ts';
+
+export const backendFlag: FlagSpec = {
+  type: 'string',
+  arg: BackendNames.join('|'),
+  help: 'compute backend (env ADVCLIP_BACKEND; auto tries node-gpu, node, wasm, cpu)',
+};
+
+export async function startBackend(flag: unknown, log: Logger): Promise<BackendChoice> {
+  const wanted = parseBackendName(typeof flag === 'string' ? flag : (process.env.ADVCLIP_BACKEND ?? 'auto'));
+  const choice = await initBackend(wanted);
+  log.info(`backend ${choice.name}`, choice.skipped.length ? { skipped: choice.skipped.length } : {});
+  return choice;
+}
+
+export const explicitTransposeFor = (backend: BackendChoice): boolean => backend.tfName !== 'tensorflow';
+
+export interface LoadedModel {
+  readonly dir: ClipModelDir;
+  readonly model: ClipModel;
+}
+
+export async function loadModel(path: string, backend: BackendChoice): Promise<LoadedModel> {
+  const dir = await loadClipModelDir(path);
+  const model = ClipModel.fromWeights(dir.config, dir.weights, { explicitTranspose: explicitTransposeFor(backend) });
+  model.setNormalisation(dir.preprocess.mean, dir.preprocess.std);
+  return { dir, model };
+}
