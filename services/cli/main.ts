@@ -8,13 +8,21 @@ import { AdvclipError } from '../core/errors.ts';
 import { helpText, parseFlags, type CommandSpec, type FlagValues } from './args.ts';
 import { embedCommand, runEmbed } from './embed.ts';
 import { createLogger, type Logger } from './log.ts';
+import { runTrain, trainCommand } from './train.ts';
+import { evalCommand, runEval } from './eval.ts';
+import { exportCommand, runExport } from './export.ts';
 
 interface Command {
   readonly spec: CommandSpec;
   readonly run: (flags: FlagValues, argv: readonly string[], log: Logger) => Promise<void>;
 }
 
-const commands: readonly Command[] = [{ spec: embedCommand, run: runEmbed }];
+const commands: readonly Command[] = [
+  { spec: embedCommand, run: runEmbed },
+  { spec: trainCommand, run: runTrain },
+  { spec: evalCommand, run: runEval },
+  { spec: exportCommand, run: runExport },
+];
 
 function usage(): string {
   const rows = commands.map((c) => `  ${c.spec.name.padEnd(12)} ${c.spec.summary}`);

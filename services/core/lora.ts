@@ -121,3 +121,27 @@ export function initLora(model: ClipConfig, config: LoraConfig, seed: number): L
 
 export const peftKeyA = (site: LoraSite): string => `base_model.model.${site.key}.lora_A.weight`;
 export const peftKeyB = (site: LoraSite): string => `base_model.model.${site.key}.lora_B.weight`;
+
+/** HF weights with the adapters merged in: W = W0 + s·B·A on every adapted layer. */
+export function mergeLora(weights: ReadonlyMap<string, HostTensor>, lora: LoraWeights): Map<string, HostTensor> {
+  const merged = new Map(weights);
+  const s = loraScale(lora.config);
+  const r = lora.config.rank;
+  lora.sites.forEach((site, i) => {
+    const name = `${site.key}.weight`;
+    const w0 = weights.get(name);
+    if (!w0) throw invalidArgument(`cannot merge: the model has no tensor "${name}"`);
+    const a = lora.a[i].data;
+    const b = lora.b[i].data;
+    const w = Float32Array.from(w0.data);
+    for (let o = 0; o < site.outDim; o++) {
+      for (let k = 0; k < r; k++) {
+        const bo = s * b[o * r + k];
+        if (bo === 0) continue;
+        for (let j = 0; j < site.inDim; j++) w[o * site.inDim + j] += bo * a[k * site.inDim + j];
+      }
+    }
+    merged.set(name, { shape: w0.shape, data: w });
+  });
+  return merged;
+}
