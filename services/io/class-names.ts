@@ -44,12 +44,13 @@ export function coopDataset(name: string): CoopDataset | undefined {
 
 /** Caltech101 folders CoOp leaves out: the clutter class and the duplicate face class. */
 const caltechIgnored: readonly string[] = ['BACKGROUND_Google', 'Faces_easy'];
-const caltechRenamed: Readonly<Record<string, string>> = {
-  airplanes: 'airplane',
-  Faces: 'face',
-  Leopards: 'leopard',
-  Motorbikes: 'motorbike',
-};
+// a Map, not an object literal: a folder named like an Object.prototype key ("toString") is a class too
+const caltechRenamed: ReadonlyMap<string, string> = new Map([
+  ['airplanes', 'airplane'],
+  ['Faces', 'face'],
+  ['Leopards', 'leopard'],
+  ['Motorbikes', 'motorbike'],
+]);
 
 /** Class folders of a raw data set copy that are not classes (only Caltech101 has any). */
 export function ignoredClassFolders(dataset: CoopDataset | undefined): readonly string[] {
@@ -59,7 +60,7 @@ export function ignoredClassFolders(dataset: CoopDataset | undefined): readonly 
 /** The words used in the prompt for a class, from its raw name (split-file name or folder name). */
 export function className(dataset: CoopDataset | undefined, raw: string): string {
   let name = raw;
-  if (dataset === 'Caltech101') name = caltechRenamed[name] ?? name;
+  if (dataset === 'Caltech101') name = caltechRenamed.get(name) ?? name;
   // SUN397 folders are "/b/bakery/shop": drop the letter, most general word first
   if (dataset === 'SUN397' && name.includes('/')) {
     name = name.split('/').filter(Boolean).slice(1).reverse().join(' ');
