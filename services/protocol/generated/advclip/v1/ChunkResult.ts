@@ -20,8 +20,9 @@ export interface ChunkResult {
    */
   'adv_loss_sum'?: (number | string);
   /**
-   * Gradient SUMS over the chunk: "delta" for DELTA_GRAD, one entry per
-   * LoRA parameter key for LORA_GRAD / LOCAL_DELTA; empty for EVAL.
+   * Gradient SUMS over the chunk: "delta" for DELTA_GRAD; for LORA_GRAD /
+   * LOCAL_DELTA one entry "<site>.A" / "<site>.B" per image-tower LoRA
+   * factor (site = HF module path) and "text_features" (dF/dT); empty for EVAL.
    */
   'grads'?: (_advclip_v1_NamedTensor)[];
   /**
@@ -48,8 +49,9 @@ export interface ChunkResult__Output {
    */
   'adv_loss_sum': (number);
   /**
-   * Gradient SUMS over the chunk: "delta" for DELTA_GRAD, one entry per
-   * LoRA parameter key for LORA_GRAD / LOCAL_DELTA; empty for EVAL.
+   * Gradient SUMS over the chunk: "delta" for DELTA_GRAD; for LORA_GRAD /
+   * LOCAL_DELTA one entry "<site>.A" / "<site>.B" per image-tower LoRA
+   * factor (site = HF module path) and "text_features" (dF/dT); empty for EVAL.
    */
   'grads': (_advclip_v1_NamedTensor__Output)[];
   /**

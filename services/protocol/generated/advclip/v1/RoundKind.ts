@@ -22,6 +22,13 @@ export const RoundKind = {
    * Evaluation: per chunk, loss sum and number of correct predictions.
    */
   EVAL: 'EVAL',
+  /**
+   * The text-tower LoRA gradient of one step: the VJP of the class text
+   * features T with G = sum over chunks of dF/dT (Task.text_grad). Has no
+   * chunks; goes to one worker; the result carries the gradients in
+   * TaskResult.shard_tensors.
+   */
+  TEXT_GRAD: 'TEXT_GRAD',
 } as const;
 
 /**
@@ -51,6 +58,14 @@ export type RoundKind =
    */
   | 'EVAL'
   | 4
+  /**
+   * The text-tower LoRA gradient of one step: the VJP of the class text
+   * features T with G = sum over chunks of dF/dT (Task.text_grad). Has no
+   * chunks; goes to one worker; the result carries the gradients in
+   * TaskResult.shard_tensors.
+   */
+  | 'TEXT_GRAD'
+  | 5
 
 /**
  * What a round computes.

@@ -12,7 +12,7 @@ export interface Task {
    */
   'task_id'?: (string);
   /**
-   * Training step t (1-based) the task belongs to.
+   * Training step t (0-based, as the step driver counts) the task belongs to.
    */
   'step'?: (number | string | Long);
   /**
@@ -44,6 +44,11 @@ export interface Task {
    */
   'deadline_ms'?: (number);
   /**
+   * TEXT_GRAD: G = sum over the step's chunks of dF/dT, shape
+   * [classes, projection_dim]. Unset for other kinds.
+   */
+  'text_grad'?: (_advclip_v1_Tensor | null);
+  /**
    * The perturbation: inline bytes, or a version the worker already holds
    * (or fetches with GetDelta). Unset in per-sample mode.
    */
@@ -56,7 +61,7 @@ export interface Task__Output {
    */
   'task_id': (string);
   /**
-   * Training step t (1-based) the task belongs to.
+   * Training step t (0-based, as the step driver counts) the task belongs to.
    */
   'step': (number);
   /**
@@ -87,6 +92,11 @@ export interface Task__Output {
    * reassigns its chunks; a later answer is discarded.
    */
   'deadline_ms': (number);
+  /**
+   * TEXT_GRAD: G = sum over the step's chunks of dF/dT, shape
+   * [classes, projection_dim]. Unset for other kinds.
+   */
+  'text_grad': (_advclip_v1_Tensor__Output | null);
   /**
    * The perturbation: inline bytes, or a version the worker already holds
    * (or fetches with GetDelta). Unset in per-sample mode.

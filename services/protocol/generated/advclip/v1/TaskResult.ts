@@ -16,7 +16,8 @@ export interface TaskResult {
   'timing'?: (_advclip_v1_Timing | null);
   /**
    * Per-task (not per-chunk) tensors: LOCAL_DELTA returns the worker's
-   * final delta here as "delta", weighted by the summed chunk counts.
+   * final delta here as "delta", weighted by the summed chunk counts;
+   * TEXT_GRAD returns "<site>.A" / "<site>.B" of every text-tower factor.
    */
   'shard_tensors'?: (_advclip_v1_NamedTensor)[];
 }
@@ -32,7 +33,8 @@ export interface TaskResult__Output {
   'timing': (_advclip_v1_Timing__Output | null);
   /**
    * Per-task (not per-chunk) tensors: LOCAL_DELTA returns the worker's
-   * final delta here as "delta", weighted by the summed chunk counts.
+   * final delta here as "delta", weighted by the summed chunk counts;
+   * TEXT_GRAD returns "<site>.A" / "<site>.B" of every text-tower factor.
    */
   'shard_tensors': (_advclip_v1_NamedTensor__Output)[];
 }
