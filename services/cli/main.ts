@@ -11,6 +11,7 @@ import { createLogger, type Logger } from './log.ts';
 import { runTrain, trainCommand } from './train.ts';
 import { evalCommand, runEval } from './eval.ts';
 import { exportCommand, runExport } from './export.ts';
+import { demoCommand, runDemo } from './demo.ts';
 
 interface Command {
   readonly spec: CommandSpec;
@@ -22,6 +23,7 @@ const commands: readonly Command[] = [
   { spec: trainCommand, run: runTrain },
   { spec: evalCommand, run: runEval },
   { spec: exportCommand, run: runExport },
+  { spec: demoCommand, run: runDemo },
 ];
 
 function usage(): string {

@@ -80,17 +80,32 @@ export async function writeTrainOutputs(out: string, setup: TrainingSetup, state
   return summary as TrainSummary;
 }
 
-export async function runTrain(flags: FlagValues, _argv: readonly string[], log: Logger): Promise<void> {
-  const spec = trainSpecFrom(flags);
-  const backend = await startBackend(flags.backend, log);
-  const setup = await prepareTraining(flags, spec, backend, log);
+export interface TrainedRun {
+  readonly state: TrainState;
+  readonly history: StepReport[];
+  readonly seconds: number;
+}
+
+/** Trains in this process on a prepared setup. */
+export async function trainInProcess(setup: TrainingSetup, log: Logger, json: boolean): Promise<TrainedRun> {
+  const { spec } = setup;
   log.info(`training ${spec.method}`, { iters: spec.iters, batch: Math.min(spec.batchSize, setup.trainSet.length), tau: spec.tau, epsilon: spec.epsilon });
   const executor = localExecutor(new ShardComputer(setup.model, spec, setup.prompts, setup.source));
   const state = initTrainState(spec, setup.initial);
   const started = performance.now();
-  const history = await runSteps(state, spec, setup.trainSet.length, executor.execute, log, { json: flags.json === true });
-  const seconds = (performance.now() - started) / 1000;
-  executor.dispose();
+  try {
+    const history = await runSteps(state, spec, setup.trainSet.length, executor.execute, log, { json });
+    return { state, history, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    executor.dispose();
+  }
+}
+
+export async function runTrain(flags: FlagValues, _argv: readonly string[], log: Logger): Promise<void> {
+  const spec = trainSpecFrom(flags);
+  const backend = await startBackend(flags.backend, log);
+  const setup = await prepareTraining(flags, spec, backend, log);
+  const { state, history, seconds } = await trainInProcess(setup, log, flags.json === true);
   const summary = await writeTrainOutputs(flags.out as string, setup, state, history, {
     seconds,
     seconds_per_step: history.length ? seconds / history.length : null,

@@ -103,6 +103,11 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
     loraRound = await run('lora', tau);
   } else if (universal) {
     loraRound = await run('local-delta', tau);
+    // federated: δ becomes the count-weighted mean of the workers' δ (before any Gauss–Seidel round uses it)
+    const total = loraRound.localDeltas.reduce((n, d) => n + d.count, 0);
+    const mean = new Float32Array(loraRound.localDeltas[0].delta.length);
+    for (const d of loraRound.localDeltas) for (let j = 0; j < mean.length; j++) mean[j] += (d.delta[j] * d.count) / total;
+    state.delta = mean;
   } else {
     loraRound = await run('lora', tau);
   }
@@ -122,7 +127,8 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
   const bIdx = params.map((_, i) => i).filter((i) => i % 2 === 1);
   let bGrads = grads;
   if (spec.loraUpdate === 'gauss-seidel') {
-    // update A, then recompute g_B at the new A (same δ, same samples)
+    // update A, then recompute g_B at the new A (same universal δ and samples; per-sample
+    // mode re-runs its PGD at the new A, as the inner max of the new point)
     applyUpdate(state.optimizer, params, grads, { ...update, which: aIdx });
     state.lora = withFactors(state.lora, params);
     state.version++;
@@ -134,13 +140,6 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
   state.lora = withFactors(state.lora, params);
   state.version++;
 
-  if (spec.sync === 'local-delta' && universal) {
-    // federated: the next δ is the count-weighted mean of the workers' δ
-    const total = loraRound.localDeltas.reduce((n, d) => n + d.count, 0);
-    const mean = new Float32Array(loraRound.localDeltas[0].delta.length);
-    for (const d of loraRound.localDeltas) for (let j = 0; j < mean.length; j++) mean[j] += (d.delta[j] * d.count) / total;
-    state.delta = mean;
-  }
   state.step++;
   const sum = (f: (c: ChunkResult) => number) => loraRound.chunks.reduce((s, c) => s + f(c), 0);
   return {
