@@ -28,6 +28,8 @@ export interface CommandSpec {
   readonly summary: string;
   readonly usage: string;
   readonly flags: FlagTable;
+  /** positional sub-commands it takes (e.g. `bench step`) */
+  readonly subcommands?: readonly string[];
 }
 
 export type FlagValues = Record<string, string | number | boolean | string[] | undefined>;
@@ -70,12 +72,15 @@ export function parseFlags(command: CommandSpec, argv: readonly string[]): FlagV
   }
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], options, allowPositionals: false, strict: true });
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: !!command.subcommands, strict: true });
   } catch (err) {
     throw invalidArgument(`${command.name}: ${(err as Error).message.split('\n')[0]} (see advclip ${command.name} --help)`);
   }
   const given = parsed.values as Record<string, unknown>;
   if (given.help) return { help: true };
+  for (const p of parsed.positionals) {
+    if (!command.subcommands?.includes(p)) throw invalidArgument(`advclip ${command.name}: unknown sub-command "${p}" (expected ${command.subcommands?.join('|') ?? 'none'})`);
+  }
   const fromFile = typeof given.config === 'string' ? readConfigFile(given.config, command) : {};
   const out: FlagValues = {};
   for (const [name, spec] of Object.entries(command.flags)) {

@@ -12,6 +12,7 @@ import { runTrain, trainCommand } from './train.ts';
 import { evalCommand, runEval } from './eval.ts';
 import { exportCommand, runExport } from './export.ts';
 import { demoCommand, runDemo } from './demo.ts';
+import { benchCommand, runBench } from './bench.ts';
 
 interface Command {
   readonly spec: CommandSpec;
@@ -24,6 +25,7 @@ const commands: readonly Command[] = [
   { spec: evalCommand, run: runEval },
   { spec: exportCommand, run: runExport },
   { spec: demoCommand, run: runDemo },
+  { spec: benchCommand, run: runBench },
 ];
 
 function usage(): string {
