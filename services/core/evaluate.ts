@@ -4,7 +4,7 @@
  * white box (the text features are part of the attacked model).
  */
 import * as tf from '@tensorflow/tfjs';
-import { fgsm, pgd } from './attacks.ts';
+import { fgsm, pgd, type PgdOptions } from './attacks.ts';
 import type { Adapters, ClipModel } from './clip.ts';
 import { crossEntropyPerSample, oneHotLabels } from './objective.ts';
 import { hostTidy } from './scope.ts';
@@ -12,15 +12,9 @@ import { hostTidy } from './scope.ts';
 export const Attacks = ['none', 'fgsm', 'pgd'] as const;
 export type AttackName = (typeof Attacks)[number];
 
-export interface AttackSpec {
+/** the attack, and PGD's options (FGSM uses ε only); random starts are keyed by sample id */
+export interface AttackSpec extends Omit<PgdOptions, 'sampleIds'> {
   readonly attack: AttackName;
-  readonly epsilon: number;
-  /** PGD steps */
-  readonly steps: number;
-  readonly stepSize?: number;
-  readonly randomStart: boolean;
-  readonly restarts: number;
-  readonly seed: number;
 }
 
 export interface BatchOutcome {
@@ -49,7 +43,7 @@ export function evaluateBatch(
     let x = images;
     if (spec.epsilon > 0 && spec.attack === 'fgsm') x = fgsm(loss, images, spec.epsilon);
     if (spec.epsilon > 0 && spec.attack === 'pgd') {
-      x = pgd(loss, images, { epsilon: spec.epsilon, steps: spec.steps, stepSize: spec.stepSize, randomStart: spec.randomStart, restarts: spec.restarts, seed: spec.seed, sampleIds });
+      x = pgd(loss, images, { ...spec, sampleIds });
     }
     const logits = model.logits(model.encodeImages(x, adapters), textFeatures);
     const predicted = tf.argMax(logits, 1).dataSync();

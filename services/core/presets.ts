@@ -3,6 +3,7 @@
  * weights in HF layout, so a real-size model can be built without files.
  */
 import type { ClipConfig, ClipTextConfig, ClipVisionConfig } from './clip-config.ts';
+import { expectedClipShapes } from './clip-shapes.ts';
 import { invalidArgument } from './errors.ts';
 import { RandomStream, wordOf } from './rng.ts';
 import type { HostTensor } from './tensor.ts';
@@ -54,52 +55,10 @@ export function archConfig(name: string): ClipConfig {
   }
 }
 
-/** Every tensor of HF `CLIPModel` with its shape, in a fixed order. */
-export function clipTensorShapes(c: ClipConfig): Map<string, number[]> {
-  const shapes = new Map<string, number[]>();
-  const tower = (prefix: string, d: number, ff: number, layers: number) => {
-    for (let i = 0; i < layers; i++) {
-      const p = `${prefix}.encoder.layers.${i}`;
-      for (const proj of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) {
-        shapes.set(`${p}.self_attn.${proj}.weight`, [d, d]);
-        shapes.set(`${p}.self_attn.${proj}.bias`, [d]);
-      }
-      for (const ln of ['layer_norm1', 'layer_norm2']) {
-        shapes.set(`${p}.${ln}.weight`, [d]);
-        shapes.set(`${p}.${ln}.bias`, [d]);
-      }
-      shapes.set(`${p}.mlp.fc1.weight`, [ff, d]);
-      shapes.set(`${p}.mlp.fc1.bias`, [ff]);
-      shapes.set(`${p}.mlp.fc2.weight`, [d, ff]);
-      shapes.set(`${p}.mlp.fc2.bias`, [d]);
-    }
-  };
-  const v = c.vision;
-  const t = c.text;
-  const patches = (v.imageSize / v.patchSize) ** 2;
-  shapes.set('vision_model.embeddings.class_embedding', [v.hiddenSize]);
-  shapes.set('vision_model.embeddings.patch_embedding.weight', [v.hiddenSize, v.numChannels, v.patchSize, v.patchSize]);
-  shapes.set('vision_model.embeddings.position_embedding.weight', [patches + 1, v.hiddenSize]);
-  shapes.set('vision_model.pre_layrnorm.weight', [v.hiddenSize]);
-  shapes.set('vision_model.pre_layrnorm.bias', [v.hiddenSize]);
-  tower('vision_model', v.hiddenSize, v.intermediateSize, v.numHiddenLayers);
-  shapes.set('vision_model.post_layernorm.weight', [v.hiddenSize]);
-  shapes.set('vision_model.post_layernorm.bias', [v.hiddenSize]);
-  shapes.set('text_model.embeddings.token_embedding.weight', [t.vocabSize, t.hiddenSize]);
-  shapes.set('text_model.embeddings.position_embedding.weight', [t.maxPositionEmbeddings, t.hiddenSize]);
-  tower('text_model', t.hiddenSize, t.intermediateSize, t.numHiddenLayers);
-  shapes.set('text_model.final_layer_norm.weight', [t.hiddenSize]);
-  shapes.set('text_model.final_layer_norm.bias', [t.hiddenSize]);
-  shapes.set('visual_projection.weight', [c.projectionDim, v.hiddenSize]);
-  shapes.set('text_projection.weight', [c.projectionDim, t.hiddenSize]);
-  shapes.set('logit_scale', []);
-  return shapes;
-}
-
 /** Random weights with CLIP-like scales (LayerNorm at identity, logit_scale from the config). */
 export function randomClipWeights(c: ClipConfig, seed: number): Map<string, HostTensor> {
   const weights = new Map<string, HostTensor>();
-  for (const [name, shape] of clipTensorShapes(c)) {
+  for (const [name, shape] of expectedClipShapes(c)) {
     const size = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(size);
     if (name === 'logit_scale') data[0] = c.logitScaleInitValue;
