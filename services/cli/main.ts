@@ -11,6 +11,9 @@ import { createLogger, type Logger } from './log.ts';
 import { runTrain, trainCommand } from './train.ts';
 import { evalCommand, runEval } from './eval.ts';
 import { exportCommand, runExport } from './export.ts';
+import { coordinatorCommand, runCoordinator } from './coordinator.ts';
+import { runWorker, workerCommand } from './worker.ts';
+import { clusterCommand, runCluster } from './cluster.ts';
 import { demoCommand, runDemo } from './demo.ts';
 import { benchCommand, runBench } from './bench.ts';
 
@@ -24,6 +27,9 @@ const commands: readonly Command[] = [
   { spec: trainCommand, run: runTrain },
   { spec: evalCommand, run: runEval },
   { spec: exportCommand, run: runExport },
+  { spec: coordinatorCommand, run: runCoordinator },
+  { spec: workerCommand, run: runWorker },
+  { spec: clusterCommand, run: runCluster },
   { spec: demoCommand, run: runDemo },
   { spec: benchCommand, run: runBench },
 ];

@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ClipConfig } from '../core/clip-config.ts';
 import { dataLoss, invalidArgument, notFound } from '../core/errors.ts';
-import { LoraTargets, loraSites, peftKeyA, peftKeyB, validateLoraConfig, type LoraConfig, type LoraTarget, type LoraWeights, type Tower } from '../core/lora.ts';
+import { LoraTargets, loraSites, peftKeyA, peftKeyB, validateLoraConfig, type LoraConfig, type LoraSite, type LoraTarget, type LoraWeights, type Tower } from '../core/lora.ts';
 import type { HostTensor } from '../core/tensor.ts';
 import { readSafetensorsFile, writeSafetensors } from './safetensors.ts';
 
@@ -42,14 +42,24 @@ export function adapterConfigJson(c: LoraConfig, baseModel: string): Record<stri
   };
 }
 
-export async function saveAdapter(dir: string, lora: LoraWeights, baseModel: string, extra: Record<string, string> = {}): Promise<void> {
-  await mkdir(dir, { recursive: true });
+/** The LoRA factors under their PEFT keys, in site order (A then B per site). */
+export function peftTensors(lora: LoraWeights): Map<string, HostTensor> {
   const tensors = new Map<string, HostTensor>();
   lora.sites.forEach((s, i) => {
     tensors.set(peftKeyA(s), lora.a[i]);
     tensors.set(peftKeyB(s), lora.b[i]);
   });
-  await writeFile(join(dir, ADAPTER_WEIGHTS_FILE), writeSafetensors(tensors, { metadata: { format: 'pt', ...extra } }));
+  return tensors;
+}
+
+/** `adapter_model.safetensors` as bytes: what saveAdapter writes, and an adapter version on the wire. */
+export function adapterWeightsBytes(lora: LoraWeights, extra: Record<string, string> = {}): Uint8Array {
+  return writeSafetensors(peftTensors(lora), { metadata: { format: 'pt', ...extra } });
+}
+
+export async function saveAdapter(dir: string, lora: LoraWeights, baseModel: string, extra: Record<string, string> = {}): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, ADAPTER_WEIGHTS_FILE), adapterWeightsBytes(lora, extra));
   await writeFile(join(dir, ADAPTER_CONFIG_FILE), JSON.stringify(adapterConfigJson(lora.config, baseModel), null, 2) + '\n');
 }
 
@@ -94,19 +104,26 @@ export async function loadAdapter(dir: string, model: ClipConfig): Promise<LoraW
   const file = await readSafetensorsFile(join(dir, ADAPTER_WEIGHTS_FILE));
   const keys = [...file.tensors.keys()];
   const config = parseAdapterConfig(json, configPath, keys);
-  const sites = loraSites(model, config);
+  return factorsOf(file.tensors, config, loraSites(model, config), ADAPTER_WEIGHTS_FILE);
+}
+
+/**
+ * The factors of known sites from PEFT-keyed tensors, each shape checked;
+ * a missing or extra tensor is INVALID_ARGUMENT naming `source`.
+ */
+export function factorsOf(tensors: ReadonlyMap<string, HostTensor>, config: LoraConfig, sites: readonly LoraSite[], source: string): LoraWeights {
   const expect = (key: string, shape: readonly number[]): HostTensor => {
-    const t = file.tensors.get(key);
-    if (!t) throw invalidArgument(`${ADAPTER_WEIGHTS_FILE}: missing tensor "${key}"`);
+    const t = tensors.get(key);
+    if (!t) throw invalidArgument(`${source}: missing tensor "${key}"`);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw invalidArgument(`${ADAPTER_WEIGHTS_FILE}: tensor "${key}" has shape [${t.shape.join(',')}], expected [${shape.join(',')}]`);
+      throw invalidArgument(`${source}: tensor "${key}" has shape [${t.shape.join(',')}], expected [${shape.join(',')}]`);
     }
     return t;
   };
   const a = sites.map((s) => expect(peftKeyA(s), [config.rank, s.inDim]));
   const b = sites.map((s) => expect(peftKeyB(s), [s.outDim, config.rank]));
   const known = new Set(sites.flatMap((s) => [peftKeyA(s), peftKeyB(s)]));
-  const extra = keys.filter((k) => !known.has(k));
-  if (extra.length) throw invalidArgument(`${ADAPTER_WEIGHTS_FILE}: tensor "${extra[0]}" is not a LoRA factor of this model's adapted layers`);
+  const extra = [...tensors.keys()].filter((k) => !known.has(k));
+  if (extra.length) throw invalidArgument(`${source}: tensor "${extra[0]}" is not a LoRA factor of this model's adapted layers`);
   return { config, sites, a, b };
 }

@@ -1,0 +1,248 @@
+/**
+ * The coordinator service: the gRPC server workers talk to, the registry
+ * of live workers, the remote executor the step driver runs rounds
+ * through, adapter versions (NATS + GetAdapter), Prometheus metrics and
+ * /healthz /readyz, cluster events. The step loop itself belongs to the
+ * caller (the CLI runs the same loop as `advclip train` with `execute`);
+ * after each step it calls stepDone.
+ *
+ * Lifecycle: starting → ready (listening, taking workers) → draining (no
+ * more steps; workers are told to drain) → stopped.
+ */
+import { AdvclipError } from '../core/errors.ts';
+import type { StepReport, TrainState, Executor } from '../core/trainer.ts';
+import { batchAt } from '../core/sampling.ts';
+import type { TrainSpec } from '../core/train-spec.ts';
+import { AdapterPublisher } from '../protocol/adapter-store.ts';
+import { publishEvent } from '../protocol/events.ts';
+import { startHttpEndpoints, type HttpEndpoints, type LifecycleState } from '../protocol/http-endpoints.ts';
+import { createCoordinatorMetrics, createMetricsRegistry, type CoordinatorMetrics } from '../protocol/metrics.ts';
+import { connectNats, isNatsUnavailable, type NatsLink } from '../protocol/nats-connection.ts';
+import type { RunConfig } from '../protocol/run-config.ts';
+import type { RoundShapes } from '../protocol/task-codec.ts';
+import type { TransportSecurity } from '../protocol/tls.ts';
+import type { Registry } from 'prom-client';
+import { AdapterVersions } from './adapter-versions.ts';
+import { RemoteExecutor, type DeadlineOptions } from './remote-executor.ts';
+import { startCoordinatorServer, type CoordinatorServer } from './server.ts';
+import { WorkerRegistry } from './worker-registry.ts';
+
+export interface CoordinatorLog {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface NatsOptions {
+  readonly url: string;
+  readonly user?: string;
+  readonly password?: string;
+  /** prefixes subjects and buckets (subjects.ts) */
+  readonly cluster?: string;
+}
+
+export interface CoordinatorOptions {
+  readonly spec: TrainSpec;
+  /** size of the K-shot training set */
+  readonly setSize: number;
+  readonly shapes: RoundShapes;
+  readonly runConfig: RunConfig;
+  /** HOST:PORT (port 0: any free one) */
+  readonly listen: string;
+  readonly security: TransportSecurity;
+  readonly clusterToken?: string;
+  /** absent: adapter versions go over gRPC only */
+  readonly nats?: NatsOptions;
+  readonly metrics: { readonly port: number; readonly host?: string };
+  readonly minWorkers: number;
+  readonly heartbeatIntervalMs?: number;
+  readonly deadline?: DeadlineOptions;
+  readonly log: CoordinatorLog;
+}
+
+const DRAIN_GRACE_MS = 10_000;
+
+export class Coordinator {
+  #state: LifecycleState = 'starting';
+  #stepStart = performance.now();
+  #sweeper: NodeJS.Timeout | undefined;
+
+  private constructor(
+    readonly address: string,
+    readonly metricsPort: number,
+    readonly registry: WorkerRegistry,
+    readonly metrics: CoordinatorMetrics,
+    readonly metricsRegistry: Registry,
+    private readonly executor: RemoteExecutor,
+    private readonly versions: AdapterVersions,
+    private readonly server: CoordinatorServer,
+    private readonly http: HttpEndpoints,
+    private readonly nats: NatsLink | null,
+    private readonly publisher: AdapterPublisher | null,
+    private readonly log: CoordinatorLog,
+  ) {}
+
+  static async start(o: CoordinatorOptions): Promise<Coordinator> {
+    const { log } = o;
+    const metricsRegistry = createMetricsRegistry();
+    const metrics = createCoordinatorMetrics(metricsRegistry);
+    metrics.epsilon.set(o.spec.epsilon);
+    metrics.workers.set(0);
+    metrics.waitingForWorkers.set(0);
+    metrics.step.set(0);
+    let current: Coordinator | null = null;
+    const http = await startHttpEndpoints({
+      host: o.metrics.host,
+      port: o.metrics.port,
+      registry: metricsRegistry,
+      readiness: () => {
+        const state = current?.state ?? 'starting';
+        return { ready: state === 'ready', state };
+      },
+    });
+    const cleanups: (() => Promise<void>)[] = [() => http.close()];
+    try {
+      const nats = await connectCoordinatorNats(o.nats, log);
+      if (nats) cleanups.push(() => nats.close());
+      const publisher = nats ? await AdapterPublisher.open(nats, { log: (m) => log.warn(m) }) : null;
+      const registry = new WorkerRegistry();
+      const versions = new AdapterVersions({
+        publisher,
+        warn: (m) => log.warn(m),
+        onVersion: (blob) => {
+          metrics.adapterVersion.set(blob.version);
+          registry.broadcast({ adapter_version: { version: blob.version, sha256: blob.sha256, object: nats?.subjects.adapterObject(blob.version) ?? '', size_bytes: blob.bytes.byteLength } });
+        },
+      });
+      const executor = new RemoteExecutor({
+        registry,
+        versions,
+        shapes: o.shapes,
+        seed: o.spec.seed,
+        epochOf: (step) => batchAt(step, o.setSize, o.spec.batchSize, o.spec.seed).epoch,
+        minWorkers: o.minWorkers,
+        deadline: o.deadline,
+        warn: (m, f) => log.warn(m, f),
+        events: {
+          accepted: (worker, samples) => metrics.workerSamples.inc({ worker }, samples),
+          rejected: (worker, reason) => {
+            metrics.rejectedResults.inc({ reason });
+            log.warn(`rejected a result of worker ${worker}`, { reason });
+          },
+          waiting: (waiting, live) => {
+            metrics.waitingForWorkers.set(waiting ? 1 : 0);
+            if (waiting) log.warn(`waiting for workers: ${live} live, --min-workers ${o.minWorkers}`);
+            else log.info(`workers are back: ${live} live; continuing`);
+          },
+        },
+      });
+      registry.onEvent((e) => {
+        metrics.workers.set(registry.live().length);
+        if (e.kind === 'joined') {
+          log.info(`worker ${e.session.id} joined`, { backend: e.session.capabilities.backend, cores: e.session.capabilities.cores, live: registry.live().length });
+          if (nats) publishEvent(nats, 'worker.joined', { worker_id: e.session.id, worker_name: e.session.name });
+        } else {
+          metrics.workerSamples.remove({ worker: e.session.id });
+          log.warn(`worker ${e.session.id} lost: ${e.reason}`, { live: registry.live().length });
+          if (nats) publishEvent(nats, 'worker.lost', { worker_id: e.session.id, reason: e.reason });
+        }
+      });
+      const heartbeatIntervalMs = o.heartbeatIntervalMs ?? 2_000;
+      const server = await startCoordinatorServer({
+        listen: o.listen,
+        security: o.security,
+        clusterToken: o.clusterToken,
+        modelSha256: o.runConfig.model_sha256,
+        runConfigJson: JSON.stringify(o.runConfig),
+        natsUrl: nats ? o.nats!.url : '',
+        natsCluster: o.nats?.cluster ?? '',
+        heartbeatIntervalMs,
+        registry,
+        versions,
+        executor,
+        warn: (m) => log.warn(m),
+      });
+      log.info(`coordinator listening on ${server.address}`, { address: server.address, metrics: `http://${http.host}:${http.port}/metrics`, tls: o.security.mode });
+      const c = new Coordinator(server.address, http.port, registry, metrics, metricsRegistry, executor, versions, server, http, nats, publisher, log);
+      c.#sweeper = setInterval(() => registry.sweep(4 * heartbeatIntervalMs, (id) => executor.busy(id)), heartbeatIntervalMs);
+      c.#sweeper.unref();
+      current = c;
+      c.#state = 'ready';
+      return c;
+    } catch (err) {
+      for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  get state(): LifecycleState {
+    return this.#state;
+  }
+
+  /** The step driver's executor: rounds go to the workers. */
+  get execute(): Executor {
+    return this.executor.execute;
+  }
+
+  /** After each step: metrics, the new adapter version out, a step event. */
+  async stepDone(report: StepReport, state: TrainState): Promise<void> {
+    const m = this.metrics;
+    m.loss.set({ kind: 'adv' }, report.loss);
+    if (Number.isFinite(report.cleanLoss)) m.loss.set({ kind: 'clean' }, report.cleanLoss);
+    m.gradNorm.set({ param: 'A' }, report.gradNorm.A);
+    m.gradNorm.set({ param: 'B' }, report.gradNorm.B);
+    m.gradNorm.set({ param: 'delta' }, report.gradNorm.delta);
+    m.deltaLinf.set(report.deltaLinf);
+    m.step.set(state.step);
+    const t = this.executor.takeTimes();
+    const wall = performance.now() - this.#stepStart;
+    m.stepSeconds.observe({ phase: 'compute' }, t.computeMs / 1000);
+    m.stepSeconds.observe({ phase: 'network' }, t.networkMs / 1000);
+    m.stepSeconds.observe({ phase: 'wait' }, t.waitMs / 1000);
+    m.stepSeconds.observe({ phase: 'update' }, Math.max(0, wall - t.roundsMs) / 1000);
+    await this.versions.ensure(state.lora, state.version);
+    if (this.nats) publishEvent(this.nats, 'step', { step: state.step, adapter_version: state.version });
+    this.#stepStart = performance.now();
+  }
+
+  /** Fails the round in progress (e.g. every worker process of `advclip cluster` is gone). */
+  abort(error: AdvclipError): void {
+    this.executor.abort(error);
+  }
+
+  /** Takes no more steps from here (the caller's loop checks `state`). */
+  startDraining(): void {
+    if (this.#state === 'ready' || this.#state === 'starting') this.#state = 'draining';
+  }
+
+  /** Tells the workers to drain, waits for their streams to end (bounded), stops everything. */
+  async close(reason = 'run finished'): Promise<void> {
+    if (this.#state === 'stopped') return;
+    this.startDraining();
+    clearInterval(this.#sweeper);
+    this.registry.broadcast({ drain: { reason } });
+    const until = Date.now() + DRAIN_GRACE_MS;
+    while (this.registry.live().length > 0 && Date.now() < until) {
+      await Promise.race([this.registry.nextEvent(), new Promise((r) => setTimeout(r, 200))]);
+    }
+    this.executor.close();
+    await this.server.close(1_000);
+    await this.publisher?.close();
+    await this.nats?.close();
+    this.#state = 'stopped';
+    await this.http.close();
+  }
+}
+
+async function connectCoordinatorNats(options: NatsOptions | undefined, log: CoordinatorLog): Promise<NatsLink | null> {
+  if (!options) {
+    log.info('no --nats: adapter versions go over gRPC only');
+    return null;
+  }
+  const link = await connectNats({ servers: options.url, user: options.user, password: options.password, cluster: options.cluster, name: 'advclip-coordinator' });
+  if (isNatsUnavailable(link)) {
+    log.warn(`${link.error.message}; adapter versions go over gRPC only`);
+    return null;
+  }
+  log.info(`NATS at ${options.url}: adapter versions published to JetStream`);
+  return link;
+}

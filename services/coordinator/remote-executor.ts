@@ -1,0 +1,265 @@
+/**
+ * The step driver's Executor over the cluster: the same contract as the
+ * single-process one (services/core/local-executor.ts). For each round it
+ * makes the adapter version available, assigns whole chunks to the live
+ * workers by measured throughput (assign.ts), sends each its Task, checks
+ * every result against the round (task-codec.ts), and hands chunks of a
+ * worker that fails, disconnects, answers wrongly or misses its deadline
+ * to the others. Chunk results come back in chunk order, so the step is
+ * the same whoever computed what.
+ */
+import { AdvclipError } from '../core/errors.ts';
+import type { LoraWeights } from '../core/lora.ts';
+import type { Chunk, ChunkResult, RoundTask } from '../core/shard.ts';
+import type { ExecutedRound, Executor } from '../core/trainer.ts';
+import type { TaskError__Output } from '../protocol/generated/advclip/v1/TaskError.ts';
+import type { TaskResult__Output } from '../protocol/generated/advclip/v1/TaskResult.ts';
+import { decodeResult, encodeTask, InvalidResult, type RoundShapes } from '../protocol/task-codec.ts';
+import type { AdapterBlob } from '../protocol/adapter-blob.ts';
+import type { AdapterVersions } from './adapter-versions.ts';
+import { assignChunks } from './assign.ts';
+import type { WorkerRegistry, WorkerSession } from './worker-registry.ts';
+
+export interface DeadlineOptions {
+  /** the shortest deadline of a task */
+  readonly minMs: number;
+  /** deadline = max(minMs, factor × samples / measured samples/s) */
+  readonly factor: number;
+  /** for a worker not measured yet (its first task includes warm-up) */
+  readonly unmeasuredMs: number;
+}
+
+export const DEFAULT_DEADLINE: DeadlineOptions = Object.freeze({ minMs: 30_000, factor: 20, unmeasuredMs: 300_000 });
+
+export interface ExecutorEvents {
+  /** a result was accepted: `samples` of it count for the worker */
+  accepted(workerId: string, samples: number): void;
+  /** a result was refused (see RejectReasons) */
+  rejected(workerId: string, reason: string): void;
+  /** fewer than the minimum of workers are live (true) or they are back (false) */
+  waiting(waiting: boolean, live: number): void;
+}
+
+export interface RemoteExecutorOptions {
+  readonly registry: WorkerRegistry;
+  readonly versions: AdapterVersions;
+  readonly shapes: RoundShapes;
+  readonly seed: number;
+  /** the epoch of a step, for Seeds */
+  readonly epochOf: (step: number) => number;
+  readonly minWorkers: number;
+  readonly deadline?: DeadlineOptions;
+  /** attempts at the same chunks before the step fails */
+  readonly maxAttempts?: number;
+  readonly events: ExecutorEvents;
+  readonly warn: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+/** Where a step's wall time went, summed over its rounds (ms). */
+export interface RoundTimes {
+  /** the slowest worker's compute time, per round */
+  computeMs: number;
+  /** the rest of the rounds' time: transfer, encoding, queueing */
+  networkMs: number;
+  /** waiting for the minimum of workers */
+  waitMs: number;
+  /** wall time of the rounds */
+  roundsMs: number;
+}
+
+type Outcome = { readonly ok: true; readonly result: ReturnType<typeof decodeResult> } | { readonly ok: false; readonly reason: string; readonly detail: string };
+
+interface Pending {
+  readonly workerId: string;
+  readonly task: RoundTask;
+  settle(outcome: Outcome): void;
+}
+
+const zeroTimes = (): RoundTimes => ({ computeMs: 0, networkMs: 0, waitMs: 0, roundsMs: 0 });
+
+export class RemoteExecutor {
+  readonly #o: RemoteExecutorOptions;
+  readonly #deadline: DeadlineOptions;
+  readonly #pending = new Map<string, Pending>();
+  readonly #offLost: () => void;
+  #seq = 0;
+  #times = zeroTimes();
+  #aborted: AdvclipError | null = null;
+  #wakeAbort: (() => void) | null = null;
+
+  constructor(options: RemoteExecutorOptions) {
+    this.#o = options;
+    this.#deadline = options.deadline ?? DEFAULT_DEADLINE;
+    this.#offLost = options.registry.onEvent((e) => {
+      if (e.kind !== 'lost') return;
+      for (const p of [...this.#pending.values()]) {
+        if (p.workerId === e.session.id) p.settle({ ok: false, reason: 'worker_lost', detail: e.reason });
+      }
+    });
+  }
+
+  readonly execute: Executor = async (task, lora, version) => this.#round(task, lora, version);
+
+  /** Has the worker a task out? (Its heartbeats may pause while it computes.) */
+  busy(workerId: string): boolean {
+    for (const p of this.#pending.values()) if (p.workerId === workerId) return true;
+    return false;
+  }
+
+  /** The step's phase times so far, and a fresh count. */
+  takeTimes(): RoundTimes {
+    const t = this.#times;
+    this.#times = zeroTimes();
+    return t;
+  }
+
+  onResult(workerId: string, message: TaskResult__Output): void {
+    const p = this.#pending.get(message.task_id);
+    if (!p) {
+      this.#o.events.rejected(workerId, 'stale');
+      return;
+    }
+    if (p.workerId !== workerId) {
+      this.#o.events.rejected(workerId, 'wrong_worker');
+      return;
+    }
+    try {
+      p.settle({ ok: true, result: decodeResult(message, p.task, this.#o.shapes) });
+    } catch (err) {
+      const reason = err instanceof InvalidResult ? err.reason : 'malformed';
+      this.#o.events.rejected(workerId, reason);
+      p.settle({ ok: false, reason, detail: (err as Error).message });
+    }
+  }
+
+  onError(workerId: string, message: TaskError__Output): void {
+    const p = this.#pending.get(message.task_id);
+    if (p && p.workerId === workerId) p.settle({ ok: false, reason: 'task_error', detail: `${message.code}: ${message.message}` });
+  }
+
+  /** Fails the round in progress and every later one (shutdown, or no workers can come). */
+  abort(error: AdvclipError): void {
+    this.#aborted ??= error;
+    for (const p of [...this.#pending.values()]) p.settle({ ok: false, reason: 'aborted', detail: error.message });
+    this.#wakeAbort?.();
+  }
+
+  close(): void {
+    this.#offLost();
+    this.abort(new AdvclipError('UNAVAILABLE', 'the coordinator is shutting down'));
+  }
+
+  async #round(task: RoundTask, lora: LoraWeights, version: number): Promise<ExecutedRound> {
+    const started = performance.now();
+    const adapter = await this.#o.versions.ensure(lora, version);
+    const chunks = new Map<number, ChunkResult>();
+    const localDeltas: { count: number; delta: Float32Array; first: number }[] = [];
+    let textGrads: ReadonlyMap<string, Float32Array> | null = null;
+    let slowestCompute = 0;
+    let waitMs = 0;
+    const maxAttempts = this.#o.maxAttempts ?? 8;
+
+    const runPart = async (part: readonly Chunk[], avoid: ReadonlySet<string>, attempt: number): Promise<void> => {
+      const waitStart = performance.now();
+      const workers = await this.#workersFor(avoid);
+      waitMs += performance.now() - waitStart;
+      const plan = task.kind === 'text' ? [{ workerId: fastest(workers).id, chunks: [] }] : assignChunks(part, workers.map((w) => ({ id: w.id, samplesPerSecond: w.samplesPerSecond })));
+      await Promise.all(
+        plan.map(async ({ workerId, chunks: mine }) => {
+          const worker = this.#o.registry.get(workerId);
+          const sub: RoundTask = { ...task, chunks: mine };
+          const outcome: Outcome = worker ? await this.#attempt(worker, sub, adapter) : { ok: false, reason: 'worker_lost', detail: 'left before its task was sent' };
+          if (outcome.ok) {
+            const r = outcome.result;
+            for (const c of r.chunks) chunks.set(c.index, c);
+            if (r.localDelta) localDeltas.push({ ...r.localDelta, first: Math.min(...mine.map((c) => c.index)) });
+            if (task.kind === 'text') textGrads = r.grads;
+            slowestCompute = Math.max(slowestCompute, r.timing.compute_ms);
+            this.#o.events.accepted(workerId, samplesOf(mine));
+            return;
+          }
+          if (this.#aborted) throw this.#aborted;
+          const where = `step ${task.step} round ${task.round} (${task.kind}) ${mine.length ? `chunks ${mine.map((c) => c.index).join(',')}` : ''}`;
+          if (attempt + 1 >= maxAttempts) {
+            throw new AdvclipError('UNAVAILABLE', `${where}: failed ${maxAttempts} times, last on worker ${workerId} (${outcome.reason}: ${outcome.detail})`);
+          }
+          this.#o.warn(`${where}: worker ${workerId} did not deliver (${outcome.reason}); reassigning`, { detail: outcome.detail });
+          await runPart(mine, new Set([...avoid, workerId]), attempt + 1);
+        }),
+      );
+    };
+
+    await runPart(task.kind === 'text' ? [] : task.chunks, new Set(), 0);
+    const ordered = [...chunks.values()].sort((a, b) => a.index - b.index);
+    if (task.kind !== 'text' && ordered.length !== task.chunks.length) throw new AdvclipError('INTERNAL', `round ${task.round}: ${ordered.length} of ${task.chunks.length} chunks collected`);
+    const wall = performance.now() - started;
+    this.#times.roundsMs += wall;
+    this.#times.computeMs += slowestCompute;
+    this.#times.waitMs += waitMs;
+    this.#times.networkMs += Math.max(0, wall - slowestCompute - waitMs);
+    return {
+      chunks: ordered,
+      localDeltas: localDeltas.sort((a, b) => a.first - b.first).map(({ count, delta }) => ({ count, delta })),
+      grads: textGrads ?? new Map(),
+    };
+  }
+
+  /** Live workers, those not in `avoid` first; waits while fewer than the minimum are live. */
+  async #workersFor(avoid: ReadonlySet<string>): Promise<WorkerSession[]> {
+    const min = Math.max(1, this.#o.minWorkers);
+    let waited = false;
+    for (;;) {
+      if (this.#aborted) throw this.#aborted;
+      const live = this.#o.registry.live();
+      if (live.length >= min) {
+        if (waited) this.#o.events.waiting(false, live.length);
+        const preferred = live.filter((w) => !avoid.has(w.id));
+        return preferred.length ? preferred : live;
+      }
+      if (!waited) this.#o.events.waiting(true, live.length);
+      waited = true;
+      await new Promise<void>((resolve) => {
+        this.#wakeAbort = resolve;
+        void this.#o.registry.nextEvent().then(() => resolve());
+      });
+      this.#wakeAbort = null;
+    }
+  }
+
+  #deadlineFor(worker: WorkerSession, samples: number): number {
+    const { minMs, factor, unmeasuredMs } = this.#deadline;
+    if (worker.samplesPerSecond === null) return unmeasuredMs;
+    return Math.round(Math.max(minMs, (factor * 1000 * samples) / worker.samplesPerSecond));
+  }
+
+  #attempt(worker: WorkerSession, task: RoundTask, adapter: AdapterBlob): Promise<Outcome> {
+    const taskId = `${task.step}.${task.round}.${++this.#seq}`;
+    const samples = samplesOf(task.chunks);
+    const deadlineMs = this.#deadlineFor(worker, samples);
+    const sentAt = performance.now();
+    return new Promise<Outcome>((resolve) => {
+      const timer = setTimeout(() => settle({ ok: false, reason: 'deadline', detail: `no answer within ${deadlineMs} ms` }), deadlineMs);
+      const settle = (outcome: Outcome) => {
+        if (!this.#pending.has(taskId)) return;
+        clearTimeout(timer);
+        this.#pending.delete(taskId);
+        if (outcome.ok && samples > 0) this.#o.registry.recordRate(worker.id, samples, (performance.now() - sentAt) / 1000);
+        resolve(outcome);
+      };
+      this.#pending.set(taskId, { workerId: worker.id, task, settle });
+      try {
+        const envelope = { taskId, adapterVersion: adapter.version, adapterSha256: adapter.sha256, seed: this.#o.seed, epoch: this.#o.epochOf(task.step), deadlineMs };
+        worker.send({ task: encodeTask(task, envelope, this.#o.shapes) });
+      } catch (err) {
+        settle({ ok: false, reason: 'send_failed', detail: (err as Error).message });
+      }
+    });
+  }
+}
+
+const samplesOf = (chunks: readonly Chunk[]) => chunks.reduce((n, c) => n + c.samples.length, 0);
+
+/** The worker with the highest measured rate (the first one when none is measured). */
+function fastest(workers: readonly WorkerSession[]): WorkerSession {
+  return workers.reduce((best, w) => ((w.samplesPerSecond ?? 0) > (best.samplesPerSecond ?? 0) ? w : best), workers[0]);
+}

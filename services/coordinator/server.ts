@@ -1,0 +1,180 @@
+/**
+ * The coordinator's gRPC service: Register admits a worker (cluster token,
+ * model hash) and hands it the run configuration; Work carries tasks one
+ * way and heartbeats, results and errors the other; GetAdapter serves kept
+ * adapter versions (the path without NATS).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { Server, status, type ServerDuplexStream } from '@grpc/grpc-js';
+import { AdvclipError, failedPrecondition, notFound } from '../core/errors.ts';
+import type { CoordinatorHandlers } from '../protocol/generated/advclip/v1/Coordinator.ts';
+import type { CoordinatorMessage } from '../protocol/generated/advclip/v1/CoordinatorMessage.ts';
+import type { WorkerMessage__Output } from '../protocol/generated/advclip/v1/WorkerMessage.ts';
+import { grpcServerOptions } from '../protocol/grpc-options.ts';
+import { toGrpcError } from '../protocol/grpc-status.ts';
+import { coordinatorService } from '../protocol/proto-loader.ts';
+import { serverCredentials, type TransportSecurity } from '../protocol/tls.ts';
+import type { AdapterVersions } from './adapter-versions.ts';
+import type { RemoteExecutor } from './remote-executor.ts';
+import type { WorkerRegistry, WorkerSession } from './worker-registry.ts';
+
+export interface CoordinatorServerOptions {
+  /** HOST:PORT; port 0 picks a free one */
+  readonly listen: string;
+  readonly security: TransportSecurity;
+  /** when set, Register must present it */
+  readonly clusterToken: string | undefined;
+  readonly modelSha256: string;
+  readonly runConfigJson: string;
+  readonly natsUrl: string;
+  readonly natsCluster: string;
+  readonly heartbeatIntervalMs: number;
+  readonly registry: WorkerRegistry;
+  readonly versions: AdapterVersions;
+  readonly executor: RemoteExecutor;
+  readonly warn: (message: string) => void;
+}
+
+export interface CoordinatorServer {
+  /** HOST:PORT actually bound */
+  readonly address: string;
+  /** Stops taking calls; open streams are cancelled after `graceMs`. */
+  close(graceMs: number): Promise<void>;
+}
+
+const sameSecret = (a: string, b: string) => {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+};
+
+export async function startCoordinatorServer(o: CoordinatorServerOptions): Promise<CoordinatorServer> {
+  const server = new Server(grpcServerOptions());
+  const handlers: CoordinatorHandlers = {
+    Register(call, callback) {
+      const caps = call.request.capabilities;
+      try {
+        if (!caps) throw failedPrecondition('Register without capabilities');
+        if (o.clusterToken !== undefined && !sameSecret(call.request.cluster_token, o.clusterToken)) {
+          throw failedPrecondition('wrong cluster token: not admitted');
+        }
+        if (caps.model_sha256 && caps.model_sha256 !== o.modelSha256) {
+          throw failedPrecondition(`the worker's model (sha256 ${caps.model_sha256.slice(0, 12)}…) is not the coordinator's (${o.modelSha256.slice(0, 12)}…): not admitted`);
+        }
+        callback(null, {
+          worker_id: o.registry.admit(caps),
+          heartbeat_interval_ms: o.heartbeatIntervalMs,
+          run_config_json: o.runConfigJson,
+          nats_url: o.natsUrl,
+          nats_cluster: o.natsCluster,
+          adapter_version: o.versions.latest?.version ?? 0,
+        });
+      } catch (err) {
+        callback(toGrpcError(err));
+      }
+    },
+    Work(call) {
+      serveWork(call, o);
+    },
+    GetAdapter(call, callback) {
+      const blob = o.versions.get(call.request.version);
+      if (!blob) {
+        callback(toGrpcError(notFound(`adapter version ${call.request.version} is not kept (newest: ${o.versions.latest?.version ?? 'none'})`)));
+        return;
+      }
+      callback(null, { version: blob.version, sha256: blob.sha256, safetensors: Buffer.from(blob.bytes.buffer, blob.bytes.byteOffset, blob.bytes.byteLength) });
+    },
+    GetDelta(_call, callback) {
+      callback(toGrpcError(notFound('δ travels inline in each Task; there are no δ versions to fetch')));
+    },
+  };
+  server.addService(coordinatorService(), handlers);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(o.listen, serverCredentials(o.security, o.warn), (err, p) =>
+      err ? reject(new AdvclipError('UNAVAILABLE', `cannot listen on ${o.listen}: ${err.message}`)) : resolve(p),
+    ),
+  );
+  const host = o.listen.slice(0, o.listen.lastIndexOf(':'));
+  return {
+    address: `${host}:${port}`,
+    close: (graceMs) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}
+
+type WorkCall = ServerDuplexStream<WorkerMessage__Output, CoordinatorMessage>;
+
+function serveWork(call: WorkCall, o: CoordinatorServerOptions): void {
+  let session: WorkerSession | null = null;
+  let closed = false;
+  const fail = (err: unknown) => {
+    if (closed) return;
+    closed = true;
+    const { code, details } = toGrpcError(err);
+    call.emit('error', { code: code ?? status.INTERNAL, details });
+  };
+  call.on('data', (message: WorkerMessage__Output) => {
+    try {
+      if (!session) {
+        if (message.body !== 'hello' || !message.hello) throw failedPrecondition('the first message on Work must be a Hello');
+        session = o.registry.join(
+          message.hello.worker_id,
+          message.hello.adapter_version,
+          (m) => {
+            if (!closed) call.write(m);
+          },
+          () => {
+            if (closed) return;
+            closed = true;
+            call.end();
+          },
+        );
+        return;
+      }
+      o.registry.touch(session.id);
+      switch (message.body) {
+        case 'heartbeat':
+          o.registry.touch(session.id, message.heartbeat?.adapter_version);
+          break;
+        case 'result':
+          if (message.result) o.executor.onResult(session.id, message.result);
+          break;
+        case 'error':
+          if (message.error) o.executor.onError(session.id, message.error);
+          break;
+        default:
+          throw failedPrecondition(`unexpected ${message.body ?? 'empty'} message on an open Work stream`);
+      }
+    } catch (err) {
+      if (session) o.registry.lose(session.id, (err as Error).message);
+      fail(err);
+    }
+  });
+  const lost = (reason: string) => {
+    if (session) o.registry.lose(session.id, reason);
+  };
+  call.on('end', () => {
+    lost('the worker closed its stream');
+    if (!closed) {
+      closed = true;
+      call.end();
+    }
+  });
+  call.on('cancelled', () => {
+    closed = true;
+    lost('the stream was cancelled');
+  });
+  call.on('error', (err) => {
+    closed = true;
+    lost(`stream error: ${err.message}`);
+  });
+}

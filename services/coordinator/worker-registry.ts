@@ -1,0 +1,137 @@
+/**
+ * The workers a coordinator knows: admitted by Register, live from their
+ * Hello on the Work stream until the stream ends, they fail heartbeats, or
+ * the coordinator drops them. Listeners hear every join and loss (the
+ * executor reassigns a lost worker's chunks; metrics and events count them).
+ */
+import type { CoordinatorMessage } from '../protocol/generated/advclip/v1/CoordinatorMessage.ts';
+import type { WorkerCapabilities__Output } from '../protocol/generated/advclip/v1/WorkerCapabilities.ts';
+import { failedPrecondition } from '../core/errors.ts';
+
+export interface WorkerSession {
+  readonly id: string;
+  readonly name: string;
+  readonly capabilities: WorkerCapabilities__Output;
+  /** measured samples/s (EMA), null until its first result */
+  samplesPerSecond: number | null;
+  /** newest adapter version the worker says it holds */
+  heldVersion: number;
+  lastSeenMs: number;
+  send(message: CoordinatorMessage): void;
+}
+
+export type RegistryEvent = { readonly kind: 'joined'; readonly session: WorkerSession } | { readonly kind: 'lost'; readonly session: WorkerSession; readonly reason: string };
+
+interface Admitted {
+  readonly name: string;
+  readonly capabilities: WorkerCapabilities__Output;
+}
+
+/** Weight of the newest measurement in the throughput EMA. */
+const RATE_EMA = 0.5;
+
+export class WorkerRegistry {
+  readonly #admitted = new Map<string, Admitted>();
+  readonly #live = new Map<string, WorkerSession & { end(): void }>();
+  readonly #listeners = new Set<(event: RegistryEvent) => void>();
+  #seq = 0;
+  #joinedEver = 0;
+
+  /** A new worker id for admitted capabilities. */
+  admit(capabilities: WorkerCapabilities__Output): string {
+    const name = capabilities.worker_name || 'worker';
+    const id = `w${++this.#seq}-${name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 48)}`;
+    this.#admitted.set(id, { name, capabilities });
+    return id;
+  }
+
+  /** The worker opened its Work stream: it is live and gets work from the next round. */
+  join(id: string, heldVersion: number, send: (m: CoordinatorMessage) => void, end: () => void): WorkerSession {
+    const admitted = this.#admitted.get(id);
+    if (!admitted) throw failedPrecondition(`worker "${id}" was not admitted: call Register first`);
+    if (this.#live.has(id)) throw failedPrecondition(`worker "${id}" already has a Work stream`);
+    const session = { id, name: admitted.name, capabilities: admitted.capabilities, samplesPerSecond: null, heldVersion, lastSeenMs: Date.now(), send, end };
+    this.#live.set(id, session);
+    this.#joinedEver++;
+    this.#emit({ kind: 'joined', session });
+    return session;
+  }
+
+  /** Drops a live worker (stream ended, heartbeat missed, …); its stream is ended. */
+  lose(id: string, reason: string): void {
+    const session = this.#live.get(id);
+    if (!session) return;
+    this.#live.delete(id);
+    this.#admitted.delete(id);
+    try {
+      session.end();
+    } catch {
+      // already closed
+    }
+    this.#emit({ kind: 'lost', session, reason });
+  }
+
+  touch(id: string, heldVersion?: number): void {
+    const session = this.#live.get(id);
+    if (!session) return;
+    session.lastSeenMs = Date.now();
+    if (heldVersion !== undefined) session.heldVersion = Math.max(session.heldVersion, heldVersion);
+  }
+
+  recordRate(id: string, samples: number, seconds: number): void {
+    const session = this.#live.get(id);
+    if (!session || samples <= 0 || !(seconds > 0)) return;
+    const rate = samples / seconds;
+    session.samplesPerSecond = session.samplesPerSecond === null ? rate : RATE_EMA * rate + (1 - RATE_EMA) * session.samplesPerSecond;
+  }
+
+  get(id: string): WorkerSession | undefined {
+    return this.#live.get(id);
+  }
+
+  /** Live workers in join order. */
+  live(): WorkerSession[] {
+    return [...this.#live.values()];
+  }
+
+  /** Workers that ever opened a Work stream. */
+  get joinedEver(): number {
+    return this.#joinedEver;
+  }
+
+  broadcast(message: CoordinatorMessage): void {
+    for (const s of this.#live.values()) {
+      try {
+        s.send(message);
+      } catch {
+        // a stream closing under us: the loss is reported by its own handler
+      }
+    }
+  }
+
+  /** Drops workers not heard from in `timeoutMs`, except `exempt` ones (computing: their task deadline governs). */
+  sweep(timeoutMs: number, exempt: (id: string) => boolean, now = Date.now()): void {
+    for (const s of [...this.#live.values()]) {
+      if (now - s.lastSeenMs > timeoutMs && !exempt(s.id)) this.lose(s.id, `no heartbeat for ${Math.round((now - s.lastSeenMs) / 1000)} s`);
+    }
+  }
+
+  onEvent(listener: (event: RegistryEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Resolves at the next join or loss. */
+  nextEvent(): Promise<RegistryEvent> {
+    return new Promise((resolve) => {
+      const off = this.onEvent((e) => {
+        off();
+        resolve(e);
+      });
+    });
+  }
+
+  #emit(event: RegistryEvent): void {
+    for (const l of [...this.#listeners]) l(event);
+  }
+}

@@ -1,0 +1,331 @@
+/**
+ * The worker service: registers with the coordinator, builds the run's
+ * setup from the run configuration it gets back (through `prepare`, so
+ * this shell does no loading itself), holds adapter versions, and answers
+ * each Task on the Work stream with its ShardComputer's sums, one task at
+ * a time, in arrival order.
+ *
+ * Lifecycle: starting → ready (stream open) → draining (Drain or SIGTERM:
+ * finish the tasks in flight, take no more) → stopped. `done` settles when
+ * the worker stops: resolved after a drain, rejected when the coordinator
+ * cannot be reached.
+ */
+import type { ClientDuplexStream } from '@grpc/grpc-js';
+import * as tf from '@tensorflow/tfjs';
+import { AdvclipError, failedPrecondition } from '../core/errors.ts';
+import type { LoraWeights } from '../core/lora.ts';
+import type { ShardComputer } from '../core/shard.ts';
+import { AdapterSubscriber } from '../protocol/adapter-store.ts';
+import type { CoordinatorClient } from '../protocol/generated/advclip/v1/Coordinator.ts';
+import type { CoordinatorMessage__Output } from '../protocol/generated/advclip/v1/CoordinatorMessage.ts';
+import type { RegisterReply__Output } from '../protocol/generated/advclip/v1/RegisterReply.ts';
+import type { Task__Output } from '../protocol/generated/advclip/v1/Task.ts';
+import type { WorkerMessage } from '../protocol/generated/advclip/v1/WorkerMessage.ts';
+import { grpcChannelOptions } from '../protocol/grpc-options.ts';
+import { fromGrpcError } from '../protocol/grpc-status.ts';
+import { startHttpEndpoints, type HttpEndpoints, type LifecycleState } from '../protocol/http-endpoints.ts';
+import { createMetricsRegistry, createWorkerMetrics, type WorkerMetrics } from '../protocol/metrics.ts';
+import { connectNats, isNatsUnavailable, type NatsLink } from '../protocol/nats-connection.ts';
+import { coordinatorClient } from '../protocol/proto-loader.ts';
+import { parseRunConfig, type RunConfig } from '../protocol/run-config.ts';
+import { decodeTask, encodeResult, type RoundShapes } from '../protocol/task-codec.ts';
+import { channelCredentials, type TransportSecurity } from '../protocol/tls.ts';
+import { AdapterHolder } from './adapter-holder.ts';
+
+export interface WorkerLog {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** What a worker computes with, built from the run configuration. */
+export interface WorkerSetup {
+  readonly shard: ShardComputer;
+  readonly initial: LoraWeights;
+  readonly shapes: RoundShapes;
+  readonly modelSha256: string;
+  readonly trainSetSha256: string;
+  dispose(): void;
+}
+
+export interface WorkerCapabilityInfo {
+  readonly backend: string;
+  readonly device: string;
+  readonly cores: number;
+  /** '' when the model is only known from the run configuration */
+  readonly modelSha256: string;
+  readonly version: string;
+}
+
+export interface WorkerOptions {
+  /** HOST:PORT of the coordinator */
+  readonly coordinator: string;
+  readonly security: TransportSecurity;
+  readonly clusterToken?: string;
+  readonly name: string;
+  readonly capabilities: WorkerCapabilityInfo;
+  /** builds the setup of the run (the CLI: prepareTraining with this worker's paths) */
+  readonly prepare: (config: RunConfig) => Promise<WorkerSetup>;
+  /** NATS URL; default: the one in RegisterReply; '' disables NATS */
+  readonly nats?: { readonly url?: string; readonly user?: string; readonly password?: string };
+  readonly metrics: { readonly port: number; readonly host?: string };
+  /** how long to keep trying to reach the coordinator */
+  readonly connectTimeoutMs?: number;
+  readonly log: WorkerLog;
+}
+
+type WorkCall = ClientDuplexStream<WorkerMessage, CoordinatorMessage__Output>;
+
+export class Worker {
+  #state: LifecycleState = 'starting';
+  #call: WorkCall | null = null;
+  #queue: Promise<void> = Promise.resolve();
+  #inFlight = 0;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #seq = 0;
+  #resolveDone!: () => void;
+  #rejectDone!: (err: AdvclipError) => void;
+  /** settles when the worker stops */
+  readonly done: Promise<void>;
+
+  private constructor(
+    readonly id: string,
+    readonly metricsPort: number,
+    private readonly o: WorkerOptions,
+    private readonly client: CoordinatorClient,
+    private readonly reply: RegisterReply__Output,
+    private readonly setup: WorkerSetup,
+    private readonly holder: AdapterHolder,
+    private readonly metrics: WorkerMetrics,
+    private readonly http: HttpEndpoints,
+    private readonly nats: { link: NatsLink; subscriber: AdapterSubscriber } | null,
+  ) {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.#resolveDone = resolve;
+      this.#rejectDone = reject;
+    });
+    this.done.catch(() => undefined);
+  }
+
+  static async start(o: WorkerOptions): Promise<Worker> {
+    const registry = createMetricsRegistry();
+    const metrics = createWorkerMetrics(registry);
+    let current: Worker | null = null;
+    const http = await startHttpEndpoints({
+      host: o.metrics.host,
+      port: o.metrics.port,
+      registry,
+      readiness: () => {
+        const state = current?.state ?? 'starting';
+        return { ready: state === 'ready', state };
+      },
+    });
+    const cleanups: (() => unknown)[] = [() => http.close()];
+    try {
+      const client = coordinatorClient(o.coordinator, channelCredentials(o.security, (m) => o.log.warn(m)), grpcChannelOptions());
+      cleanups.push(() => client.close());
+      const reply = await register(client, o);
+      o.log.info(`registered with ${o.coordinator} as ${reply.worker_id}`);
+      const config = parseRunConfig(reply.run_config_json);
+      const setup = await o.prepare(config);
+      cleanups.push(() => setup.dispose());
+      if (setup.modelSha256 !== config.model_sha256) throw failedPrecondition(`this worker's model (sha256 ${setup.modelSha256.slice(0, 12)}…) is not the run's (${config.model_sha256.slice(0, 12)}…)`);
+      if (setup.trainSetSha256 !== config.train_set_sha256) throw failedPrecondition("this worker's K-shot training set differs from the run's: check --data (same files, same split)");
+      const nats = await connectWorkerNats(o, reply);
+      if (nats) cleanups.push(() => nats.link.close());
+      const holder = new AdapterHolder({
+        initial: setup.initial,
+        subscriber: nats?.subscriber ?? null,
+        getAdapter: (version) => getAdapter(client, version),
+        onHeld: (version) => metrics.adapterVersion.set(version),
+        warn: (m) => o.log.warn(m),
+      });
+      const w = new Worker(reply.worker_id, http.port, o, client, reply, setup, holder, metrics, http, nats);
+      current = w;
+      w.#open();
+      return w;
+    } catch (err) {
+      for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+      throw err instanceof AdvclipError ? err : fromGrpcError(err, 'worker start');
+    }
+  }
+
+  get state(): LifecycleState {
+    return this.#state;
+  }
+
+  /** Finish the tasks in flight, take no more, close the stream; `done` resolves. */
+  drain(reason: string): void {
+    if (this.#state !== 'ready' && this.#state !== 'starting') return;
+    this.#state = 'draining';
+    this.o.log.info(`draining: ${reason}`);
+    void this.#queue.then(() => this.#finish());
+  }
+
+  /** Stops at once (tests, errors); prefer drain. */
+  async close(): Promise<void> {
+    if (this.#state === 'stopped') return;
+    this.#state = 'draining';
+    this.#call?.cancel();
+    await this.#finish();
+  }
+
+  #open(): void {
+    const call = this.client.Work();
+    this.#call = call;
+    call.on('data', (m: CoordinatorMessage__Output) => this.#onMessage(m));
+    call.on('error', (err) => {
+      if (this.#state === 'ready') this.#fail(fromGrpcError(err, 'Work stream'));
+    });
+    call.on('end', () => {
+      if (this.#state === 'ready') this.#fail(new AdvclipError('UNAVAILABLE', 'the coordinator closed the Work stream without a Drain'));
+    });
+    call.write({ hello: { worker_id: this.id, adapter_version: this.holder.newest } });
+    this.#heartbeat = setInterval(() => {
+      call.write({ heartbeat: { worker_id: this.id, seq: ++this.#seq, adapter_version: this.holder.newest, tasks_in_flight: this.#inFlight } });
+    }, Math.max(100, this.reply.heartbeat_interval_ms || 2_000));
+    this.#heartbeat.unref();
+    this.#state = 'ready';
+  }
+
+  #onMessage(m: CoordinatorMessage__Output): void {
+    switch (m.body) {
+      case 'task':
+        if (m.task) this.#enqueue(m.task);
+        break;
+      case 'adapter_version':
+        if (m.adapter_version) this.holder.prefetch(m.adapter_version.version, m.adapter_version.sha256);
+        break;
+      case 'drain':
+        this.drain(m.drain?.reason || 'the coordinator asked');
+        break;
+    }
+  }
+
+  #enqueue(task: Task__Output): void {
+    if (this.#state !== 'ready') {
+      this.#send({ error: { task_id: task.task_id, step: task.step, round: task.round, code: 'UNAVAILABLE', message: 'worker is draining' } });
+      return;
+    }
+    this.#inFlight++;
+    this.#queue = this.#queue.then(() => this.#run(task)).finally(() => this.#inFlight--);
+  }
+
+  async #run(message: Task__Output): Promise<void> {
+    const t0 = performance.now();
+    try {
+      const { task, envelope } = decodeTask(message, this.setup.shapes);
+      const t1 = performance.now();
+      const tensors = await this.holder.tensorsAt(envelope.adapterVersion, envelope.adapterSha256);
+      const t2 = performance.now();
+      const result = await this.setup.shard.compute(task, tensors, envelope.adapterVersion);
+      const t3 = performance.now();
+      const samples = task.chunks.reduce((n, c) => n + c.samples.length, 0);
+      const timing = { decode_ms: t1 - t0, fetch_ms: t2 - t1, compute_ms: t3 - t2, encode_ms: 0, total_ms: 0 };
+      const encoded = encodeResult(envelope.taskId, task, result, timing, this.setup.shapes);
+      const t4 = performance.now();
+      timing.encode_ms = t4 - t3;
+      timing.total_ms = t4 - t0;
+      this.#send({ result: encoded });
+      this.metrics.computeSeconds.observe((t3 - t2) / 1000);
+      this.metrics.samplesProcessed.inc(samples);
+    } catch (err) {
+      const e = err instanceof AdvclipError ? err : new AdvclipError('INTERNAL', (err as Error).message);
+      this.metrics.errors.inc({ kind: e.code === 'FAILED_PRECONDITION' ? 'unverified_adapter' : 'compute' });
+      this.o.log.warn(`task ${message.task_id} failed: ${e.message}`, { code: e.code });
+      this.#send({ error: { task_id: message.task_id, step: message.step, round: message.round, code: e.code, message: e.message } });
+    }
+  }
+
+  #send(message: WorkerMessage): void {
+    if (this.#call && this.#state !== 'stopped') this.#call.write(message);
+  }
+
+  #fail(err: AdvclipError): void {
+    this.metrics.errors.inc({ kind: 'stream' });
+    this.o.log.error(err.message, { code: err.code });
+    this.#state = 'draining';
+    void this.#finish(err);
+  }
+
+  async #finish(err?: AdvclipError): Promise<void> {
+    if (this.#state === 'stopped') return;
+    clearInterval(this.#heartbeat);
+    const call = this.#call;
+    if (call && !err) {
+      const ended = new Promise<void>((resolve) => {
+        call.once('status', () => resolve());
+        call.once('error', () => resolve());
+        setTimeout(resolve, 2_000).unref();
+      });
+      call.end();
+      await ended;
+    }
+    this.#state = 'stopped';
+    this.holder.dispose();
+    this.setup.dispose();
+    await this.nats?.subscriber.close();
+    await this.nats?.link.close();
+    this.client.close();
+    await this.http.close();
+    this.o.log.info('stopped', { numTensors: tf.memory().numTensors });
+    if (err) this.#rejectDone(err);
+    else this.#resolveDone();
+  }
+}
+
+async function register(client: CoordinatorClient, o: WorkerOptions): Promise<RegisterReply__Output> {
+  const deadline = Date.now() + (o.connectTimeoutMs ?? 60_000);
+  const request = {
+    capabilities: {
+      backend: o.capabilities.backend,
+      device: o.capabilities.device,
+      cores: o.capabilities.cores,
+      model_sha256: o.capabilities.modelSha256,
+      worker_name: o.name,
+      version: o.capabilities.version,
+    },
+    cluster_token: o.clusterToken ?? '',
+  };
+  for (let wait = 100; ; wait = Math.min(2 * wait, 2_000)) {
+    try {
+      return await new Promise<RegisterReply__Output>((resolve, reject) =>
+        client.Register(request, { deadline: Date.now() + 10_000 }, (err, reply) => (err || !reply ? reject(err) : resolve(reply))),
+      );
+    } catch (err) {
+      const e = fromGrpcError(err, `Register with ${o.coordinator}`);
+      if (e.code !== 'UNAVAILABLE' && e.code !== 'DEADLINE_EXCEEDED') throw e;
+      if (Date.now() + wait > deadline) throw e;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
+function getAdapter(client: CoordinatorClient, version: number) {
+  return new Promise<{ version: number; sha256: string; bytes: Uint8Array }>((resolve, reject) =>
+    client.GetAdapter({ version }, { deadline: Date.now() + 30_000 }, (err, blob) =>
+      err || !blob ? reject(fromGrpcError(err, `GetAdapter(${version})`)) : resolve({ version: blob.version, sha256: blob.sha256, bytes: new Uint8Array(blob.safetensors) }),
+    ),
+  );
+}
+
+async function connectWorkerNats(o: WorkerOptions, reply: RegisterReply__Output): Promise<{ link: NatsLink; subscriber: AdapterSubscriber } | null> {
+  const url = o.nats?.url ?? reply.nats_url;
+  if (!url) {
+    o.log.info('no NATS: adapter versions come over gRPC');
+    return null;
+  }
+  const link = await connectNats({ servers: url, user: o.nats?.user, password: o.nats?.password, cluster: reply.nats_cluster || undefined, name: `advclip-${o.name}` });
+  if (isNatsUnavailable(link)) {
+    o.log.warn(`${link.error.message}; adapter versions come over gRPC`);
+    return null;
+  }
+  try {
+    const subscriber = await AdapterSubscriber.open(link, { log: (m) => o.log.warn(m) });
+    return { link, subscriber };
+  } catch (err) {
+    await link.close();
+    o.log.warn(`cannot watch adapter versions on NATS (${(err as Error).message}); they come over gRPC`);
+    return null;
+  }
+}
