@@ -6,23 +6,33 @@
 import type { FlagSpec } from './args.ts';
 import { BackendNames, initBackend, parseBackendName, type BackendChoice } from '../core/backend.ts';
 import { ClipModel } from '../core/clip.ts';
+import { invalidArgument } from '../core/errors.ts';
 import { loadClipModelDir, type ClipModelDir } from '../io/model-dir.ts';
 import type { Logger } from './log.ts';
 
 export const backendFlag: FlagSpec = {
   type: 'string',
   arg: BackendNames.join('|'),
-  help: 'compute backend (env ADVCLIP_BACKEND; auto tries node-gpu, node, wasm, cpu)',
+  help: 'compute backend (env ADVCLIP_BACKEND; auto tries node-gpu, node, native, wasm, cpu; ADVCLIP_NATIVE_THREADS sets native\'s threads)',
 };
+
+function nativeThreads(): number | undefined {
+  const raw = process.env.ADVCLIP_NATIVE_THREADS;
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw invalidArgument(`ADVCLIP_NATIVE_THREADS="${raw}": expected a positive integer`);
+  return n;
+}
 
 export async function startBackend(flag: unknown, log: Logger): Promise<BackendChoice> {
   const wanted = parseBackendName(typeof flag === 'string' ? flag : (process.env.ADVCLIP_BACKEND ?? 'auto'));
-  const choice = await initBackend(wanted);
-  log.info(`backend ${choice.name}`, choice.skipped.length ? { skipped: choice.skipped.length } : {});
+  const choice = await initBackend(wanted, { nativeThreads: nativeThreads() });
+  log.info(`backend ${choice.name}`, choice.skipped.length ? { skipped: choice.skipped } : {});
   return choice;
 }
 
-export const explicitTransposeFor = (backend: BackendChoice): boolean => backend.tfName !== 'tensorflow';
+/** wasm and cpu run transposed products slowly; TensorFlow and the OpenBLAS products do not. */
+export const explicitTransposeFor = (backend: BackendChoice): boolean => backend.tfName !== 'tensorflow' && backend.name !== 'native';
 
 export interface LoadedModel {
   readonly dir: ClipModelDir;

@@ -1,13 +1,16 @@
 /**
  * Picks the tfjs compute backend once per process: native TensorFlow with CUDA,
- * native TensorFlow on CPU, WebAssembly (SIMD), then plain JS. The native
- * packages are optional dependencies (their install downloads libtensorflow),
- * so each is tried with a dynamic import and skipped when it is not there.
+ * native TensorFlow on CPU, WebAssembly with OpenBLAS products (`native`, see
+ * native-kernels.ts), WebAssembly (SIMD), then plain JS. The TensorFlow
+ * packages are optional dependencies (their install downloads libtensorflow)
+ * and the OpenBLAS addon is built only where libopenblas-dev is installed, so
+ * each is tried and skipped, with the reason, when it is not there.
  */
 import * as tf from '@tensorflow/tfjs';
 import { invalidArgument } from './errors.ts';
+import { installNativeMatMul, loadNativeAddon } from './native-kernels.ts';
 
-export const BackendNames = ['auto', 'node-gpu', 'node', 'wasm', 'cpu'] as const;
+export const BackendNames = ['auto', 'node-gpu', 'node', 'native', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BackendNames)[number];
 
 export interface BackendChoice {
@@ -19,21 +22,33 @@ export interface BackendChoice {
   readonly skipped: readonly string[];
 }
 
-const order: readonly Exclude<BackendName, 'auto'>[] = ['node-gpu', 'node', 'wasm', 'cpu'];
+export interface BackendOptions {
+  /** threads of the native products (default: every core) */
+  readonly nativeThreads?: number;
+}
 
-async function tryBackend(name: Exclude<BackendName, 'auto'>): Promise<string> {
+const order: readonly Exclude<BackendName, 'auto'>[] = ['node-gpu', 'node', 'native', 'wasm', 'cpu'];
+
+/** Loads what the backend needs and returns tfjs' name for it, plus what to do once it is set. */
+async function tryBackend(name: Exclude<BackendName, 'auto'>, opts: BackendOptions): Promise<{ tfName: string; onSet?: () => void }> {
   switch (name) {
     case 'node-gpu':
       await import('@tensorflow/tfjs-node-gpu' as string);
-      return 'tensorflow';
+      return { tfName: 'tensorflow' };
     case 'node':
       await import('@tensorflow/tfjs-node' as string);
-      return 'tensorflow';
+      return { tfName: 'tensorflow' };
+    case 'native': {
+      const addon = loadNativeAddon();
+      if (opts.nativeThreads !== undefined) addon.setThreads(opts.nativeThreads);
+      await import('@tensorflow/tfjs-backend-wasm');
+      return { tfName: 'wasm', onSet: () => void installNativeMatMul(addon) };
+    }
     case 'wasm':
       await import('@tensorflow/tfjs-backend-wasm');
-      return 'wasm';
+      return { tfName: 'wasm' };
     case 'cpu':
-      return 'cpu';
+      return { tfName: 'cpu' };
   }
 }
 
@@ -45,15 +60,16 @@ export function parseBackendName(value: string): BackendName {
 let chosen: BackendChoice | null = null;
 
 /** Initialises the backend (idempotent: the first choice in a process stands). */
-export async function initBackend(preference: BackendName = 'auto'): Promise<BackendChoice> {
+export async function initBackend(preference: BackendName = 'auto', opts: BackendOptions = {}): Promise<BackendChoice> {
   if (chosen) return chosen;
   const candidates = preference === 'auto' ? order : [preference];
   const skipped: string[] = [];
   for (const name of candidates) {
     try {
-      const tfName = await tryBackend(name);
+      const { tfName, onSet } = await tryBackend(name, opts);
       if (!(await tf.setBackend(tfName))) throw new Error(`tf.setBackend('${tfName}') refused`);
       await tf.ready();
+      onSet?.();
       chosen = { name, tfName, skipped };
       return chosen;
     } catch (err) {

@@ -1,0 +1,112 @@
+// N-API surface of the native kernels: products over the wasm heap's bytes.
+//
+//   gemm(heap: ArrayBuffer, spec: Float64Array)
+//     spec = [aOffset, bOffset, cOffset, m, n, k, transA, transB, rank,
+//             batchShape[rank], aStrides[rank], bStrides[rank]]   (offsets in bytes, strides in elements)
+//   setThreads(n: number), threads(): number
+//   info(): { blas: string, core: string, threads: number }
+#include <node_api.h>
+#include <cblas.h>
+#include <omp.h>
+
+#include <string>
+
+#include "gemm.h"
+
+namespace {
+
+int gThreads = 1;
+
+napi_value fail(napi_env env, const std::string& message) {
+  napi_throw_error(env, "ADVCLIP_NATIVE", message.c_str());
+  return nullptr;
+}
+
+bool readArgs(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return false;
+  return argc == want;
+}
+
+napi_value Gemm(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!readArgs(env, info, 2, argv)) return fail(env, "gemm(heap, spec): two arguments expected");
+  void* heap = nullptr;
+  size_t heapBytes = 0;
+  if (napi_get_arraybuffer_info(env, argv[0], &heap, &heapBytes) != napi_ok) return fail(env, "gemm: heap must be an ArrayBuffer");
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_float64_array)
+    return fail(env, "gemm: spec must be a Float64Array");
+  const double* s = static_cast<const double*>(data);
+  if (length < 9) return fail(env, "gemm: spec too short");
+  const auto rank = static_cast<std::size_t>(s[8]);
+  if (length != 9 + 3 * rank) return fail(env, "gemm: spec length does not match its rank");
+  advclip::GemmSpec spec;
+  spec.aOffset = static_cast<std::uint64_t>(s[0]);
+  spec.bOffset = static_cast<std::uint64_t>(s[1]);
+  spec.cOffset = static_cast<std::uint64_t>(s[2]);
+  spec.m = static_cast<std::int64_t>(s[3]);
+  spec.n = static_cast<std::int64_t>(s[4]);
+  spec.k = static_cast<std::int64_t>(s[5]);
+  spec.transA = s[6] != 0;
+  spec.transB = s[7] != 0;
+  for (std::size_t d = 0; d < rank; d++) {
+    spec.batchShape.push_back(static_cast<std::int64_t>(s[9 + d]));
+    spec.aStrides.push_back(static_cast<std::int64_t>(s[9 + rank + d]));
+    spec.bStrides.push_back(static_cast<std::int64_t>(s[9 + 2 * rank + d]));
+  }
+  if (spec.m < 0 || spec.n < 0 || spec.k < 0 || spec.m > INT32_MAX || spec.n > INT32_MAX || spec.k > INT32_MAX)
+    return fail(env, "gemm: dimensions out of range");
+  if ((spec.aOffset | spec.bOffset | spec.cOffset) % 4 != 0) return fail(env, "gemm: offsets must be float-aligned");
+  if (advclip::gemmExtent(spec) > heapBytes) return fail(env, "gemm: operands reach past the end of the heap");
+  advclip::gemmBatched(static_cast<float*>(heap), spec, gThreads);
+  return nullptr;
+}
+
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!readArgs(env, info, 1, argv)) return fail(env, "setThreads(n): one argument expected");
+  int32_t n = 0;
+  if (napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1 || n > 1024) return fail(env, "setThreads: n must be an integer in 1..1024");
+  gThreads = n;
+  return nullptr;
+}
+
+napi_value Threads(napi_env env, napi_callback_info) {
+  napi_value out;
+  napi_create_int32(env, gThreads, &out);
+  return out;
+}
+
+napi_value Info(napi_env env, napi_callback_info) {
+  napi_value out, blas, core, threads;
+  napi_create_object(env, &out);
+  napi_create_string_utf8(env, openblas_get_config(), NAPI_AUTO_LENGTH, &blas);
+  napi_create_string_utf8(env, openblas_get_corename(), NAPI_AUTO_LENGTH, &core);
+  napi_create_int32(env, gThreads, &threads);
+  napi_set_named_property(env, out, "blas", blas);
+  napi_set_named_property(env, out, "core", core);
+  napi_set_named_property(env, out, "threads", threads);
+  return out;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  // Parallelism is ours (one OpenMP team over batch entries or row slabs);
+  // OpenBLAS' own pool would oversubscribe the cores under it.
+  openblas_set_num_threads(1);
+  gThreads = omp_get_num_procs();
+  const napi_property_descriptor props[] = {
+      {"gemm", nullptr, Gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
