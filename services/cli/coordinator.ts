@@ -8,7 +8,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { Coordinator } from '../coordinator/coordinator.ts';
 import { invalidArgument } from '../core/errors.ts';
 import { SyncModes, type SyncMode } from '../core/train-spec.ts';
-import { initTrainState } from '../core/trainer.ts';
+import { initTrainState, type StepReport, type TrainState } from '../core/trainer.ts';
 import { modelSha256, trainSetSha256 } from '../io/model-hash.ts';
 import type { RunConfig } from '../protocol/run-config.ts';
 import { roundShapes } from '../protocol/task-codec.ts';
@@ -53,6 +53,8 @@ export interface ServeOptions {
   readonly onListening?: (coordinator: Coordinator) => Promise<void> | void;
   /** fields added to the summary (cluster: workers = N) */
   readonly summary?: Record<string, unknown>;
+  /** after each step, once its adapter version is out */
+  readonly onStep?: (report: StepReport, state: TrainState, coordinator: Coordinator) => Promise<void> | void;
 }
 
 /** Runs a training through a coordinator and writes the outputs of `advclip train`. */
@@ -103,7 +105,10 @@ export async function serveTraining(flags: FlagValues, log: Logger, options: Ser
     const started = performance.now();
     const history = await runSteps(state, spec, setup.trainSet.length, coordinator.execute, log, {
       json: flags.json === true,
-      onStep: (report, s) => coordinator.stepDone(report, s),
+      onStep: async (report, s) => {
+        await coordinator.stepDone(report, s);
+        await options.onStep?.(report, s, coordinator);
+      },
       shouldStop: () => coordinator.state !== 'ready',
     });
     const seconds = (performance.now() - started) / 1000;

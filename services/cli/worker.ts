@@ -9,7 +9,9 @@ import type { SyncMode } from '../core/train-spec.ts';
 import { ShardComputer } from '../core/shard.ts';
 import { modelDirSha256, modelSha256, trainSetSha256 } from '../io/model-hash.ts';
 import { roundShapes } from '../protocol/task-codec.ts';
-import { Worker } from '../worker/worker.ts';
+import { Worker, type WorkerSetup } from '../worker/worker.ts';
+import type { BackendChoice } from '../core/backend.ts';
+import type { RunConfig } from '../protocol/run-config.ts';
 import type { CommandSpec, FlagValues } from './args.ts';
 import type { Logger } from './log.ts';
 import { prepareTraining } from './run-setup.ts';
@@ -41,6 +43,27 @@ const packageVersion = (): string => {
   }
 };
 
+/** Builds a worker's setup from the run configuration, with this worker's own --model/--data when given. */
+export function workerSetupFrom(flags: FlagValues, backend: BackendChoice, log: Logger): (config: RunConfig) => Promise<WorkerSetup> {
+  return async (config) => {
+    const runFlags: FlagValues = { ...(config.flags as FlagValues), ...(flags.model ? { model: flags.model } : {}), ...(flags.data ? { data: flags.data } : {}) };
+    const spec = trainSpecFrom(runFlags, config.sync as SyncMode);
+    const setup = await prepareTraining(runFlags, spec, backend, log);
+    const shard = new ShardComputer(setup.model, spec, setup.prompts, setup.source);
+    return {
+      shard,
+      initial: setup.initial,
+      shapes: roundShapes(setup.dir.config, setup.initial.sites, spec.lora.rank, setup.dataset.classNames.length),
+      modelSha256: await modelSha256(setup.dir.files),
+      trainSetSha256: trainSetSha256(setup.dataset.root, setup.trainSet),
+      dispose: () => {
+        shard.dispose();
+        setup.model.dispose();
+      },
+    };
+  };
+}
+
 export async function runWorker(flags: FlagValues, _argv: readonly string[], log: Logger): Promise<void> {
   const security = securityFrom(flags);
   const backend = await startBackend(flags.backend, log);
@@ -61,23 +84,7 @@ export async function runWorker(flags: FlagValues, _argv: readonly string[], log
     nats: { url: flags.nats as string | undefined, ...natsCredentialsFromEnv() },
     metrics: { port: flags['metrics-port'] as number, host: flags['metrics-host'] as string },
     log: wlog,
-    prepare: async (config) => {
-      const runFlags: FlagValues = { ...(config.flags as FlagValues), ...(flags.model ? { model: flags.model } : {}), ...(flags.data ? { data: flags.data } : {}) };
-      const spec = trainSpecFrom(runFlags, config.sync as SyncMode);
-      const setup = await prepareTraining(runFlags, spec, backend, wlog);
-      const shard = new ShardComputer(setup.model, spec, setup.prompts, setup.source);
-      return {
-        shard,
-        initial: setup.initial,
-        shapes: roundShapes(setup.dir.config, setup.initial.sites, spec.lora.rank, setup.dataset.classNames.length),
-        modelSha256: await modelSha256(setup.dir.files),
-        trainSetSha256: trainSetSha256(setup.dataset.root, setup.trainSet),
-        dispose: () => {
-          shard.dispose();
-          setup.model.dispose();
-        },
-      };
-    },
+    prepare: workerSetupFrom(flags, backend, wlog),
   });
   wlog.info('ready', { id: worker.id, metrics: worker.metricsPort });
   const drain = (signal: string) => () => worker.drain(signal);

@@ -178,6 +178,11 @@ export class Coordinator {
     return this.#state;
   }
 
+  /** Newest adapter version made available (0 before the first round). */
+  get adapterVersion(): number {
+    return this.versions.latest?.version ?? 0;
+  }
+
   /** The step driver's executor: rounds go to the workers. */
   get execute(): Executor {
     return this.executor.execute;

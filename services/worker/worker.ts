@@ -83,6 +83,7 @@ export class Worker {
   #inFlight = 0;
   #heartbeat: NodeJS.Timeout | undefined;
   #seq = 0;
+  #tasksDone = 0;
   #resolveDone!: () => void;
   #rejectDone!: (err: AdvclipError) => void;
   /** settles when the worker stops */
@@ -152,6 +153,16 @@ export class Worker {
 
   get state(): LifecycleState {
     return this.#state;
+  }
+
+  /** Newest verified adapter version held. */
+  get adapterVersion(): number {
+    return this.holder.newest;
+  }
+
+  /** Tasks answered with a result. */
+  get tasksDone(): number {
+    return this.#tasksDone;
   }
 
   /** Finish the tasks in flight, take no more, close the stream; `done` resolves. */
@@ -227,6 +238,7 @@ export class Worker {
       timing.encode_ms = t4 - t3;
       timing.total_ms = t4 - t0;
       this.#send({ result: encoded });
+      this.#tasksDone++;
       this.metrics.computeSeconds.observe((t3 - t2) / 1000);
       this.metrics.samplesProcessed.inc(samples);
     } catch (err) {
