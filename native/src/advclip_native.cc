@@ -7,15 +7,22 @@
 //   info(): { blas: string, core: string, threads: number }
 #include <node_api.h>
 #include <cblas.h>
-#include <omp.h>
+#include <sched.h>
 
+#include <memory>
 #include <string>
 
 #include "gemm.h"
 
 namespace {
 
-int gThreads = 1;
+std::unique_ptr<advclip::Pool> gPool;
+
+/** CPUs this process may run on (a container's limit, not the host's count). */
+int availableCpus() {
+  cpu_set_t set;
+  return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+}
 
 napi_value fail(napi_env env, const std::string& message) {
   napi_throw_error(env, "ADVCLIP_NATIVE", message.c_str());
@@ -61,7 +68,7 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
     return fail(env, "gemm: dimensions out of range");
   if ((spec.aOffset | spec.bOffset | spec.cOffset) % 4 != 0) return fail(env, "gemm: offsets must be float-aligned");
   if (advclip::gemmExtent(spec) > heapBytes) return fail(env, "gemm: operands reach past the end of the heap");
-  advclip::gemmBatched(static_cast<float*>(heap), spec, gThreads);
+  advclip::gemmBatched(static_cast<float*>(heap), spec, *gPool);
   return nullptr;
 }
 
@@ -70,13 +77,13 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   if (!readArgs(env, info, 1, argv)) return fail(env, "setThreads(n): one argument expected");
   int32_t n = 0;
   if (napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1 || n > 1024) return fail(env, "setThreads: n must be an integer in 1..1024");
-  gThreads = n;
+  if (n != gPool->threads()) gPool = std::make_unique<advclip::Pool>(n);
   return nullptr;
 }
 
 napi_value Threads(napi_env env, napi_callback_info) {
   napi_value out;
-  napi_create_int32(env, gThreads, &out);
+  napi_create_int32(env, gPool->threads(), &out);
   return out;
 }
 
@@ -85,7 +92,7 @@ napi_value Info(napi_env env, napi_callback_info) {
   napi_create_object(env, &out);
   napi_create_string_utf8(env, openblas_get_config(), NAPI_AUTO_LENGTH, &blas);
   napi_create_string_utf8(env, openblas_get_corename(), NAPI_AUTO_LENGTH, &core);
-  napi_create_int32(env, gThreads, &threads);
+  napi_create_int32(env, gPool->threads(), &threads);
   napi_set_named_property(env, out, "blas", blas);
   napi_set_named_property(env, out, "core", core);
   napi_set_named_property(env, out, "threads", threads);
@@ -93,10 +100,10 @@ napi_value Info(napi_env env, napi_callback_info) {
 }
 
 napi_value Init(napi_env env, napi_value exports) {
-  // Parallelism is ours (one OpenMP team over batch entries or row slabs);
-  // OpenBLAS' own pool would oversubscribe the cores under it.
+  // Parallelism is ours (pool.h: tiles over batch entries or slabs);
+  // OpenBLAS' own threads would oversubscribe the cores under it.
   openblas_set_num_threads(1);
-  gThreads = omp_get_num_procs();
+  if (!gPool) gPool = std::make_unique<advclip::Pool>(availableCpus());
   const napi_property_descriptor props[] = {
       {"gemm", nullptr, Gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -1,7 +1,6 @@
 #include "gemm.h"
 
 #include <cblas.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -31,9 +30,14 @@ std::vector<std::int64_t> batchOffsets(const std::vector<std::int64_t>& shape, c
   return out;
 }
 
-// Below this many multiply-adds a product runs on the calling thread: waking a
-// second thread costs more than it saves.
-constexpr std::int64_t kParallelWork = 1 << 18;
+// Below this many multiply-adds (~30 µs of one core) a product runs on the
+// calling thread: waking a worker costs more than it saves.
+constexpr std::int64_t kParallelWork = std::int64_t{1} << 22;
+// Slabs per thread when a product is cut: more than one, so a thread that
+// starts late leaves its share to the others; each slab re-packs the other
+// operand, so not many more.
+constexpr std::int64_t kSlabsPerThread = 2;
+constexpr std::int64_t kMinSlab = 64;
 
 }  // namespace
 
@@ -51,7 +55,7 @@ std::uint64_t gemmExtent(const GemmSpec& spec) {
   return std::max({aEnd, bEnd, cEnd});
 }
 
-void gemmBatched(float* base, const GemmSpec& spec, int threads) {
+void gemmBatched(float* base, const GemmSpec& spec, Pool& pool) {
   const std::int64_t m = spec.m, n = spec.n, k = spec.k;
   std::int64_t count = 1;
   for (auto d : spec.batchShape) count *= d;
@@ -69,13 +73,14 @@ void gemmBatched(float* base, const GemmSpec& spec, int threads) {
   const int ldb = static_cast<int>(spec.transB ? k : n);
   const int ldc = static_cast<int>(n);
 
-  // Tiles: whole products when the batch keeps every thread busy, else each
-  // product cut along its longer output side into one slab per thread.
+  // Tiles: whole products when the batch gives every thread several, else
+  // each product cut along its longer output side into slabs.
   const std::int64_t work = count * m * n * k;
-  const int useThreads = work < kParallelWork ? 1 : std::max(1, threads);
-  const std::int64_t cuts = count >= useThreads ? 1 : (useThreads + count - 1) / count;
+  const std::int64_t threads = work < kParallelWork ? 1 : pool.threads();
   const bool cutRows = m >= n;
   const std::int64_t side = cutRows ? m : n;
+  const std::int64_t wanted = count >= threads * kSlabsPerThread ? 1 : (threads * kSlabsPerThread + count - 1) / count;
+  const std::int64_t cuts = std::max<std::int64_t>(1, std::min(wanted, side / kMinSlab));
   const std::int64_t slab = ((side + cuts - 1) / cuts + 7) / 8 * 8;
   std::vector<Tile> tiles;
   tiles.reserve(static_cast<std::size_t>(count * cuts));
@@ -85,7 +90,8 @@ void gemmBatched(float* base, const GemmSpec& spec, int threads) {
       tiles.push_back(cutRows ? Tile{i, s, e, 0, n} : Tile{i, 0, m, s, e});
     }
   }
-  auto run = [&](const Tile& t) {
+  auto run = [&](std::int64_t index) {
+    const Tile& t = tiles[static_cast<std::size_t>(index)];
     const float* ai = a + aOff[static_cast<std::size_t>(t.batch)] + (spec.transA ? t.r0 : t.r0 * k);
     const float* bi = b + bOff[static_cast<std::size_t>(t.batch)] + (spec.transB ? t.c0 * k : t.c0);
     float* ci = c + t.batch * m * n + t.r0 * n + t.c0;
@@ -94,31 +100,10 @@ void gemmBatched(float* base, const GemmSpec& spec, int threads) {
                 0.0f, ci, ldc);
   };
   const std::int64_t tileCount = static_cast<std::int64_t>(tiles.size());
-  const int team = static_cast<int>(std::min<std::int64_t>(useThreads, tileCount));
-  if (team <= 1) {
-    for (const auto& t : tiles) run(t);
-    return;
-  }
-#pragma omp parallel for num_threads(team) schedule(static)
-  for (std::int64_t i = 0; i < tileCount; i++) run(tiles[static_cast<std::size_t>(i)]);
-}
-
-void transposeBatched(const float* in, float* out, std::int64_t batch, std::int64_t rows, std::int64_t cols, int threads) {
-  constexpr std::int64_t B = 32;
-  const std::int64_t rowBlocks = (rows + B - 1) / B;
-  const std::int64_t jobs = batch * rowBlocks;
-  const int team = batch * rows * cols < kParallelWork ? 1 : threads;
-#pragma omp parallel for num_threads(team) schedule(static) if (team > 1)
-  for (std::int64_t job = 0; job < jobs; job++) {
-    const std::int64_t i = job / rowBlocks;
-    const std::int64_t r0 = (job % rowBlocks) * B, r1 = std::min(rows, r0 + B);
-    const float* src = in + i * rows * cols;
-    float* dst = out + i * rows * cols;
-    for (std::int64_t c0 = 0; c0 < cols; c0 += B) {
-      const std::int64_t c1 = std::min(cols, c0 + B);
-      for (std::int64_t r = r0; r < r1; r++)
-        for (std::int64_t cc = c0; cc < c1; cc++) dst[cc * rows + r] = src[r * cols + cc];
-    }
+  if (threads == 1) {
+    for (std::int64_t i = 0; i < tileCount; i++) run(i);
+  } else {
+    pool.run(tileCount, run);
   }
 }
 

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "pool.h"
+
 namespace advclip {
 
 struct GemmSpec {
@@ -17,10 +19,7 @@ struct GemmSpec {
 /** Bytes of the buffer the spec reaches (so the caller can bounds-check). */
 std::uint64_t gemmExtent(const GemmSpec& spec);
 
-/** Runs every product of the batch on `threads` threads (OpenBLAS itself single-threaded). */
-void gemmBatched(float* base, const GemmSpec& spec, int threads);
-
-/** out[cols, rows] = in[rows, cols]ᵀ for `batch` matrices. */
-void transposeBatched(const float* in, float* out, std::int64_t batch, std::int64_t rows, std::int64_t cols, int threads);
+/** Runs every product of the batch on the pool's threads (OpenBLAS itself single-threaded). */
+void gemmBatched(float* base, const GemmSpec& spec, Pool& pool);
 
 }  // namespace advclip

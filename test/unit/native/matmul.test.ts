@@ -89,13 +89,15 @@ const Cases: readonly { name: string; aBatch: number[]; bBatch: number[]; m: num
   { name: '2D odd 127×129×255', aBatch: [], bBatch: [], m: 127, k: 129, n: 255 },
   { name: '2D thin 301×513×2', aBatch: [], bBatch: [], m: 301, k: 513, n: 2 },
   { name: '2D wide 2×64×517 (cut along columns)', aBatch: [], bBatch: [], m: 2, k: 64, n: 517 },
-  { name: '2D 256×256×256 (threaded)', aBatch: [], bBatch: [], m: 256, k: 256, n: 256 },
+  { name: '2D 256×256×256 (cut into row slabs)', aBatch: [], bBatch: [], m: 256, k: 256, n: 256 },
+  { name: '2D 70×128×600 (cut into column slabs)', aBatch: [], bBatch: [], m: 70, k: 128, n: 600 },
   { name: '3D batch 4', aBatch: [4], bBatch: [4], m: 33, k: 17, n: 9 },
-  { name: '3D batch 3, large enough to thread', aBatch: [3], bBatch: [3], m: 96, k: 80, n: 112 },
+  { name: '3D batch 3, each product cut in two', aBatch: [3], bBatch: [3], m: 128, k: 144, n: 96 },
   { name: '3D a broadcast [1]', aBatch: [1], bBatch: [5], m: 7, k: 11, n: 13 },
   { name: '3D b broadcast [1]', aBatch: [5], bBatch: [1], m: 7, k: 11, n: 13 },
   { name: '3D·2D (b has no batch dims)', aBatch: [6], bBatch: [], m: 50, k: 64, n: 50 },
   { name: '4D attention-like [2,3]', aBatch: [2, 3], bBatch: [2, 3], m: 50, k: 64, n: 50 },
+  { name: '4D attention [8,12], products spread over threads', aBatch: [8, 12], bBatch: [8, 12], m: 50, k: 64, n: 50 },
   { name: '4D·3D rank broadcast', aBatch: [2, 3], bBatch: [3], m: 5, k: 4, n: 6 },
 ];
 
@@ -105,7 +107,15 @@ const ReferenceOnly: readonly (typeof Cases)[number][] = [
   { name: '5D mixed [2,1,3]·[4,1]', aBatch: [2, 1, 3], bBatch: [4, 1], m: 3, k: 7, n: 2 },
 ];
 
-describe('native BatchMatMul values', { skip }, () => {
+// on the calling thread alone, and with more threads than this machine may have
+for (const threads of [1, 3]) describe(`native BatchMatMul values, ${threads} thread(s)`, { skip }, () => {
+  let saved = 0;
+  before(() => {
+    saved = addon!.threads();
+    addon!.setThreads(threads);
+  });
+  after(() => addon!.setThreads(saved));
+
   for (const c of Cases) {
     for (const [ta, tb] of Flags) {
       test(`${c.name}, transposeA ${ta}, transposeB ${tb}: equals wasm and the float64 reference`, () => {
