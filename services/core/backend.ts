@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { invalidArgument } from './errors.ts';
-import { installNativeMatMul, loadNativeAddon } from './native-kernels.ts';
+import { installNativeKernels, loadNativeAddon } from './native-kernels.ts';
 
 export const BackendNames = ['auto', 'node-gpu', 'node', 'native', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BackendNames)[number];
@@ -42,7 +42,7 @@ async function tryBackend(name: Exclude<BackendName, 'auto'>, opts: BackendOptio
       const addon = loadNativeAddon();
       if (opts.nativeThreads !== undefined) addon.setThreads(opts.nativeThreads);
       await import('@tensorflow/tfjs-backend-wasm');
-      return { tfName: 'wasm', onSet: () => void installNativeMatMul(addon) };
+      return { tfName: 'wasm', onSet: () => void installNativeKernels(addon) };
     }
     case 'wasm':
       await import('@tensorflow/tfjs-backend-wasm');

@@ -6,6 +6,12 @@
  * every other kernel, the tensor bookkeeping and the gradients stay wasm's.
  * Transpose flags are passed to sgemm, so transposed products cost the same as
  * plain ones (wasm's own run ~10× slower).
+ *
+ * With the products fast, the next cost in a training step was wasm's
+ * Identity, which copies its input: the engine clones every tensor it saves
+ * for the backward pass (~20k clones per ViT-B/32 step). Tensors are
+ * immutable, so the clone here shares the data and counts a reference, as
+ * tfjs' cpu backend does.
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +46,7 @@ interface WasmBackend {
   readonly wasm: { readonly HEAPU8: Uint8Array };
   readonly dataIdMap: { get(dataId: object): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  incRef(dataId: object): void;
 }
 
 /** Element strides of each output batch dim in an operand's batch dims (right-aligned; 0 where it broadcasts). */
@@ -82,19 +89,36 @@ function nativeBatchMatMul(addon: NativeAddon): tf.KernelFunc {
   };
 }
 
+const sharedIdentity: tf.KernelFunc = ({ inputs, backend }) => {
+  const { x } = inputs as { x: tf.TensorInfo };
+  (backend as unknown as WasmBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+};
+
 /**
- * Replaces the wasm backend's BatchMatMul with the native one (call after the
- * wasm backend is initialised). Returns a function that puts wasm's own back.
- * tf.matMul never routes to _FusedMatMul (only tf.fused.matMul and converted
- * graph models do), so that kernel stays wasm's.
+ * Replaces the wasm backend's BatchMatMul with the native one and its Identity
+ * with a sharing one (call after the wasm backend is initialised). Returns a
+ * function that puts wasm's own back. tf.matMul never routes to _FusedMatMul
+ * (only tf.fused.matMul and converted graph models do), so that stays wasm's.
  */
-export function installNativeMatMul(addon: NativeAddon): () => void {
-  const original = tf.getKernel(tf.BatchMatMul, 'wasm');
-  if (!original) throw new Error('native: the wasm backend has no BatchMatMul kernel to replace');
-  tf.unregisterKernel(tf.BatchMatMul, 'wasm');
-  tf.registerKernel({ kernelName: tf.BatchMatMul, backendName: 'wasm', kernelFunc: nativeBatchMatMul(addon) });
+export function installNativeKernels(addon: NativeAddon): () => void {
+  const replacements: tf.KernelConfig[] = [
+    { kernelName: tf.BatchMatMul, backendName: 'wasm', kernelFunc: nativeBatchMatMul(addon) },
+    { kernelName: tf.Identity, backendName: 'wasm', kernelFunc: sharedIdentity },
+  ];
+  const originals = replacements.map((k) => {
+    const original = tf.getKernel(k.kernelName, 'wasm');
+    if (!original) throw new Error(`native: the wasm backend has no ${k.kernelName} kernel to replace`);
+    return original;
+  });
+  for (const k of replacements) {
+    tf.unregisterKernel(k.kernelName, 'wasm');
+    tf.registerKernel(k);
+  }
   return () => {
-    tf.unregisterKernel(tf.BatchMatMul, 'wasm');
-    tf.registerKernel(original);
+    for (const k of originals) {
+      tf.unregisterKernel(k.kernelName, 'wasm');
+      tf.registerKernel(k);
+    }
   };
 }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../services/core/backend.ts';
 import { ClipModel, type Adapters } from '../../../services/core/clip.ts';
-import { installNativeMatMul } from '../../../services/core/native-kernels.ts';
+import { installNativeKernels } from '../../../services/core/native-kernels.ts';
 import { explicitTransposeFor } from '../../../services/cli/runtime.ts';
 import { loadClipModelDir, type ClipModelDir } from '../../../services/io/model-dir.ts';
 import { FixtureNames, fixtureDir, goldenPixels, readGolden, type FixtureName, type Golden } from '../core/fixtures.ts';
@@ -25,7 +25,7 @@ before(async () => {
 after(() => restore?.());
 
 function native<T>(f: () => T): T {
-  restore = installNativeMatMul(addon!);
+  restore = installNativeKernels(addon!);
   try {
     return f();
   } finally {

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../services/core/backend.ts';
-import { installNativeMatMul } from '../../../services/core/native-kernels.ts';
+import { installNativeKernels } from '../../../services/core/native-kernels.ts';
 import { relativeError } from '../core/numeric.ts';
 import { addon, skip } from './addon.ts';
 
@@ -29,7 +29,7 @@ after(() => restore?.());
 /** f run on wasm's kernel, then on the native one (the same inputs). */
 function onBoth<T>(f: () => T): { wasm: T; native: T } {
   const wasm = f();
-  restore = installNativeMatMul(addon!);
+  restore = installNativeKernels(addon!);
   try {
     return { wasm, native: f() };
   } finally {
@@ -183,7 +183,7 @@ for (const threads of [1, 3]) describe(`native BatchMatMul values, ${threads} th
   });
 
   test('int32 operands are refused as wasm refuses them', () => {
-    restore = installNativeMatMul(addon!);
+    restore = installNativeKernels(addon!);
     try {
       assert.throws(() => tf.tidy(() => tf.matMul(tf.ones([2, 2], 'int32'), tf.ones([2, 2], 'int32'))), /float32/);
     } finally {
@@ -226,7 +226,7 @@ describe('native BatchMatMul gradients', { skip }, () => {
 describe('native BatchMatMul memory', { skip }, () => {
   test('numTensors and the bytes held stay flat over repeated products and gradients', () => {
     const [a, b] = operands([4, 50, 64], [4, 64, 50], 1);
-    restore = installNativeMatMul(addon!);
+    restore = installNativeKernels(addon!);
     try {
       const step = () => tf.tidy(() => {
         const y = tf.matMul(a, b, false, false);
