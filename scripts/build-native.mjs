@@ -83,15 +83,13 @@ const [command, ...prefixArgs] = gyp;
 const build = spawnSync(command, [...prefixArgs, 'rebuild', `--directory=${nativeDir}`, ...localHeaders()], { encoding: 'utf8', cwd: root });
 if (build.status !== 0) {
   const output = `${build.stdout ?? ''}\n${build.stderr ?? ''}`;
-  const reason = /cblas\.h|lopenblas|openblas/i.test(output)
-    ? 'OpenBLAS headers or library not found'
-    : /make: not found|No such file.*make|g\+\+|c\+\+: not found|cc1plus/i.test(output)
-      ? 'no C++ toolchain (g++, make)'
-      : /python/i.test(output) && /not found|find Python/i.test(output)
-        ? 'python3 not found (node-gyp needs it)'
-        : /getaddrinfo|ENOTFOUND|ECONNREFUSED|headers/i.test(output)
-          ? "Node's headers are not installed and could not be downloaded"
-          : 'node-gyp failed';
+  const reasons = [
+    [/Could not find any Python/i, 'python3 not found (node-gyp needs it)'],
+    [/cblas\.h|-lopenblas|openblas/i, 'OpenBLAS headers or library not found'],
+    [/make: (command )?not found|not found: make|[gc]\+\+: (command )?not found|cc1plus/i, 'no C++ toolchain (g++, make)'],
+    [/getaddrinfo|ENOTFOUND|ECONNREFUSED|EAI_AGAIN/i, "Node's headers are not installed and could not be downloaded"],
+  ];
+  const reason = reasons.find(([pattern]) => pattern.test(output))?.[1] ?? 'node-gyp failed';
   const detail = output.split('\n').filter((l) => /error|not found/i.test(l)).slice(0, 3).join(' | ').slice(0, 400);
   done(false, `not built: ${reason}${detail ? ` (${detail})` : ''}`);
 }
