@@ -79,6 +79,9 @@ export class AdapterHolder {
     const subscriber = this.#o.subscriber;
     if (subscriber) {
       try {
+        // the coordinator published it before sending the task: usually the watch is about to deliver it
+        const soon = await subscriber.waitForVersion(version, this.#o.natsFetchTimeoutMs ?? 5_000).catch(() => null);
+        if (soon?.version === version && soon.sha256 === sha256) return this.#accept(version, sha256, soon.bytes, 'nats');
         const held = await withTimeout(subscriber.fetch(version, sha256), this.#o.natsFetchTimeoutMs ?? 5_000, `NATS fetch of version ${version}`);
         return this.#accept(held.version, held.sha256, held.bytes, 'nats');
       } catch (err) {
