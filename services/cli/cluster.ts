@@ -19,6 +19,7 @@ import { makeThrowawayCerts, type TlsFiles } from '../protocol/tls.ts';
 import type { CommandSpec, FlagValues } from './args.ts';
 import { distributedTrainFlags, serveTraining } from './coordinator.ts';
 import type { Logger } from './log.ts';
+import type { TrainSummary } from './train.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/advclip.mjs', import.meta.url));
 
@@ -37,6 +38,13 @@ export const clusterCommand: CommandSpec = {
 const JOIN_TIMEOUT_MS = 120_000;
 
 export async function runCluster(flags: FlagValues, _argv: readonly string[], log: Logger): Promise<void> {
+  const summary = await trainOnLocalCluster(flags, log);
+  if (flags.json) process.stdout.write(JSON.stringify(summary) + '\n');
+  else log.info(`wrote ${summary.out}`, { final_loss: summary.final?.loss });
+}
+
+/** Starts the local cluster, trains, writes the outputs of `advclip train`, stops everything; the summary. */
+export async function trainOnLocalCluster(flags: FlagValues, log: Logger): Promise<TrainSummary> {
   const n = flags.workers as number;
   if (!Number.isInteger(n) || n < 1) throw invalidArgument(`--workers must be ≥ 1, got ${n}`);
   const cleanups: (() => Promise<void>)[] = [];
@@ -83,8 +91,7 @@ export async function runCluster(flags: FlagValues, _argv: readonly string[], lo
         await waitForJoins(coordinator, n, children);
       },
     });
-    if (flags.json) process.stdout.write(JSON.stringify(summary) + '\n');
-    else log.info(`wrote ${summary.out}`, { final_loss: summary.final?.loss });
+    return summary;
   } finally {
     await stopWorkers(children);
     process.removeListener('exit', killAll);
