@@ -5,7 +5,7 @@
  * accuracy against ε for a curve; a table on stdout, results/demo.json,
  * results/demo.md with PNG plots.
  */
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AttackSpec } from '../core/evaluate.ts';
 import { invalidArgument } from '../core/errors.ts';
@@ -20,6 +20,9 @@ import { prepareData, prepareTraining, type DataSetup } from './run-setup.ts';
 import { startBackend } from './runtime.ts';
 import { trainSpecFrom } from './train-flags.ts';
 import { trainCommand, trainInProcess } from './train.ts';
+import { clusterCommand, trainOnLocalCluster } from './cluster.ts';
+import { loadAdapter } from '../io/peft.ts';
+import type { BackendChoice } from '../core/backend.ts';
 
 export const demoCommand: CommandSpec = {
   name: 'demo',
@@ -40,6 +43,8 @@ export const demoCommand: CommandSpec = {
     'curve-limit': { type: 'int', default: 100, help: 'test images per task for the accuracy-vs-ε curve' },
     'eval-limit': { type: 'int', arg: 'N', help: 'test images per task for the table (default: all)' },
     out: { type: 'string', default: 'results', arg: 'DIR', help: 'where demo.json, demo.md and the plots go' },
+    workers: { type: 'int', default: 2, help: 'train through a local cluster of N worker processes (0: in this process)' },
+    'metrics-port': { type: 'int', default: 9464, help: 'the coordinator’s Prometheus /metrics port while it trains (0: any free port)' },
     backend: { type: 'string', arg: 'NAME', help: 'compute backend (see advclip train --help)' },
     json: { type: 'boolean', help: 'print demo.json on stdout' },
   },
@@ -66,6 +71,31 @@ interface TaskResult {
   curve: Record<MethodKey, [number, number][]>;
   loss: { clip_lora: number[]; advclip_lora: number[]; advclip_lora_clean: number[] };
   train_seconds: { clip_lora: number; advclip_lora: number };
+}
+
+interface Trained {
+  readonly lora: LoraWeights;
+  readonly history: StepReport[];
+  readonly seconds: number;
+}
+
+/** Trains one method through the local cluster (or in this process with 0 workers). */
+async function trainMethod(args: string[], workers: number, metricsPort: number, data: DataSetup, backend: BackendChoice, log: Logger): Promise<Trained> {
+  if (workers === 0) {
+    const flags = parseFlags(trainCommand, args);
+    const setup = await prepareTraining(flags, trainSpecFrom(flags), backend, log);
+    const run = await trainInProcess(setup, log, false);
+    setup.model.dispose();
+    return { lora: run.state.lora, history: run.history, seconds: run.seconds };
+  }
+  const flags = parseFlags(clusterCommand, [...args, '--workers', String(workers), '--metrics-port', String(metricsPort), '--backend', backend.name]);
+  const summary = await trainOnLocalCluster(flags, log);
+  const trainJson = JSON.parse(await readFile(join(summary.out, 'train.json'), 'utf8')) as { history: { loss: number; clean_loss: number | null }[] };
+  return {
+    lora: await loadAdapter(summary.out, data.dir.config),
+    history: trainJson.history.map((h) => ({ loss: h.loss, cleanLoss: h.clean_loss ?? NaN }) as StepReport),
+    seconds: summary.seconds,
+  };
 }
 
 async function discoverTasks(root: string, only: string | undefined): Promise<string[]> {
@@ -105,13 +135,9 @@ export async function runDemo(flags: FlagValues, _argv: readonly string[], log: 
       for (const e of CURVE_EPSILONS) curve.push([e, (await run(curveSet, attack(e === 0 ? 'none' : 'pgd', e / 255))).accuracy]);
       return [acc, curve];
     };
-    const trained: Partial<Record<'clip_lora' | 'advclip_lora', { lora: LoraWeights; history: StepReport[]; seconds: number }>> = {};
+    const trained: Partial<Record<'clip_lora' | 'advclip_lora', Trained>> = {};
     for (const [key, method] of [['clip_lora', 'clip-lora'], ['advclip_lora', 'advclip-lora']] as const) {
-      const flagsFor = parseFlags(trainCommand, trainArgs(method));
-      const setup = await prepareTraining(flagsFor, trainSpecFrom(flagsFor), backend, log);
-      const run = await trainInProcess(setup, log, false);
-      trained[key] = { lora: run.state.lora, history: run.history, seconds: run.seconds };
-      setup.model.dispose();
+      trained[key] = await trainMethod(trainArgs(method), flags.workers as number, flags['metrics-port'] as number, data, backend, log);
     }
     const [zs, zsCurve] = await evalAll(null, 'zero_shot');
     const [cl, clCurve] = await evalAll(trained.clip_lora!.lora, 'clip_lora');
