@@ -124,9 +124,9 @@ export class Coordinator {
         warn: (m, f) => log.warn(m, f),
         events: {
           accepted: (worker, samples) => metrics.workerSamples.inc({ worker }, samples),
-          rejected: (worker, reason) => {
+          rejected: (worker, reason, badResults) => {
             metrics.rejectedResults.inc({ reason });
-            log.warn(`rejected a result of worker ${worker}`, { reason });
+            log.warn(`rejected a result of worker ${worker}`, { reason, bad_results: badResults });
           },
           waiting: (waiting, live) => {
             metrics.waitingForWorkers.set(waiting ? 1 : 0);
@@ -142,6 +142,7 @@ export class Coordinator {
           if (nats) publishEvent(nats, 'worker.joined', { worker_id: e.session.id, worker_name: e.session.name });
         } else {
           metrics.workerSamples.remove({ worker: e.session.id });
+          if (e.excluded) metrics.workersExcluded.inc();
           log.warn(`worker ${e.session.id} lost: ${e.reason}`, { live: registry.live().length });
           if (nats) publishEvent(nats, 'worker.lost', { worker_id: e.session.id, reason: e.reason });
         }

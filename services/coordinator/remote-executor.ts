@@ -14,7 +14,7 @@ import type { Chunk, ChunkResult, RoundTask } from '../core/shard.ts';
 import type { ExecutedRound, Executor } from '../core/trainer.ts';
 import type { TaskError__Output } from '../protocol/generated/advclip/v1/TaskError.ts';
 import type { TaskResult__Output } from '../protocol/generated/advclip/v1/TaskResult.ts';
-import { decodeResult, encodeTask, InvalidResult, type RoundShapes } from '../protocol/task-codec.ts';
+import { decodeResult, encodeTask, InvalidResult, type RejectReason, type RoundShapes } from '../protocol/task-codec.ts';
 import type { AdapterBlob } from '../protocol/adapter-blob.ts';
 import type { AdapterVersions } from './adapter-versions.ts';
 import { assignChunks } from './assign.ts';
@@ -34,8 +34,8 @@ export const DEFAULT_DEADLINE: DeadlineOptions = Object.freeze({ minMs: 30_000, 
 export interface ExecutorEvents {
   /** a result was accepted: `samples` of it count for the worker */
   accepted(workerId: string, samples: number): void;
-  /** a result was refused (see RejectReasons) */
-  rejected(workerId: string, reason: string): void;
+  /** a result was refused (see RejectReasons); `badResults`: the worker's count that flags it (0 for stale) */
+  rejected(workerId: string, reason: string, badResults: number): void;
   /** fewer than the minimum of workers are live (true) or they are back (false) */
   waiting(waiting: boolean, live: number): void;
 }
@@ -116,20 +116,27 @@ export class RemoteExecutor {
   onResult(workerId: string, message: TaskResult__Output): void {
     const p = this.#pending.get(message.task_id);
     if (!p) {
-      this.#o.events.rejected(workerId, 'stale');
+      this.#reject(workerId, 'stale');
       return;
     }
     if (p.workerId !== workerId) {
-      this.#o.events.rejected(workerId, 'wrong_worker');
+      this.#reject(workerId, 'wrong_worker');
       return;
     }
     try {
       p.settle({ ok: true, result: decodeResult(message, p.task, this.#o.shapes) });
     } catch (err) {
       const reason = err instanceof InvalidResult ? err.reason : 'malformed';
-      this.#o.events.rejected(workerId, reason);
+      // settled first: the chunks are reassigned even when the flag excludes the worker
       p.settle({ ok: false, reason, detail: (err as Error).message });
+      this.#reject(workerId, reason);
     }
+  }
+
+  /** A stale answer may just be late; any other refusal counts against the worker (the registry excludes it at its limit). */
+  #reject(workerId: string, reason: RejectReason): void {
+    const badResults = reason === 'stale' ? 0 : this.#o.registry.flagBadResult(workerId, reason);
+    this.#o.events.rejected(workerId, reason, badResults);
   }
 
   onError(workerId: string, message: TaskError__Output): void {

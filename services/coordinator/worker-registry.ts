@@ -3,7 +3,10 @@
  * Hello on the Work stream until the stream ends, they fail heartbeats, or
  * the coordinator drops them. Listeners hear every join and loss (the
  * executor reassigns a lost worker's chunks; metrics and events count them).
+ * A worker that sends `maxBadResults` bad results is told to drain and
+ * dropped (excluded): its chunks go to the others.
  */
+import { randomBytes } from 'node:crypto';
 import type { CoordinatorMessage } from '../protocol/generated/advclip/v1/CoordinatorMessage.ts';
 import type { WorkerCapabilities__Output } from '../protocol/generated/advclip/v1/WorkerCapabilities.ts';
 import { failedPrecondition } from '../core/errors.ts';
@@ -20,7 +23,12 @@ export interface WorkerSession {
   send(message: CoordinatorMessage): void;
 }
 
-export type RegistryEvent = { readonly kind: 'joined'; readonly session: WorkerSession } | { readonly kind: 'lost'; readonly session: WorkerSession; readonly reason: string };
+export type RegistryEvent =
+  | { readonly kind: 'joined'; readonly session: WorkerSession }
+  | { readonly kind: 'lost'; readonly session: WorkerSession; readonly reason: string; readonly excluded?: boolean };
+
+/** Bad results a worker may send before it is excluded. */
+export const DEFAULT_MAX_BAD_RESULTS = 3;
 
 interface Admitted {
   readonly name: string;
@@ -31,16 +39,22 @@ interface Admitted {
 const RATE_EMA = 0.5;
 
 export class WorkerRegistry {
+  readonly #maxBadResults: number;
+  readonly #badResults = new Map<string, string[]>();
   readonly #admitted = new Map<string, Admitted>();
   readonly #live = new Map<string, WorkerSession & { end(): void }>();
   readonly #listeners = new Set<(event: RegistryEvent) => void>();
   #seq = 0;
   #joinedEver = 0;
 
-  /** A new worker id for admitted capabilities. */
+  constructor(options: { readonly maxBadResults?: number } = {}) {
+    this.#maxBadResults = options.maxBadResults ?? DEFAULT_MAX_BAD_RESULTS;
+  }
+
+  /** A new worker id for admitted capabilities; the random part keeps a Work stream from claiming an id it was not given. */
   admit(capabilities: WorkerCapabilities__Output): string {
     const name = capabilities.worker_name || 'worker';
-    const id = `w${++this.#seq}-${name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 48)}`;
+    const id = `w${++this.#seq}-${name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 48)}-${randomBytes(4).toString('hex')}`;
     this.#admitted.set(id, { name, capabilities });
     return id;
   }
@@ -58,17 +72,43 @@ export class WorkerRegistry {
   }
 
   /** Drops a live worker (stream ended, heartbeat missed, …); its stream is ended. */
-  lose(id: string, reason: string): void {
+  lose(id: string, reason: string, excluded = false): void {
     const session = this.#live.get(id);
     if (!session) return;
     this.#live.delete(id);
     this.#admitted.delete(id);
+    this.#badResults.delete(id);
     try {
       session.end();
     } catch {
       // already closed
     }
-    this.#emit({ kind: 'lost', session, reason });
+    this.#emit({ kind: 'lost', session, reason, excluded });
+  }
+
+  /**
+   * Counts a bad result of a live worker; at `maxBadResults` the worker is
+   * told to drain and dropped as excluded. The worker's count so far.
+   */
+  flagBadResult(id: string, reason: string): number {
+    if (!this.#live.has(id)) return 0;
+    const reasons = [...(this.#badResults.get(id) ?? []), reason];
+    this.#badResults.set(id, reasons);
+    if (reasons.length >= this.#maxBadResults) {
+      const why = `excluded after ${reasons.length} bad results (${reasons.join(', ')})`;
+      try {
+        this.#live.get(id)!.send({ drain: { reason: why } });
+      } catch {
+        // a stream closing under us: it is dropped below all the same
+      }
+      this.lose(id, why, true);
+    }
+    return reasons.length;
+  }
+
+  /** Bad results of a live worker so far. */
+  badResults(id: string): number {
+    return this.#badResults.get(id)?.length ?? 0;
   }
 
   touch(id: string, heldVersion?: number): void {

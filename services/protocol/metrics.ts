@@ -23,6 +23,7 @@ export const CoordinatorMetricNames = {
   step: 'advclip_step',
   waitingForWorkers: 'advclip_waiting_for_workers',
   rejectedResults: 'advclip_rejected_results_total',
+  workersExcluded: 'advclip_workers_excluded_total',
 } as const;
 
 export const WorkerMetricNames = {
@@ -69,6 +70,8 @@ export interface CoordinatorMetrics {
   readonly waitingForWorkers: Gauge;
   /** Worker results the coordinator refused, by reason (e.g. `non_finite`, `stale_round`, `bad_shape`). */
   readonly rejectedResults: Counter<'reason'>;
+  /** Workers dropped for sending too many bad results (see WorkerRegistry.flagBadResult). */
+  readonly workersExcluded: Counter;
 }
 
 export interface WorkerMetrics {
@@ -132,6 +135,7 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
       labelNames: ['reason'] as const,
       registers,
     }),
+    workersExcluded: new Counter({ name: n.workersExcluded, help: 'Workers told to drain and dropped after too many bad results', registers }),
   });
 }
 
