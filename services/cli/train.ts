@@ -33,6 +33,11 @@ export interface TrainSummary {
   readonly seconds_per_step: number | null;
 }
 
+/** A step's report and its wall time. */
+export interface TimedStep extends StepReport {
+  readonly seconds: number;
+}
+
 /** Runs the steps through an executor, with progress and per-step JSON lines; the shared loop of train and coordinator. */
 export async function runSteps(
   state: TrainState,
@@ -41,12 +46,14 @@ export async function runSteps(
   execute: Executor,
   log: Logger,
   opts: { json: boolean; onStep?: (r: StepReport, state: TrainState) => Promise<void> | void; shouldStop?: () => boolean },
-): Promise<StepReport[]> {
-  const history: StepReport[] = [];
+): Promise<TimedStep[]> {
+  const history: TimedStep[] = [];
   const progress = createProgress(spec.method, spec.iters, log, { enabled: !opts.json });
   progress.update(state.step);
   while (state.step < spec.iters && !opts.shouldStop?.()) {
-    const report = await trainStep(state, spec, setSize, execute);
+    const started = performance.now();
+    const report = { ...(await trainStep(state, spec, setSize, execute)), seconds: 0 };
+    report.seconds = (performance.now() - started) / 1000;
     history.push(report);
     if (opts.json) process.stderr.write(JSON.stringify({ event: 'step', ...report }) + '\n');
     progress.update(state.step, {
@@ -60,7 +67,7 @@ export async function runSteps(
   return history;
 }
 
-export async function writeTrainOutputs(out: string, setup: TrainingSetup, state: TrainState, history: readonly StepReport[], extra: Record<string, unknown>): Promise<TrainSummary> {
+export async function writeTrainOutputs(out: string, setup: TrainingSetup, state: TrainState, history: readonly TimedStep[], extra: Record<string, unknown>): Promise<TrainSummary> {
   await mkdir(out, { recursive: true });
   await saveAdapter(out, state.lora, setup.dir.files.config.replace(/\/config\.json$/, ''), { advclip_step: String(state.step) });
   const last = history.at(-1);
@@ -74,7 +81,7 @@ export async function writeTrainOutputs(out: string, setup: TrainingSetup, state
   const trainJson = {
     ...summary,
     config: { ...setup.spec, classes: setup.dataset.classNames, train_images: setup.trainSet.length },
-    history: history.map((h) => ({ step: h.step, loss: h.loss, clean_loss: h.cleanLoss, lr: h.lr, grad_norm: h.gradNorm, delta_linf: h.deltaLinf })),
+    history: history.map((h) => ({ step: h.step, loss: h.loss, clean_loss: h.cleanLoss, lr: h.lr, grad_norm: h.gradNorm, delta_linf: h.deltaLinf, seconds: h.seconds })),
   };
   await writeFile(join(out, 'train.json'), JSON.stringify(trainJson, null, 2) + '\n');
   return summary as TrainSummary;
@@ -82,7 +89,7 @@ export async function writeTrainOutputs(out: string, setup: TrainingSetup, state
 
 export interface TrainedRun {
   readonly state: TrainState;
-  readonly history: StepReport[];
+  readonly history: TimedStep[];
   readonly seconds: number;
 }
 
