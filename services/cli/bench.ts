@@ -4,12 +4,15 @@
  * LoRA dropout off and no augmentation, as the PyTorch anchor. Measures,
  * never judges: it prints what it saw.
  */
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ClipModel } from '../core/clip.ts';
 import { invalidArgument } from '../core/errors.ts';
 import { localExecutor } from '../core/local-executor.ts';
 import { defaultLoraConfig, initLora, trainableParameterCount } from '../core/lora.ts';
 import { ArchNames, archConfig, randomClipWeights } from '../core/presets.ts';
+import { readClipConfig } from '../io/hf-config.ts';
+import { CONFIG_FILE } from '../io/model-dir.ts';
 import { RandomStream } from '../core/rng.ts';
 import { ShardComputer, type SampleSource } from '../core/shard.ts';
 import { validateTrainSpec, type TrainSpec } from '../core/train-spec.ts';
@@ -22,10 +25,11 @@ import { explicitTransposeFor, startBackend } from './runtime.ts';
 export const benchCommand: CommandSpec = {
   name: 'bench',
   summary: 'Benchmarks that print what they measure (bench step: one AdvCLIP-LoRA step)',
-  usage: 'advclip bench step --arch vit-b-32 --batch 32 --tau 2 --steps 2 [--workers N] --json',
+  usage: 'advclip bench step --arch vit-b-32|--model DIR --batch 32 --tau 2 --steps 2 [--workers N] --json',
   subcommands: ['step'],
   flags: {
     arch: { type: 'string', default: 'vit-b-32', choices: ArchNames, help: 'architecture, random weights' },
+    model: { type: 'string', arg: 'DIR', help: "a model directory's architecture (its config.json), random weights; instead of --arch" },
     batch: { type: 'int', default: 32, help: 'minibatch size' },
     tau: { type: 'int', default: 2, help: 'ascent steps on δ' },
     steps: { type: 'int', default: 2, help: 'measured steps (after one warm-up step)' },
@@ -84,7 +88,7 @@ export async function runBench(flags: FlagValues, argv: readonly string[], log: 
   if (sub !== 'step') throw invalidArgument(`advclip bench: unknown benchmark "${sub ?? ''}" (available: step)`);
   if (flags.workers !== undefined) throw invalidArgument('advclip bench step --workers: not available in this build yet; run without --workers for the in-process step');
   const backend = await startBackend(flags.backend, log);
-  const config = archConfig(flags.arch as string);
+  const config = flags.model ? await readClipConfig(join(flags.model as string, CONFIG_FILE)) : archConfig(flags.arch as string);
   const spec = benchSpec(flags);
   const model = ClipModel.fromWeights(config, randomClipWeights(config, 1), { explicitTranspose: explicitTransposeFor(backend) });
   const { prompts, source } = benchInputs(config, spec.batchSize, flags.prompts as number);
@@ -103,7 +107,7 @@ export async function runBench(flags: FlagValues, argv: readonly string[], log: 
   model.dispose();
   const result = {
     benchmark: 'step',
-    arch: flags.arch,
+    arch: flags.model ? `model:${flags.model}` : flags.arch,
     batch: spec.batchSize,
     tau: spec.tau,
     steps: times.length,
