@@ -32,8 +32,12 @@ export const workerCommand: CommandSpec = {
     ...tlsFlags,
     name: { type: 'string', arg: 'NAME', help: 'name in the coordinator’s logs and metrics (default HOST-PID)' },
     backend: backendFlag,
+    'grpc-keepalive-ms': { type: 'int', default: 20_000, help: 'advanced: ping the coordinator after this long without traffic (the ping timeout is 5 min, longer than a task computes)' },
   },
 };
+
+/** Test only: every task blocks the event loop this long, as a long synchronous compute does. */
+const TEST_TASK_BLOCK_ENV = 'ADVCLIP_TEST_TASK_BLOCK_MS';
 
 const packageVersion = (): string => {
   try {
@@ -85,6 +89,8 @@ export async function runWorker(flags: FlagValues, _argv: readonly string[], log
     metrics: { port: flags['metrics-port'] as number, host: flags['metrics-host'] as string },
     log: wlog,
     prepare: workerSetupFrom(flags, backend, wlog),
+    grpc: { keepaliveTimeMs: flags['grpc-keepalive-ms'] as number },
+    testTaskBlockMs: Number(process.env[TEST_TASK_BLOCK_ENV]) || undefined,
   });
   wlog.info('ready', { id: worker.id, metrics: worker.metricsPort });
   const drain = (signal: string) => () => worker.drain(signal);

@@ -1,7 +1,16 @@
 /**
  * gRPC transport settings for both ends, stated once: message size limits
  * (gradients and adapters travel as bytes, far above gRPC's 4 MiB default)
- * and keepalive (a dead peer is noticed without waiting for TCP).
+ * and keepalive.
+ *
+ * Keepalive: a worker's event loop blocks for a whole task while tfjs wasm
+ * computes (tens of seconds on a big model), and a blocked loop answers no
+ * HTTP/2 ping; an unanswered ping drops every stream of the connection. So
+ * the coordinator (server) never pings: a busy worker's liveness is its task
+ * deadline, an idle one's its heartbeats. The worker (client) pings to find a
+ * dead coordinator, with a timeout longer than any synchronous compute: after
+ * a long block the expired timeout timer runs before the socket is read, so
+ * a shorter one would drop the stream even though the ack is waiting.
  */
 import type { ChannelOptions, ServerOptions } from '@grpc/grpc-js';
 import { invalidArgument } from '../core/errors.ts';
@@ -9,9 +18,9 @@ import { invalidArgument } from '../core/errors.ts';
 export interface GrpcTransportOptions {
   /** Largest message either end sends or accepts. */
   readonly maxMessageBytes?: number;
-  /** Ping the peer after this long without activity. */
+  /** The client pings the server after this long without activity. */
   readonly keepaliveTimeMs?: number;
-  /** Drop the connection when a ping is not answered in this time. */
+  /** The client drops the connection when a ping is not answered in this time (longer than any blocking compute). */
   readonly keepaliveTimeoutMs?: number;
 }
 
@@ -20,7 +29,7 @@ export type GrpcTransportConfig = Readonly<Required<GrpcTransportOptions>>;
 export const GRPC_TRANSPORT_DEFAULTS: GrpcTransportConfig = Object.freeze({
   maxMessageBytes: 256 * 1024 * 1024,
   keepaliveTimeMs: 20_000,
-  keepaliveTimeoutMs: 10_000,
+  keepaliveTimeoutMs: 300_000,
 });
 
 /** HTTP/2 flow-control window of a channel: large tensors stream without stalling. */
@@ -52,14 +61,12 @@ export function grpcChannelOptions(options: GrpcTransportOptions = {}): ChannelO
   };
 }
 
-/** Options for a server (the coordinator). */
+/** Options for a server (the coordinator): no keepalive pings (see above). */
 export function grpcServerOptions(options: GrpcTransportOptions = {}): ServerOptions {
   const config = resolveGrpcTransport(options);
   return {
     'grpc.max_send_message_length': config.maxMessageBytes,
     'grpc.max_receive_message_length': config.maxMessageBytes,
-    'grpc.keepalive_time_ms': config.keepaliveTimeMs,
-    'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
   };
 }
 

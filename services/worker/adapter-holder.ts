@@ -4,7 +4,9 @@
  * `adapter.latest` moves) or from the coordinator's GetAdapter. A version
  * is held only when its SHA-256 equals what the task says; a task at a
  * version that cannot be verified is refused (FAILED_PRECONDITION). One
- * version lives as tensors at a time; the previous one is disposed.
+ * version lives as tensors at a time; the previous one is disposed. A
+ * version the coordinator says is not on NATS (its publish failed) comes
+ * over gRPC at once, without waiting for NATS.
  */
 import { AdvclipError, failedPrecondition } from '../core/errors.ts';
 import type { LoraWeights } from '../core/lora.ts';
@@ -35,6 +37,10 @@ export class AdapterHolder {
   #current: { version: number; sha256: string; tensors: AdapterTensors } | null = null;
   #offNats: (() => void) | null = null;
   #newest = 0;
+  /** versions announced as not on NATS */
+  readonly #grpcOnly = new Set<number>();
+  /** fetches in progress, so a prefetch and a task share one download */
+  readonly #fetching = new Map<string, Promise<LoraWeights>>();
 
   constructor(options: AdapterHolderOptions) {
     this.#o = options;
@@ -50,9 +56,10 @@ export class AdapterHolder {
     return this.#newest;
   }
 
-  /** Fetches a version announced on the Work stream (the path without NATS). */
-  prefetch(version: number, sha256: string): void {
-    if (this.#o.subscriber || this.#verified.get(version)?.sha256 === sha256) return;
+  /** A version announced on the Work stream: fetched now over gRPC unless NATS delivers it. */
+  prefetch(version: number, sha256: string, onNats: boolean): void {
+    if (!onNats) this.#grpcOnly.add(version);
+    if ((this.#o.subscriber && onNats) || this.#verified.get(version)?.sha256 === sha256) return;
     this.#weightsAt(version, sha256).catch((err) => this.#o.warn(`prefetch of adapter version ${version} failed: ${(err as Error).message}`));
   }
 
@@ -72,11 +79,21 @@ export class AdapterHolder {
     this.#current = null;
   }
 
-  async #weightsAt(version: number, sha256: string): Promise<LoraWeights> {
+  #weightsAt(version: number, sha256: string): Promise<LoraWeights> {
     const have = this.#verified.get(version);
-    if (have?.sha256 === sha256) return have.weights;
+    if (have?.sha256 === sha256) return Promise.resolve(have.weights);
+    const key = `${version}:${sha256}`;
+    let fetching = this.#fetching.get(key);
+    if (!fetching) {
+      fetching = this.#fetch(version, sha256).finally(() => this.#fetching.delete(key));
+      this.#fetching.set(key, fetching);
+    }
+    return fetching;
+  }
+
+  async #fetch(version: number, sha256: string): Promise<LoraWeights> {
     const reasons: string[] = [];
-    const subscriber = this.#o.subscriber;
+    const subscriber = this.#grpcOnly.has(version) ? null : this.#o.subscriber;
     if (subscriber) {
       try {
         // the coordinator published it before sending the task: usually the watch is about to deliver it
@@ -120,6 +137,7 @@ export class AdapterHolder {
   #keep(version: number, sha256: string, weights: LoraWeights, via: 'nats' | 'grpc' | 'seed'): void {
     this.#verified.set(version, { sha256, weights });
     for (const v of [...this.#verified.keys()].sort((a, b) => a - b).slice(0, Math.max(0, this.#verified.size - KEEP))) this.#verified.delete(v);
+    for (const v of this.#grpcOnly) if (v < version) this.#grpcOnly.delete(v);
     if (version >= this.#newest) {
       this.#newest = version;
       this.#o.onHeld?.(version, via);

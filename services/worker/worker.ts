@@ -21,7 +21,7 @@ import type { CoordinatorMessage__Output } from '../protocol/generated/advclip/v
 import type { RegisterReply__Output } from '../protocol/generated/advclip/v1/RegisterReply.ts';
 import type { Task__Output } from '../protocol/generated/advclip/v1/Task.ts';
 import type { WorkerMessage } from '../protocol/generated/advclip/v1/WorkerMessage.ts';
-import { grpcChannelOptions } from '../protocol/grpc-options.ts';
+import { grpcChannelOptions, type GrpcTransportOptions } from '../protocol/grpc-options.ts';
 import { fromGrpcError } from '../protocol/grpc-status.ts';
 import { startHttpEndpoints, type HttpEndpoints, type LifecycleState } from '../protocol/http-endpoints.ts';
 import { createMetricsRegistry, createWorkerMetrics, type WorkerMetrics } from '../protocol/metrics.ts';
@@ -71,6 +71,10 @@ export interface WorkerOptions {
   readonly metrics: { readonly port: number; readonly host?: string };
   /** how long to keep trying to reach the coordinator */
   readonly connectTimeoutMs?: number;
+  /** gRPC keepalive of the connection to the coordinator (grpc-options.ts) */
+  readonly grpc?: GrpcTransportOptions;
+  /** test only: block the event loop this long in every task, as a long synchronous compute does */
+  readonly testTaskBlockMs?: number;
   readonly log: WorkerLog;
 }
 
@@ -123,7 +127,7 @@ export class Worker {
     });
     const cleanups: (() => unknown)[] = [() => http.close()];
     try {
-      const client = coordinatorClient(o.coordinator, channelCredentials(o.security, (m) => o.log.warn(m)), grpcChannelOptions());
+      const client = coordinatorClient(o.coordinator, channelCredentials(o.security, (m) => o.log.warn(m)), grpcChannelOptions(o.grpc));
       cleanups.push(() => client.close());
       const reply = await register(client, o);
       o.log.info(`registered with ${o.coordinator} as ${reply.worker_id}`);
@@ -205,7 +209,8 @@ export class Worker {
         if (m.task) this.#enqueue(m.task);
         break;
       case 'adapter_version':
-        if (m.adapter_version) this.holder.prefetch(m.adapter_version.version, m.adapter_version.sha256);
+        // an empty object name: the version is not on NATS (its publish failed), fetch it over gRPC now
+        if (m.adapter_version) this.holder.prefetch(m.adapter_version.version, m.adapter_version.sha256, m.adapter_version.object !== '');
         break;
       case 'drain':
         this.drain(m.drain?.reason || 'the coordinator asked');
@@ -230,6 +235,7 @@ export class Worker {
       const tensors = await this.holder.tensorsAt(envelope.adapterVersion, envelope.adapterSha256);
       const t2 = performance.now();
       const result = await this.setup.shard.compute(task, tensors, envelope.adapterVersion);
+      if (this.o.testTaskBlockMs) blockEventLoop(this.o.testTaskBlockMs);
       const t3 = performance.now();
       const samples = task.chunks.reduce((n, c) => n + c.samples.length, 0);
       const timing = { decode_ms: t1 - t0, fetch_ms: t2 - t1, compute_ms: t3 - t2, encode_ms: 0, total_ms: 0 };
@@ -284,6 +290,11 @@ export class Worker {
     if (err) this.#rejectDone(err);
     else this.#resolveDone();
   }
+}
+
+/** Blocks this thread without spinning, as a synchronous wasm compute blocks the event loop. */
+function blockEventLoop(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 async function register(client: CoordinatorClient, o: WorkerOptions): Promise<RegisterReply__Output> {

@@ -13,8 +13,10 @@ test('both ends raise the message limit to the same configured size (default 256
   for (const options of [grpcChannelOptions(), grpcServerOptions()]) {
     assert.equal(options['grpc.max_send_message_length'], 256 * 1024 * 1024);
     assert.equal(options['grpc.max_receive_message_length'], 256 * 1024 * 1024);
-    assert.ok((options['grpc.keepalive_time_ms'] as number) > 0);
   }
+  assert.ok((grpcChannelOptions()['grpc.keepalive_time_ms'] as number) > 0, 'the worker pings to find a dead coordinator');
+  assert.ok((grpcChannelOptions()['grpc.keepalive_timeout_ms'] as number) >= 120_000, 'a ping unanswered while the worker computes does not drop the stream');
+  assert.equal(grpcServerOptions()['grpc.keepalive_time_ms'], undefined, 'the coordinator does not ping: a computing worker cannot answer');
   const small = { maxMessageBytes: 1 << 20 };
   assert.equal(grpcChannelOptions(small)['grpc.max_receive_message_length'], 1 << 20);
   assert.equal(grpcServerOptions(small)['grpc.max_send_message_length'], 1 << 20);
