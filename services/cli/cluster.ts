@@ -1,10 +1,10 @@
 /**
  * `advclip cluster --workers N`: a whole cluster on this machine — a
  * coordinator in this process, N worker processes, a nats-server on
- * loopback (unless --nats names one; without a binary adapters go over
- * gRPC), throwaway mTLS certificates (unless --insecure) — trains, writes
- * the outputs of `advclip train`, and stops everything it started, on
- * success, on failure and on Ctrl-C.
+ * loopback with a coordinator and a worker user (unless --nats names one;
+ * without a binary adapters go over gRPC), throwaway mTLS certificates
+ * (unless --insecure) — trains, writes the outputs of `advclip train`, and
+ * stops everything it started, on success, on failure and on Ctrl-C.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Coordinator } from '../coordinator/coordinator.ts';
 import { AdvclipError, invalidArgument } from '../core/errors.ts';
-import { startNatsServer, type NatsServer } from '../protocol/nats-server.ts';
+import { NATS_WORKER_PERMISSIONS, startNatsServer, type NatsServer, type NatsUser } from '../protocol/nats-server.ts';
 import { makeThrowawayCerts, type TlsFiles } from '../protocol/tls.ts';
 import type { CommandSpec, FlagValues } from './args.ts';
 import { distributedTrainFlags, serveTraining } from './coordinator.ts';
@@ -53,12 +53,15 @@ export async function trainOnLocalCluster(flags: FlagValues, log: Logger): Promi
   process.once('exit', killAll);
   try {
     let natsUrl = flags.nats as string | undefined;
+    let natsUsers: LocalNatsUsers | undefined;
     if (!natsUrl) {
       try {
-        const nats: NatsServer = await startNatsServer();
+        const users = localNatsUsers();
+        const nats: NatsServer = await startNatsServer({ users: [users.coordinator, { ...users.worker, permissions: NATS_WORKER_PERMISSIONS }] });
         cleanups.push(() => nats.close());
         natsUrl = nats.url;
-        log.info(`nats-server on ${nats.url}`);
+        natsUsers = users;
+        log.info(`nats-server on ${nats.url}`, { auth: 'user/password; workers may not publish adapter versions' });
       } catch (err) {
         log.warn('no nats-server: adapters over gRPC', { reason: (err as Error).message.split(';')[0] });
       }
@@ -79,6 +82,7 @@ export async function trainOnLocalCluster(flags: FlagValues, log: Logger): Promi
       ...(tls ? { 'tls-ca': tls.server.caPath, 'tls-cert': tls.server.certPath, 'tls-key': tls.server.keyPath } : {}),
     };
     const summary = await serveTraining(coordinatorFlags, log, {
+      natsCredentials: natsUsers?.coordinator,
       summary: { workers: n },
       onListening: async (coordinator) => {
         const args = [
@@ -86,7 +90,8 @@ export async function trainOnLocalCluster(flags: FlagValues, log: Logger): Promi
           ...(tls ? ['--tls-ca', tls.client.caPath, '--tls-cert', tls.client.certPath, '--tls-key', tls.client.keyPath] : ['--insecure']),
           ...(typeof flags.backend === 'string' ? ['--backend', flags.backend] : []),
         ];
-        for (let i = 1; i <= n; i++) children.push(spawnWorker(i, coordinator, args, token, log));
+        const env = { ADVCLIP_CLUSTER_TOKEN: token, ...(natsUsers ? { NATS_USER: natsUsers.worker.user, NATS_PASSWORD: natsUsers.worker.password } : {}) };
+        for (let i = 1; i <= n; i++) children.push(spawnWorker(i, coordinator, args, env, log));
         watchWorkers(children, coordinator, log);
         await waitForJoins(coordinator, n, children);
       },
@@ -99,11 +104,23 @@ export async function trainOnLocalCluster(flags: FlagValues, log: Logger): Promi
   }
 }
 
-function spawnWorker(i: number, coordinator: Coordinator, args: readonly string[], token: string, log: Logger): ChildProcess {
+interface LocalNatsUsers {
+  readonly coordinator: NatsUser;
+  readonly worker: NatsUser;
+}
+
+/** Fresh random passwords for the loopback nats-server's two users (deploy/nats/nats.conf's model). */
+const localNatsUsers = (): LocalNatsUsers => ({
+  coordinator: { user: 'advclip-coordinator', password: randomBytes(24).toString('base64url') },
+  worker: { user: 'advclip-worker', password: randomBytes(24).toString('base64url') },
+});
+
+/** Secrets go to a worker through `env` (cluster token, NATS credentials), never its argv. */
+function spawnWorker(i: number, coordinator: Coordinator, args: readonly string[], env: Readonly<Record<string, string>>, log: Logger): ChildProcess {
   const name = `worker-${i}`;
   // own process group: Ctrl-C reaches the coordinator, which drains the workers in order
   const child = spawn(process.execPath, [BIN, 'worker', '--coordinator', coordinator.address, '--metrics-port', '0', '--name', name, ...args], {
-    env: { ...process.env, ADVCLIP_CLUSTER_TOKEN: token },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
     detached: true,
   });

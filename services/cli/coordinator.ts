@@ -53,6 +53,8 @@ export interface ServeOptions {
   readonly onListening?: (coordinator: Coordinator) => Promise<void> | void;
   /** fields added to the summary (cluster: workers = N) */
   readonly summary?: Record<string, unknown>;
+  /** NATS user/password (cluster: its own nats-server's coordinator user); default: env NATS_USER, NATS_PASSWORD */
+  readonly natsCredentials?: { readonly user: string; readonly password: string };
   /** after each step, once its adapter version is out */
   readonly onStep?: (report: StepReport, state: TrainState, coordinator: Coordinator) => Promise<void> | void;
 }
@@ -85,7 +87,7 @@ export async function serveTraining(flags: FlagValues, log: Logger, options: Ser
     listen: flags.listen as string,
     security,
     clusterToken: clusterTokenFrom(flags),
-    nats: natsUrl ? { url: natsUrl, ...natsCredentialsFromEnv() } : undefined,
+    nats: natsUrl ? { url: natsUrl, ...(options.natsCredentials ?? natsCredentialsFromEnv()) } : undefined,
     metrics: { port: flags['metrics-port'] as number, host: flags['metrics-host'] as string },
     minWorkers,
     log,

@@ -2,6 +2,8 @@
  * A real `nats-server` with JetStream, spawned on 127.0.0.1 at a free port.
  * Tests and `advclip cluster` use it when no `--nats URL` is given. The
  * config (with any password) goes into a 0600 file, never onto argv.
+ * Users may carry permissions; NATS_WORKER_PERMISSIONS is the worker's of
+ * deploy/nats/nats.conf.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
@@ -18,12 +20,45 @@ export interface NatsServerOptions {
   readonly storeDir?: string;
   /** Port on 127.0.0.1; default: a free one. */
   readonly port?: number;
-  /** Require user/password auth (both or neither). */
+  /** Require user/password auth (both or neither): one user with every right. */
   readonly user?: string;
   readonly password?: string;
+  /** Require user/password auth: several users, each with its own rights (instead of user/password). */
+  readonly users?: readonly NatsUser[];
   /** How long to wait for the server to accept connections. */
   readonly readyTimeoutMs?: number;
 }
+
+export interface NatsSubjectRules {
+  readonly allow?: readonly string[];
+  readonly deny?: readonly string[];
+}
+
+export interface NatsPermissions {
+  readonly publish?: NatsSubjectRules;
+  readonly subscribe?: NatsSubjectRules;
+}
+
+export interface NatsUser {
+  readonly user: string;
+  readonly password: string;
+  /** none: every right */
+  readonly permissions?: NatsPermissions;
+}
+
+/**
+ * A worker's rights (deploy/nats/nats.conf, checked by a test to be the
+ * same): read adapter versions (KV watch, object get) and use the
+ * JetStream API for its own consumers; publish events; never write KV keys
+ * or objects, nor create, change, purge or delete streams.
+ */
+export const NATS_WORKER_PERMISSIONS: NatsPermissions = Object.freeze({
+  publish: {
+    allow: ['$JS.API.>', '$JS.ACK.>', '$JS.FC.>', '_INBOX.>', 'advclip.>'],
+    deny: ['$KV.>', '$O.>', '$JS.API.STREAM.CREATE.>', '$JS.API.STREAM.UPDATE.>', '$JS.API.STREAM.DELETE.>', '$JS.API.STREAM.PURGE.>', '$JS.API.STREAM.MSG.DELETE.>'],
+  },
+  subscribe: { allow: ['_INBOX.>', '$KV.>', '$O.>', 'advclip.>'] },
+});
 
 export interface NatsServer {
   /** `nats://127.0.0.1:<port>` (no credentials in it). */
@@ -61,6 +96,12 @@ export function findNatsServerBinary(binary = 'nats-server'): string {
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   if ((options.user === undefined) !== (options.password === undefined)) {
     throw new AdvclipError('INVALID_ARGUMENT', 'nats-server: give both user and password, or neither');
+  }
+  if (options.users !== undefined && options.user !== undefined) {
+    throw new AdvclipError('INVALID_ARGUMENT', 'nats-server: give users or user/password, not both');
+  }
+  for (const u of options.users ?? []) {
+    if (!u.user || !u.password) throw new AdvclipError('INVALID_ARGUMENT', 'nats-server: every user needs a name and a password');
   }
   const binary = findNatsServerBinary(options.binary);
   const workDir = await mkdtemp(join(tmpdir(), 'advclip-nats-'));
@@ -131,8 +172,11 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
 
 function serverConfig(port: number, storeDir: string, options: NatsServerOptions): string {
   const lines = [`listen: "127.0.0.1:${port}"`, `jetstream { store_dir: ${JSON.stringify(storeDir)} }`];
-  if (options.user !== undefined && options.password !== undefined) {
-    lines.push(`authorization { user: ${JSON.stringify(options.user)}, password: ${JSON.stringify(options.password)} }`);
+  const users = options.users ?? (options.user !== undefined && options.password !== undefined ? [{ user: options.user, password: options.password }] : []);
+  if (users.length > 0) {
+    // JSON is valid nats-server config syntax
+    const entries = users.map(({ user, password, permissions }) => JSON.stringify({ user, password, ...(permissions ? { permissions } : {}) }));
+    lines.push(`authorization { users: [\n  ${entries.join(',\n  ')}\n] }`);
   }
   return lines.join('\n') + '\n';
 }
