@@ -18,7 +18,11 @@ import { ShardComputer, type SampleSource } from '../core/shard.ts';
 import { validateTrainSpec, type TrainSpec } from '../core/train-spec.ts';
 import { initTrainState, trainStep } from '../core/trainer.ts';
 import type { ClipConfig } from '../core/clip-config.ts';
-import type { CommandSpec, FlagValues } from './args.ts';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { parseFlags, type CommandSpec, type FlagValues } from './args.ts';
+import { clusterCommand, trainOnLocalCluster } from './cluster.ts';
+import { writeSyntheticRun } from './synthetic-run.ts';
 import type { Logger } from './log.ts';
 import { explicitTransposeFor, startBackend } from './runtime.ts';
 
@@ -40,6 +44,10 @@ export const benchCommand: CommandSpec = {
     json: { type: 'boolean', help: 'print one JSON object on stdout' },
   },
 };
+
+/** the architecture of --model's config.json, or of --arch */
+const benchConfig = async (flags: FlagValues): Promise<ClipConfig> =>
+  flags.model ? readClipConfig(join(flags.model as string, CONFIG_FILE)) : archConfig(flags.arch as string);
 
 export function benchSpec(flags: FlagValues): TrainSpec {
   return validateTrainSpec({
@@ -86,9 +94,9 @@ export function benchInputs(config: ClipConfig, batch: number, promptCount: numb
 export async function runBench(flags: FlagValues, argv: readonly string[], log: Logger): Promise<void> {
   const sub = argv.find((a) => !a.startsWith('-'));
   if (sub !== 'step') throw invalidArgument(`advclip bench: unknown benchmark "${sub ?? ''}" (available: step)`);
-  if (flags.workers !== undefined) throw invalidArgument('advclip bench step --workers: not available in this build yet; run without --workers for the in-process step');
+  if (flags.workers !== undefined) return benchCluster(flags, log);
   const backend = await startBackend(flags.backend, log);
-  const config = flags.model ? await readClipConfig(join(flags.model as string, CONFIG_FILE)) : archConfig(flags.arch as string);
+  const config = await benchConfig(flags);
   const spec = benchSpec(flags);
   const model = ClipModel.fromWeights(config, randomClipWeights(config, 1), { explicitTranspose: explicitTransposeFor(backend) });
   const { prompts, source } = benchInputs(config, spec.batchSize, flags.prompts as number);
@@ -119,4 +127,42 @@ export async function runBench(flags: FlagValues, argv: readonly string[], log: 
   };
   if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
   else log.info(`${result.seconds_per_step.toFixed(3)} s per step`, { arch: result.arch, backend: result.backend });
+}
+
+/** bench step --workers N: the same step through a local cluster of N worker processes (mTLS, loopback NATS). */
+async function benchCluster(flags: FlagValues, log: Logger): Promise<void> {
+  const workers = flags.workers as number;
+  if (!Number.isInteger(workers) || workers < 1) throw invalidArgument(`--workers must be ≥ 1, got ${workers}`);
+  const config = await benchConfig(flags);
+  const spec = benchSpec(flags);
+  const dir = await mkdtemp(join(tmpdir(), 'advclip-bench-'));
+  try {
+    log.info('writing a synthetic model and data set', { arch: flags.arch, dir });
+    const run = await writeSyntheticRun(dir, config, spec.batchSize, flags.prompts as number);
+    const args = [
+      '--model', run.model, '--data', run.data, '--shots', String(run.shots), '--seed', String(spec.seed), '--method', spec.method,
+      '--iters', String(spec.iters), '--epsilon', String(spec.epsilon), '--tau', String(spec.tau), '--lr-delta', String(spec.lrDelta),
+      '--batch-size', String(spec.batchSize), '--chunk-size', String(spec.chunkSize), '--lora-dropout', '0', '--augment', 'none',
+      '--no-clean-loss', '--schedule', 'constant', '--workers', String(workers), '--metrics-port', '0', '--out', join(dir, 'out'),
+      ...(typeof flags.backend === 'string' ? ['--backend', flags.backend] : []),
+    ];
+    const summary = await trainOnLocalCluster(parseFlags(clusterCommand, args), log);
+    const trained = JSON.parse(await readFile(join(summary.out, 'train.json'), 'utf8')) as { backend?: string; history: { seconds: number }[] };
+    const times = trained.history.slice(1).map((h) => h.seconds);
+    const result = {
+      benchmark: 'step',
+      arch: flags.model ? `model:${flags.model}` : flags.arch,
+      batch: spec.batchSize,
+      tau: spec.tau,
+      steps: times.length,
+      seconds_per_step: times.reduce((a, b) => a + b, 0) / times.length,
+      step_seconds: times,
+      backend: (typeof flags.backend === 'string' ? flags.backend : process.env.ADVCLIP_BACKEND) ?? 'auto',
+      workers,
+    };
+    if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
+    else log.info(`${result.seconds_per_step.toFixed(3)} s per step`, { arch: result.arch, workers });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
