@@ -3,9 +3,12 @@
  * computed by workers over gRPC. Writes the same outputs (the PEFT adapter
  * and train.json, with `workers`). SIGTERM/SIGINT drain: the step in
  * progress finishes, the outputs are written, workers are told to drain.
+ * With --checkpoint-dir it resumes from the newest valid checkpoint and
+ * writes one every --checkpoint-every steps and at the end.
  */
 import { isAbsolute, join, resolve } from 'node:path';
 import { Coordinator } from '../coordinator/coordinator.ts';
+import { DEFAULT_DEADLINE } from '../coordinator/remote-executor.ts';
 import { invalidArgument } from '../core/errors.ts';
 import { SyncModes, type SyncMode } from '../core/train-spec.ts';
 import { initTrainState, type StepReport, type TrainState } from '../core/trainer.ts';
@@ -13,6 +16,7 @@ import { modelSha256, trainSetSha256 } from '../io/model-hash.ts';
 import type { RunConfig } from '../protocol/run-config.ts';
 import { roundShapes } from '../protocol/task-codec.ts';
 import type { CommandSpec, FlagTable, FlagValues } from './args.ts';
+import { checkpointFlags, checkpointingFrom } from './checkpointing.ts';
 import type { Logger } from './log.ts';
 import { prepareTraining } from './run-setup.ts';
 import { startBackend } from './runtime.ts';
@@ -34,19 +38,21 @@ export const coordinatorFlags: FlagTable = {
   listen: { type: 'string', default: '127.0.0.1:50051', arg: 'HOST:PORT', help: 'gRPC address for workers (port 0: any free port; the bound one is logged)' },
   'min-workers': { type: 'int', default: 1, help: 'rounds wait until this many workers are live (advclip_waiting_for_workers = 1 meanwhile)' },
   ...tlsFlags,
-  'checkpoint-dir': { type: 'string', arg: 'DIR', help: 'checkpoint directory: accepted, no checkpoints written yet (issue 7); the default --out is DIR/adapter' },
-  'checkpoint-every': { type: 'int', arg: 'N', help: 'steps between checkpoints: accepted, not used yet (issue 7)' },
+  ...checkpointFlags,
+  'checkpoint-dir': { ...checkpointFlags['checkpoint-dir'], help: `${checkpointFlags['checkpoint-dir'].help}; the default --out is DIR/adapter` },
+  'task-deadline-ms': { type: 'int', default: DEFAULT_DEADLINE.minMs, arg: 'MS', help: 'advanced: shortest task deadline (a worker’s first task gets 10×); chunks not answered in time go to another worker, a late answer is discarded' },
+  'heartbeat-ms': { type: 'int', default: 2_000, arg: 'MS', help: 'advanced: heartbeat interval workers are given; an idle worker silent for 4× that is dropped' },
 };
 
 export const coordinatorCommand: CommandSpec = {
   name: 'coordinator',
   summary: 'Coordinate a training run whose rounds workers compute (gRPC, adapter versions on NATS, Prometheus metrics)',
-  usage: 'advclip coordinator --model DIR --data DIR [training flags of advclip train] [--sync exact|local-delta] [--listen HOST:PORT] [--nats URL] [--metrics-port 9464] [--min-workers N] (--tls-ca F --tls-cert F --tls-key F | --insecure) --out ADAPTER_DIR',
+  usage: 'advclip coordinator --model DIR --data DIR [training flags of advclip train] [--sync exact|local-delta] [--listen HOST:PORT] [--nats URL] [--metrics-port 9464] [--min-workers N] (--tls-ca F --tls-cert F --tls-key F | --insecure) [--checkpoint-dir DIR [--checkpoint-every N]] --out ADAPTER_DIR',
   flags: coordinatorFlags,
 };
 
 /** Flags a worker must not take from the coordinator: outputs and this process's own settings. */
-const LOCAL_ONLY = new Set(['out', 'json', 'backend', 'sync', 'nats', 'metrics-port', 'metrics-host', 'listen', 'min-workers', 'tls-ca', 'tls-cert', 'tls-key', 'insecure', 'cluster-token', 'checkpoint-dir', 'checkpoint-every']);
+const LOCAL_ONLY = new Set(['out', 'json', 'backend', 'sync', 'nats', 'metrics-port', 'metrics-host', 'listen', 'min-workers', 'tls-ca', 'tls-cert', 'tls-key', 'insecure', 'cluster-token', 'checkpoint-dir', 'checkpoint-every', 'checkpoint-keep', 'task-deadline-ms', 'heartbeat-ms']);
 
 export interface ServeOptions {
   /** once the coordinator listens (cluster: start the workers here) */
@@ -78,7 +84,10 @@ export async function serveTraining(flags: FlagValues, log: Logger, options: Ser
     model_sha256: await modelSha256(setup.dir.files),
     train_set_sha256: trainSetSha256(setup.dataset.root, setup.trainSet),
   };
+  const checkpoints = checkpointingFrom(flags, { spec, modelSha256: runConfig.model_sha256, trainSetSha256: runConfig.train_set_sha256 }, setup.initial, log);
+  const state = (await checkpoints?.resume(initTrainState(spec, setup.initial))) ?? initTrainState(spec, setup.initial);
   const natsUrl = flags.nats as string | undefined;
+  const deadlineMs = positiveInt(flags, 'task-deadline-ms');
   const coordinator = await Coordinator.start({
     spec,
     setSize: setup.trainSet.length,
@@ -90,6 +99,8 @@ export async function serveTraining(flags: FlagValues, log: Logger, options: Ser
     nats: natsUrl ? { url: natsUrl, ...(options.natsCredentials ?? natsCredentialsFromEnv()) } : undefined,
     metrics: { port: flags['metrics-port'] as number, host: flags['metrics-host'] as string },
     minWorkers,
+    deadline: { ...DEFAULT_DEADLINE, minMs: deadlineMs, unmeasuredMs: 10 * deadlineMs },
+    heartbeatIntervalMs: positiveInt(flags, 'heartbeat-ms'),
     log,
   });
   const drain = (signal: string) => {
@@ -103,17 +114,20 @@ export async function serveTraining(flags: FlagValues, log: Logger, options: Ser
   try {
     await options.onListening?.(coordinator);
     log.info(`training ${spec.method} on the cluster`, { iters: spec.iters, sync: spec.sync, batch: Math.min(spec.batchSize, setup.trainSet.length), chunk: spec.chunkSize });
-    const state = initTrainState(spec, setup.initial);
     const started = performance.now();
     const history = await runSteps(state, spec, setup.trainSet.length, coordinator.execute, log, {
       json: flags.json === true,
       onStep: async (report, s) => {
         await coordinator.stepDone(report, s);
+        const path = await checkpoints?.afterStep(s);
+        if (path) coordinator.checkpointWritten(s.step, path);
         await options.onStep?.(report, s, coordinator);
       },
       shouldStop: () => coordinator.state !== 'ready',
     });
     const seconds = (performance.now() - started) / 1000;
+    const path = await checkpoints?.final(state);
+    if (path) coordinator.checkpointWritten(state.step, path);
     const summary = await writeTrainOutputs(out, setup, state, history, {
       seconds,
       seconds_per_step: history.length ? seconds / history.length : null,
@@ -129,6 +143,12 @@ export async function serveTraining(flags: FlagValues, log: Logger, options: Ser
     process.removeListener('SIGINT', onInt);
     await coordinator.close('run finished');
   }
+}
+
+function positiveInt(flags: FlagValues, name: string): number {
+  const value = flags[name] as number;
+  if (!Number.isInteger(value) || value < 1) throw invalidArgument(`--${name} must be ≥ 1, got ${value}`);
+  return value;
 }
 
 export async function runCoordinator(flags: FlagValues, _argv: readonly string[], log: Logger): Promise<void> {

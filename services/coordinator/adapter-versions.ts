@@ -3,6 +3,10 @@
  * once, kept (the newest few) for GetAdapter, published to NATS when a
  * publisher is there, and announced on every Work stream. Version 0 (the
  * initial adapters) is only kept: every worker derives it from the seed.
+ * While NATS is down a version is not published (a publish would wait for
+ * its timeout, every version): it is announced as not on NATS and workers
+ * fetch it with GetAdapter; the next version published after NATS is back
+ * moves `adapter.latest`, and workers catch up from there.
  */
 import type { LoraWeights } from '../core/lora.ts';
 import type { AdapterBlob } from '../protocol/adapter-blob.ts';
@@ -12,6 +16,8 @@ import { AdvclipError } from '../core/errors.ts';
 
 export interface AdapterVersionsOptions {
   readonly publisher: AdapterPublisher | null;
+  /** is the NATS connection up? (default: always) */
+  readonly natsUp?: () => boolean;
   /** versions kept for GetAdapter */
   readonly keep?: number;
   /** after a version is stored (and published, when NATS is there) */
@@ -25,6 +31,7 @@ export class AdapterVersions {
   #latest: AdapterBlob | null = null;
   #queue: Promise<unknown> = Promise.resolve();
   #natsFailed = false;
+  readonly #onNats = new Set<number>();
 
   constructor(options: AdapterVersionsOptions) {
     this.#options = options;
@@ -37,6 +44,11 @@ export class AdapterVersions {
   /** The blob of `version` (0: the newest), if kept. */
   get(version: number): AdapterBlob | undefined {
     return version === 0 && this.#latest && !this.#kept.has(0) ? this.#latest : this.#kept.get(version);
+  }
+
+  /** Is the kept `version` in the NATS object store (published by this coordinator)? */
+  onNats(version: number): boolean {
+    return this.#onNats.has(version);
   }
 
   /** Makes `version` of `lora` available (idempotent); versions only move forward. */
@@ -54,13 +66,22 @@ export class AdapterVersions {
     this.#kept.set(version, blob);
     this.#latest = blob;
     const keep = this.#options.keep ?? 4;
-    for (const v of [...this.#kept.keys()].sort((a, b) => a - b).slice(0, Math.max(0, this.#kept.size - keep))) this.#kept.delete(v);
+    for (const v of [...this.#kept.keys()].sort((a, b) => a - b).slice(0, Math.max(0, this.#kept.size - keep))) {
+      this.#kept.delete(v);
+      this.#onNats.delete(v);
+    }
     let published = false;
     const publisher = this.#options.publisher;
-    if (publisher && version >= 1) {
+    const natsUp = this.#options.natsUp?.() ?? true;
+    if (publisher && version >= 1 && !natsUp && !this.#natsFailed) {
+      this.#options.warn(`NATS is down: adapter versions from ${version} go over gRPC until it is back`);
+      this.#natsFailed = true;
+    }
+    if (publisher && version >= 1 && natsUp) {
       try {
         await publisher.publish(version, blob.bytes);
         published = true;
+        this.#onNats.add(version);
         if (this.#natsFailed) this.#options.warn('NATS publishing works again');
         this.#natsFailed = false;
       } catch (err) {

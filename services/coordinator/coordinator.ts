@@ -4,7 +4,8 @@
  * through, adapter versions (NATS + GetAdapter), Prometheus metrics and
  * /healthz /readyz, cluster events. The step loop itself belongs to the
  * caller (the CLI runs the same loop as `advclip train` with `execute`);
- * after each step it calls stepDone.
+ * after each step it calls stepDone (and checkpointWritten after writing one).
+ * At start it clears the adapter versions an earlier run left on NATS.
  *
  * Lifecycle: starting → ready (listening, taking workers) → draining (no
  * more steps; workers are told to drain) → stopped.
@@ -13,6 +14,7 @@ import { AdvclipError } from '../core/errors.ts';
 import type { StepReport, TrainState, Executor } from '../core/trainer.ts';
 import { batchAt } from '../core/sampling.ts';
 import type { TrainSpec } from '../core/train-spec.ts';
+import type { AdapterBlob } from '../protocol/adapter-blob.ts';
 import { AdapterPublisher } from '../protocol/adapter-store.ts';
 import { publishEvent } from '../protocol/events.ts';
 import { startHttpEndpoints, type HttpEndpoints, type LifecycleState } from '../protocol/http-endpoints.ts';
@@ -103,14 +105,20 @@ export class Coordinator {
     try {
       const nats = await connectCoordinatorNats(o.nats, log);
       if (nats) cleanups.push(() => nats.close());
-      const publisher = nats ? await AdapterPublisher.open(nats, { log: (m) => log.warn(m) }) : null;
+      const publisher = nats ? await openPublisher(nats, log) : null;
+      const natsUp = nats ? watchNatsConnection(nats, log) : () => false;
       const registry = new WorkerRegistry();
+      // the object name is empty when the version is not on NATS: workers fetch it with GetAdapter at once
+      const notice = (blob: AdapterBlob, onNats: boolean) => ({
+        adapter_version: { version: blob.version, sha256: blob.sha256, object: onNats && nats ? nats.subjects.adapterObject(blob.version) : '', size_bytes: blob.bytes.byteLength },
+      });
       const versions = new AdapterVersions({
         publisher,
+        natsUp,
         warn: (m) => log.warn(m),
-        onVersion: (blob) => {
+        onVersion: (blob, published) => {
           metrics.adapterVersion.set(blob.version);
-          registry.broadcast({ adapter_version: { version: blob.version, sha256: blob.sha256, object: nats?.subjects.adapterObject(blob.version) ?? '', size_bytes: blob.bytes.byteLength } });
+          registry.broadcast(notice(blob, published));
         },
       });
       const executor = new RemoteExecutor({
@@ -138,6 +146,8 @@ export class Coordinator {
       registry.onEvent((e) => {
         metrics.workers.set(registry.live().length);
         if (e.kind === 'joined') {
+          const latest = versions.latest;
+          if (latest && latest.version > 0) e.session.send(notice(latest, versions.onNats(latest.version)));
           log.info(`worker ${e.session.id} joined`, { backend: e.session.capabilities.backend, cores: e.session.capabilities.cores, live: registry.live().length });
           if (nats) publishEvent(nats, 'worker.joined', { worker_id: e.session.id, worker_name: e.session.name });
         } else {
@@ -210,6 +220,12 @@ export class Coordinator {
     this.#stepStart = performance.now();
   }
 
+  /** A checkpoint of `step` was written to `path`: logged, and a cluster event. */
+  checkpointWritten(step: number, path: string): void {
+    this.log.info(`checkpoint of step ${step} written`, { path });
+    if (this.nats) publishEvent(this.nats, 'checkpoint', { step, path });
+  }
+
   /** Fails the round in progress (e.g. every worker process of `advclip cluster` is gone). */
   abort(error: AdvclipError): void {
     this.executor.abort(error);
@@ -237,6 +253,31 @@ export class Coordinator {
     this.#state = 'stopped';
     await this.http.close();
   }
+}
+
+/** The publisher, with what an earlier run left on NATS cleared (its `adapter.latest` would shadow this run's versions). */
+async function openPublisher(nats: NatsLink, log: CoordinatorLog): Promise<AdapterPublisher> {
+  const publisher = await AdapterPublisher.open(nats, { log: (m) => log.warn(m) });
+  await publisher.reset();
+  log.info('cleared adapter.latest and the adapter blobs of any earlier run on NATS');
+  return publisher;
+}
+
+/** Whether the NATS connection is up, from its status events (it reconnects by itself). */
+function watchNatsConnection(nats: NatsLink, log: CoordinatorLog): () => boolean {
+  let up = true;
+  void (async () => {
+    for await (const s of nats.nc.status()) {
+      if (s.type === 'disconnect' && up) {
+        up = false;
+        log.warn('NATS connection lost; adapter versions go over gRPC until it is back');
+      } else if (s.type === 'reconnect' && !up) {
+        up = true;
+        log.info('NATS connection is back');
+      }
+    }
+  })().catch(() => undefined);
+  return () => up;
 }
 
 async function connectCoordinatorNats(options: NatsOptions | undefined, log: CoordinatorLog): Promise<NatsLink | null> {

@@ -139,6 +139,24 @@ export class AdapterPublisher {
     }
   }
 
+  /**
+   * Forgets what an earlier run left: purges `adapter.latest` and deletes
+   * every adapter blob. A coordinator starts with it, so no worker takes a
+   * previous run's version (and then ignores this run's lower numbers).
+   */
+  async reset(): Promise<void> {
+    try {
+      await this.#buckets.kv.purge(this.#link.subjects.latestAdapterKey);
+      for (const version of [...this.#stored]) {
+        await this.#buckets.objects.delete(this.#link.subjects.adapterObject(version));
+        this.#stored.delete(version);
+      }
+    } catch (err) {
+      throw wrapNatsError('UNAVAILABLE', 'cannot reset the adapter buckets', err);
+    }
+    this.#lastPublished = 0;
+  }
+
   /** Stops publishing; the NATS connection belongs to the caller. */
   async close(): Promise<void> {
     this.#closed = true;

@@ -88,10 +88,12 @@ test('advclip coordinator + advclip worker processes; SIGTERM drains: outputs wr
   }
 });
 
-test('advclip coordinator --help says checkpoints are not written yet; a worker without mTLS or --insecure refuses to start', async () => {
+test('advclip coordinator --help names checkpoints and the advanced deadline flags; a worker without mTLS or --insecure refuses to start', async () => {
   const help = await runCli(['coordinator', '--help']);
   assert.equal(help.code, 0);
-  assert.match(help.stdout, /--checkpoint-dir DIR\s+checkpoint directory: accepted, no checkpoints written yet/);
+  assert.match(help.stdout, /--checkpoint-dir DIR\s+write checkpoints here and resume from the newest valid one/);
+  assert.match(help.stdout, /--task-deadline-ms MS\s+advanced: shortest task deadline/);
+  assert.match(help.stdout, /--heartbeat-ms MS\s+advanced: heartbeat interval/);
   assert.match(help.stdout, /--metrics-host HOST/);
   const worker = await runCli(['worker', '--coordinator', '127.0.0.1:1', '--metrics-port', '0']);
   assert.equal(worker.code, 1);

@@ -1,0 +1,174 @@
+/**
+ * Real processes for the fault tests: `advclip coordinator` and `advclip
+ * worker` on loopback (plaintext, free ports), a supervisor that restarts
+ * workers that die, /metrics scrapes, and the adapter comparison. Every
+ * process started here is killed by `killAll` (the tests call it in
+ * `after`, so a failing test leaves nothing behind).
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseExposition } from '../../services/protocol/exposition.ts';
+import { readSafetensors } from '../../services/io/safetensors.ts';
+import { BIN, REPO } from '../helpers/cli.ts';
+
+const started = new Set<ChildProcess>();
+
+/** SIGKILLs every process these helpers started that is still there (SIGCONT first: a stopped one). */
+export function killAll(): void {
+  for (const p of started) {
+    if (p.exitCode === null && p.signalCode === null) {
+      p.kill('SIGCONT');
+      p.kill('SIGKILL');
+    }
+  }
+  started.clear();
+}
+process.once('exit', killAll);
+
+export interface Proc {
+  readonly child: ChildProcess;
+  /** stderr so far */
+  log(): string;
+  /** exit code, or the signal name */
+  readonly exited: Promise<number | string>;
+  /** resolves with the first match of `pattern` in stderr (rejects after `timeoutMs`) */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+  readonly alive: boolean;
+}
+
+function spawnAdvclip(args: readonly string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  started.add(child);
+  let stderr = '';
+  const listeners = new Set<() => void>();
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+    for (const l of [...listeners]) l();
+  });
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  return {
+    child,
+    log: () => stderr,
+    exited,
+    get alive() {
+      return child.exitCode === null && child.signalCode === null;
+    },
+    waitFor: (pattern, timeoutMs = 60_000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const m = pattern.exec(stderr);
+          if (!m) return false;
+          clearTimeout(timer);
+          listeners.delete(onData);
+          resolve(m);
+          return true;
+        };
+        const onData = () => void check();
+        const timer = setTimeout(() => {
+          listeners.delete(onData);
+          reject(new Error(`no ${pattern} within ${timeoutMs} ms; stderr:\n${stderr.slice(-3000)}`));
+        }, timeoutMs);
+        if (!check()) listeners.add(onData);
+        void exited.then(() => setTimeout(() => {
+          if (listeners.has(onData)) {
+            clearTimeout(timer);
+            listeners.delete(onData);
+            reject(new Error(`exited before ${pattern}; stderr:\n${stderr.slice(-3000)}`));
+          }
+        }, 50));
+      }),
+  };
+}
+
+export interface CoordinatorProc extends Proc {
+  readonly address: string;
+  readonly metricsUrl: string;
+  /** "event":"step" lines so far */
+  steps(): number;
+}
+
+/** `advclip coordinator ARGS --json` on free loopback ports; resolves once it listens. */
+export async function startCoordinator(args: readonly string[]): Promise<CoordinatorProc> {
+  const p = spawnAdvclip(['coordinator', ...args, '--listen', '127.0.0.1:0', '--metrics-port', '0', '--insecure', '--json']);
+  const m = await p.waitFor(/coordinator listening on (127\.0\.0\.1:\d+)".*?"metrics":"(http:\/\/[^"]+)"/);
+  return Object.assign(p, { address: m[1], metricsUrl: m[2], steps: () => p.log().match(/"event":"step"/g)?.length ?? 0 });
+}
+
+export interface WorkerProc extends Proc {
+  readonly name: string;
+}
+
+export function startWorker(address: string, name: string, extra: readonly string[] = [], env: Record<string, string> = {}): WorkerProc {
+  return Object.assign(spawnAdvclip(['worker', '--coordinator', address, '--insecure', '--metrics-port', '0', '--name', name, ...extra], env), { name });
+}
+
+/** Keeps `n` workers running: one that exits while supervising is replaced by a new one. */
+export class Supervisor {
+  readonly all: WorkerProc[] = [];
+  #seq = 0;
+  #stopped = false;
+
+  constructor(
+    private readonly address: string,
+    private readonly n: number,
+    private readonly extra: readonly string[] = [],
+    private readonly env: Record<string, string> = {},
+  ) {
+    for (let i = 0; i < n; i++) this.#spawn();
+  }
+
+  get live(): WorkerProc[] {
+    return this.all.filter((w) => w.alive);
+  }
+
+  /** Workers that logged `ready` (registered and set up) and are alive. */
+  get ready(): WorkerProc[] {
+    return this.live.filter((w) => /"msg":"ready"/.test(w.log()));
+  }
+
+  /** Stops replacing workers (they drain by themselves when the run ends). */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  #spawn(): void {
+    const w = startWorker(this.address, `sup-${++this.#seq}`, this.extra, this.env);
+    this.all.push(w);
+    void w.exited.then(() => {
+      if (!this.#stopped) this.#spawn();
+    });
+  }
+}
+
+/** One sample of a Prometheus metric (0 when absent). */
+export async function scrape(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(url)).text();
+  const family = parseExposition(text).get(name.replace(/_total$/, '')) ?? parseExposition(text).get(name);
+  const sample = family?.samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  return sample?.value ?? 0;
+}
+
+/** Polls until `condition` holds (rejects after `timeoutMs`). */
+export async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Largest |a − b| over every tensor of two PEFT adapters, and whether the files are byte-identical. */
+export function compareAdapters(dirA: string, dirB: string): { maxAbsDiff: number; bitwise: boolean } {
+  const bytesA = readFileSync(join(dirA, 'adapter_model.safetensors'));
+  const bytesB = readFileSync(join(dirB, 'adapter_model.safetensors'));
+  const a = readSafetensors(bytesA, dirA);
+  const b = readSafetensors(bytesB, dirB);
+  assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
+  let maxAbsDiff = 0;
+  for (const [name, t] of a) t.data.forEach((v, i) => (maxAbsDiff = Math.max(maxAbsDiff, Math.abs(v - b.get(name)!.data[i]))));
+  return { maxAbsDiff, bitwise: bytesA.equals(bytesB) };
+}
