@@ -41,6 +41,7 @@ export const coordinatorFlags: FlagTable = {
   ...checkpointFlags,
   'checkpoint-dir': { ...checkpointFlags['checkpoint-dir'], help: `${checkpointFlags['checkpoint-dir'].help}; the default --out is DIR/adapter` },
   'task-deadline-ms': { type: 'int', default: DEFAULT_DEADLINE.minMs, arg: 'MS', help: 'advanced: shortest task deadline (a worker’s first task gets 10×); chunks not answered in time go to another worker, a late answer is discarded' },
+  'task-deadline-factor': { type: 'number', default: DEFAULT_DEADLINE.factor, arg: 'F', help: 'advanced: a task’s deadline is at least F × the time the worker’s measured rate needs for its samples' },
   'heartbeat-ms': { type: 'int', default: 2_000, arg: 'MS', help: 'advanced: heartbeat interval workers are given; an idle worker silent for 4× that is dropped' },
 };
 
@@ -52,7 +53,7 @@ export const coordinatorCommand: CommandSpec = {
 };
 
 /** Flags a worker must not take from the coordinator: outputs and this process's own settings. */
-const LOCAL_ONLY = new Set(['out', 'json', 'backend', 'sync', 'nats', 'metrics-port', 'metrics-host', 'listen', 'min-workers', 'tls-ca', 'tls-cert', 'tls-key', 'insecure', 'cluster-token', 'checkpoint-dir', 'checkpoint-every', 'checkpoint-keep', 'task-deadline-ms', 'heartbeat-ms']);
+const LOCAL_ONLY = new Set(['out', 'json', 'backend', 'sync', 'nats', 'metrics-port', 'metrics-host', 'listen', 'min-workers', 'tls-ca', 'tls-cert', 'tls-key', 'insecure', 'cluster-token', 'checkpoint-dir', 'checkpoint-every', 'checkpoint-keep', 'task-deadline-ms', 'task-deadline-factor', 'heartbeat-ms']);
 
 export interface ServeOptions {
   /** once the coordinator listens (cluster: start the workers here) */
@@ -99,7 +100,7 @@ export async function serveTraining(flags: FlagValues, log: Logger, options: Ser
     nats: natsUrl ? { url: natsUrl, ...(options.natsCredentials ?? natsCredentialsFromEnv()) } : undefined,
     metrics: { port: flags['metrics-port'] as number, host: flags['metrics-host'] as string },
     minWorkers,
-    deadline: { ...DEFAULT_DEADLINE, minMs: deadlineMs, unmeasuredMs: 10 * deadlineMs },
+    deadline: { minMs: deadlineMs, factor: positiveNumber(flags, 'task-deadline-factor'), unmeasuredMs: 10 * deadlineMs },
     heartbeatIntervalMs: positiveInt(flags, 'heartbeat-ms'),
     log,
   });
@@ -143,6 +144,12 @@ export async function serveTraining(flags: FlagValues, log: Logger, options: Ser
     process.removeListener('SIGINT', onInt);
     await coordinator.close('run finished');
   }
+}
+
+function positiveNumber(flags: FlagValues, name: string): number {
+  const value = flags[name] as number;
+  if (!(value > 0)) throw invalidArgument(`--${name} must be > 0, got ${value}`);
+  return value;
 }
 
 function positiveInt(flags: FlagValues, name: string): number {

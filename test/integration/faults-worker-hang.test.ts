@@ -1,0 +1,53 @@
+/**
+ * A worker that hangs (SIGSTOP) mid-run and comes back (SIGCONT): its
+ * chunks go to the other worker after the task deadline, its late answers
+ * are discarded as stale (advclip_rejected_results_total{reason="stale"} on
+ * /metrics), and the run ends with the adapter of `advclip train`.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { runCli } from '../helpers/cli.ts';
+import { TINY } from './cluster-harness.ts';
+import { compareAdapters, killAll, scrape, sleep, startCoordinator, startWorker, until } from './faults-harness.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'advclip-faults-hang-'));
+after(() => {
+  killAll();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const ARGS = [...TINY, '--iters', '16'];
+const HANGS = 2;
+
+test(`a worker SIGSTOPped ${HANGS} times then SIGCONTed: deadline, reassignment, late answers discarded as stale; result equal`, async (t) => {
+  const reference = runCli(['train', ...ARGS, '--out', join(tmp, 'train')]);
+  // heartbeats every 2 s: a stopped worker is dropped only after 8 s silent, so it comes back before that and answers late
+  const coordinator = await startCoordinator([...ARGS, '--out', join(tmp, 'cluster'), '--task-deadline-ms', '1500', '--task-deadline-factor', '3', '--heartbeat-ms', '2000']);
+  const steady = startWorker(coordinator.address, 'steady');
+  const hanging = startWorker(coordinator.address, 'hanging');
+  const count = (pattern: RegExp) => coordinator.log().match(pattern)?.length ?? 0;
+  let hangs = 0;
+  for (; hangs < HANGS; hangs++) {
+    const at = coordinator.steps() + 2;
+    await until(() => coordinator.steps() >= at, 120_000, `step ${at}`);
+    const deadlines = count(/did not deliver \(deadline\)/g);
+    hanging.child.kill('SIGSTOP');
+    await until(() => count(/did not deliver \(deadline\)/g) > deadlines, 60_000, () => `a missed deadline; coordinator:\n${coordinator.log().slice(-4000)}\nworker:\n${hanging.log().slice(-1500)}`);
+    await sleep(500);
+    hanging.child.kill('SIGCONT');
+    await until(async () => (await scrape(coordinator.metricsUrl, 'advclip_rejected_results_total', { reason: 'stale' })) > hangs, 15_000, 'a stale answer');
+  }
+  const stale = await scrape(coordinator.metricsUrl, 'advclip_rejected_results_total', { reason: 'stale' });
+  assert.equal(await coordinator.exited, 0, coordinator.log().slice(-3000));
+  assert.equal(await steady.exited, 0);
+  assert.equal(await hanging.exited, 0, 'the worker that hung drains and exits normally');
+  assert.equal(count(/ lost: (?!the worker closed its stream)/g), 0, 'no worker was dropped before the end: the hung one was late, not gone');
+  assert.equal((await reference).code, 0);
+  const { maxAbsDiff, bitwise } = compareAdapters(join(tmp, 'train'), join(tmp, 'cluster'));
+  t.diagnostic(`faults: worker SIGSTOP/SIGCONT injected ${hangs}, survived ${hangs}; deadlines missed ${count(/did not deliver \(deadline\)/g)}, stale answers discarded ${stale}; max |Δ| vs advclip train ${maxAbsDiff}${bitwise ? ' (bitwise equal)' : ''}`);
+  assert.ok(stale >= HANGS);
+  assert.ok(maxAbsDiff <= 1e-5, `max |Δ| ${maxAbsDiff}`);
+});
