@@ -53,7 +53,7 @@ export function modelCard(f: ModelCardFacts): string {
     '| | |',
     '| --- | --- |',
     `| seed | ${f.seed} |`,
-    `| steps | ${f.stepsDone}${f.stepsDone < f.steps ? ` (of ${f.steps}: the --minutes cap stopped it)` : ''} |`,
+    `| steps | ${f.stepsDone}${f.stepsDone < f.steps ? ` of a ${f.steps}-step schedule: the wall-clock cap stopped the run here` : ''} |`,
     `| batch | ${f.batch} (${(f.stepsDone * f.batch).toLocaleString('en')} image–caption pairs, each drawn once) |`,
     `| optimiser | AdamW (β 0.9/0.98, ε 1e-6, decay ${f.weightDecay} on matrices), lr ${f.lr}, ${f.warmup} warmup steps then cosine |`,
     `| loss | symmetric InfoNCE (CLIP's), logit scale learnt from 1/0.07, clamped at 100 |`,

@@ -38,6 +38,7 @@ export const DEFAULT_PRETRAIN_OPTIONS: PretrainOptions = Object.freeze({
   batch: 64,
   seed: 0,
   minutes: null,
+  stopAfter: null,
   lr: 1e-3,
   warmup: 50,
   lrFloor: 0.02,
@@ -58,7 +59,8 @@ const HELP = `Pretrains a small CLIP on the synthetic captioned shapes (scripts/
   --steps N          optimiser steps (default ${DEFAULT_PRETRAIN_OPTIONS.steps})
   --batch B          image–caption pairs per step (default ${DEFAULT_PRETRAIN_OPTIONS.batch})
   --seed S           init and data seed (default ${DEFAULT_PRETRAIN_OPTIONS.seed})
-  --minutes M        stop early after M minutes of wall clock (breaks determinism; default none)
+  --minutes M        stop early after M minutes of wall clock (the card then gives --stop-after to reproduce it; default none)
+  --stop-after N     end after N steps of the --steps schedule
   --lr X             peak learning rate (default ${DEFAULT_PRETRAIN_OPTIONS.lr}), --warmup N steps (default ${DEFAULT_PRETRAIN_OPTIONS.warmup})
   --eval-every N     zero-shot evaluation on <data>/*/test every N steps (default ${DEFAULT_PRETRAIN_OPTIONS.evalEvery}; 0 = at the end only)
   --data DIR         few-shot tasks for zero-shot evaluation (default ${DEFAULT_PRETRAIN_OPTIONS.dataRoot})
@@ -78,7 +80,7 @@ export function pretrainOptionsFromArgs(args: readonly string[]): PretrainOption
     args: [...args],
     options: {
       out: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' },
-      minutes: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' }, 'eval-every': { type: 'string' },
+      minutes: { type: 'string' }, 'stop-after': { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' }, 'eval-every': { type: 'string' },
       data: { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean' },
     },
   });
@@ -94,6 +96,7 @@ export function pretrainOptionsFromArgs(args: readonly string[]): PretrainOption
     batch: num('batch', d.batch, true, 2),
     seed: num('seed', d.seed, true, 0),
     minutes: values.minutes === undefined ? null : parseNumber('minutes', values.minutes, false, 0),
+    stopAfter: values['stop-after'] === undefined ? null : parseNumber('stop-after', values['stop-after'], true, 1),
     lr: num('lr', d.lr, false, 0),
     warmup: num('warmup', d.warmup, true, 0),
     evalEvery: num('eval-every', d.evalEvery, true, 0),
@@ -132,11 +135,14 @@ export async function writePretrainedModel(dir: string, run: RunResult, dtype: W
   });
 }
 
-function commandLine(opts: PretrainOptions): string {
+/** The command that reproduces this run exactly (a wall-clock stop becomes --stop-after). */
+function commandLine(opts: PretrainOptions, stepsDone: number): string {
   const d = DEFAULT_PRETRAIN_OPTIONS;
   const flags = [`--out ${opts.out}`, `--steps ${opts.steps}`, `--batch ${opts.batch}`, `--seed ${opts.seed}`];
   if (opts.lr !== d.lr) flags.push(`--lr ${opts.lr}`);
   if (opts.warmup !== d.warmup) flags.push(`--warmup ${opts.warmup}`);
+  if (opts.evalEvery !== d.evalEvery) flags.push(`--eval-every ${opts.evalEvery}`);
+  if (stepsDone < opts.steps) flags.push(`--stop-after ${stepsDone}`);
   return `npx tsx scripts/pretrain/pretrain.ts ${flags.join(' ')}`;
 }
 
@@ -166,7 +172,7 @@ async function main(): Promise<void> {
   const files = readdirSync(opts.out).filter((n) => n !== 'README.md').sort().map((name) => ({ name, bytes: statSync(join(opts.out, name)).size }));
   const card = modelCard({
     name: opts.out.split('/').filter(Boolean).at(-1)!,
-    command: commandLine(opts),
+    command: commandLine(opts, run.stepsDone),
     seed: opts.seed, steps: opts.steps, stepsDone: run.stepsDone, batch: opts.batch, lr: opts.lr, warmup: opts.warmup,
     weightDecay: opts.weightDecay, seconds: run.seconds,
     machine: `one core of ${cpus()[0]?.model ?? 'an unknown CPU'}, tfjs ${backend.name} backend, Node ${process.version}`,

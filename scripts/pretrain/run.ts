@@ -28,6 +28,8 @@ export interface RunOptions {
   readonly seed: number;
   /** wall-clock cap; null = none */
   readonly minutes: number | null;
+  /** end after this many steps of the `steps`-long schedule (reproduces a run the wall-clock cap ended); null = all */
+  readonly stopAfter: number | null;
   readonly lr: number;
   readonly warmup: number;
   /** final lr as a fraction of lr */
@@ -105,7 +107,8 @@ export async function runPretraining(opts: RunOptions, report: (e: RunEvent) => 
   let windowLoss = 0;
   let windowSteps = 0;
   let step = 0;
-  while (step < opts.steps) {
+  const last = Math.min(opts.steps, opts.stopAfter ?? opts.steps);
+  while (step < last) {
     if (opts.minutes !== null && Date.now() - started > opts.minutes * 60_000) {
       report({ event: 'stopped_early', step, minutes: opts.minutes });
       break;
@@ -118,7 +121,7 @@ export async function runPretraining(opts: RunOptions, report: (e: RunEvent) => 
     step += 1;
     windowLoss += loss;
     windowSteps += 1;
-    if (step % opts.logEvery === 0 || step === opts.steps) {
+    if (step % opts.logEvery === 0 || step === last) {
       lossCurve.push({ step, loss: windowLoss / windowSteps });
       const perStep = trainMs / step / 1000;
       report({
@@ -128,7 +131,7 @@ export async function runPretraining(opts: RunOptions, report: (e: RunEvent) => 
       windowLoss = 0;
       windowSteps = 0;
     }
-    if (opts.evalEvery > 0 && step % opts.evalEvery === 0 && step < opts.steps) await evaluate(step);
+    if (opts.evalEvery > 0 && step % opts.evalEvery === 0 && step < last) await evaluate(step);
   }
   await evaluate(step);
   optimiser.dispose();
