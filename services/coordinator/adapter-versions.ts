@@ -13,11 +13,12 @@ import type { AdapterBlob } from '../protocol/adapter-blob.ts';
 import { encodeAdapterBlob } from '../protocol/adapter-blob.ts';
 import type { AdapterPublisher } from '../protocol/adapter-store.ts';
 import { AdvclipError } from '../core/errors.ts';
+import { unlessDropped, type NatsLinkState } from '../protocol/nats-connection.ts';
 
 export interface AdapterVersionsOptions {
   readonly publisher: AdapterPublisher | null;
-  /** is the NATS connection up? (default: always) */
-  readonly natsUp?: () => boolean;
+  /** the NATS connection's state (default: always up) */
+  readonly natsLink?: NatsLinkState;
   /** versions kept for GetAdapter */
   readonly keep?: number;
   /** after a version is stored (and published, when NATS is there) */
@@ -72,14 +73,15 @@ export class AdapterVersions {
     }
     let published = false;
     const publisher = this.#options.publisher;
-    const natsUp = this.#options.natsUp?.() ?? true;
+    const natsUp = this.#options.natsLink?.up() ?? true;
     if (publisher && version >= 1 && !natsUp && !this.#natsFailed) {
       this.#options.warn(`NATS is down: adapter versions from ${version} go over gRPC until it is back`);
       this.#natsFailed = true;
     }
     if (publisher && version >= 1 && natsUp) {
       try {
-        await publisher.publish(version, blob.bytes);
+        // a publish caught by a drop would wait for its timeout: give up on it at the drop
+        await unlessDropped(publisher.publish(version, blob.bytes), this.#options.natsLink, `adapter version ${version}`);
         published = true;
         this.#onNats.add(version);
         if (this.#natsFailed) this.#options.warn('NATS publishing works again');

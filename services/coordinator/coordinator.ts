@@ -19,7 +19,7 @@ import { AdapterPublisher } from '../protocol/adapter-store.ts';
 import { publishEvent } from '../protocol/events.ts';
 import { startHttpEndpoints, type HttpEndpoints, type LifecycleState } from '../protocol/http-endpoints.ts';
 import { createCoordinatorMetrics, createMetricsRegistry, type CoordinatorMetrics } from '../protocol/metrics.ts';
-import { connectNats, isNatsUnavailable, type NatsLink } from '../protocol/nats-connection.ts';
+import { connectNats, isNatsUnavailable, watchLinkState, type NatsLink } from '../protocol/nats-connection.ts';
 import type { RunConfig } from '../protocol/run-config.ts';
 import type { RoundShapes } from '../protocol/task-codec.ts';
 import type { TransportSecurity } from '../protocol/tls.ts';
@@ -106,7 +106,7 @@ export class Coordinator {
       const nats = await connectCoordinatorNats(o.nats, log);
       if (nats) cleanups.push(() => nats.close());
       const publisher = nats ? await openPublisher(nats, log) : null;
-      const natsUp = nats ? watchNatsConnection(nats, log) : () => false;
+      const natsLink = nats ? watchLinkState(nats, (m) => log.warn(m)) : undefined;
       const registry = new WorkerRegistry();
       // the object name is empty when the version is not on NATS: workers fetch it with GetAdapter at once
       const notice = (blob: AdapterBlob, onNats: boolean) => ({
@@ -114,7 +114,7 @@ export class Coordinator {
       });
       const versions = new AdapterVersions({
         publisher,
-        natsUp,
+        natsLink,
         warn: (m) => log.warn(m),
         onVersion: (blob, published) => {
           metrics.adapterVersion.set(blob.version);
@@ -261,23 +261,6 @@ async function openPublisher(nats: NatsLink, log: CoordinatorLog): Promise<Adapt
   await publisher.reset();
   log.info('cleared adapter.latest and the adapter blobs of any earlier run on NATS');
   return publisher;
-}
-
-/** Whether the NATS connection is up, from its status events (it reconnects by itself). */
-function watchNatsConnection(nats: NatsLink, log: CoordinatorLog): () => boolean {
-  let up = true;
-  void (async () => {
-    for await (const s of nats.nc.status()) {
-      if (s.type === 'disconnect' && up) {
-        up = false;
-        log.warn('NATS connection lost; adapter versions go over gRPC until it is back');
-      } else if (s.type === 'reconnect' && !up) {
-        up = true;
-        log.info('NATS connection is back');
-      }
-    }
-  })().catch(() => undefined);
-  return () => up;
 }
 
 async function connectCoordinatorNats(options: NatsOptions | undefined, log: CoordinatorLog): Promise<NatsLink | null> {

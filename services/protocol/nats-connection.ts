@@ -41,6 +41,53 @@ export interface NatsUnavailable {
 export const isNatsUnavailable = (value: NatsLink | NatsUnavailable): value is NatsUnavailable =>
   'kind' in value && value.kind === 'nats-unavailable';
 
+/** Whether a link is up, from its status events (it reconnects by itself), and a signal when it drops. */
+export interface NatsLinkState {
+  up(): boolean;
+  /** calls `f` each time the connection drops; returns the unsubscribe */
+  onDown(f: () => void): () => void;
+}
+
+export function watchLinkState(link: NatsLink, log?: (message: string) => void): NatsLinkState {
+  let up = true;
+  const onDown = new Set<() => void>();
+  void (async () => {
+    for await (const s of link.nc.status()) {
+      if (s.type === 'disconnect' && up) {
+        up = false;
+        log?.('NATS connection lost; adapter versions go over gRPC until it is back');
+        for (const f of [...onDown]) f();
+      } else if (s.type === 'reconnect' && !up) {
+        up = true;
+        log?.('NATS connection is back');
+      }
+    }
+  })().catch(() => undefined);
+  return {
+    up: () => up,
+    onDown: (f) => {
+      onDown.add(f);
+      return () => onDown.delete(f);
+    },
+  };
+}
+
+/** Rejects with UNAVAILABLE when `state` drops before `promise` settles (the promise itself is left to run). */
+export async function unlessDropped<T>(promise: Promise<T>, state: NatsLinkState | undefined, what: string): Promise<T> {
+  if (!state) return promise;
+  let off: () => unknown = () => undefined;
+  const dropped = new Promise<never>((_, reject) => {
+    off = state.onDown(() => reject(new AdvclipError('UNAVAILABLE', `${what}: the NATS connection dropped`)));
+  });
+  dropped.catch(() => undefined);
+  promise.catch(() => undefined);
+  try {
+    return await Promise.race([promise, dropped]);
+  } finally {
+    off();
+  }
+}
+
 export async function connectNats(options: NatsConnectOptions): Promise<NatsLink | NatsUnavailable> {
   if ((options.user === undefined) !== (options.password === undefined)) {
     throw new AdvclipError('INVALID_ARGUMENT', 'NATS: give both user and password, or neither');

@@ -13,12 +13,15 @@ import type { LoraWeights } from '../core/lora.ts';
 import { AdapterTensors } from '../core/shard.ts';
 import { decodeAdapterBlob, encodeAdapterBlob, type AdapterBlob } from '../protocol/adapter-blob.ts';
 import { sha256Hex, type AdapterSubscriber, type HeldAdapter } from '../protocol/adapter-store.ts';
+import { unlessDropped, type NatsLinkState } from '../protocol/nats-connection.ts';
 
 export interface AdapterHolderOptions {
   /** version 0, from the run's seed */
   readonly initial: LoraWeights;
   /** NATS, when connected */
   readonly subscriber: AdapterSubscriber | null;
+  /** the NATS connection's state: while it is down versions come over gRPC at once */
+  readonly natsLink?: NatsLinkState;
   /** the coordinator's GetAdapter */
   readonly getAdapter: (version: number) => Promise<AdapterBlob>;
   /** how long a NATS fetch may take before trying gRPC */
@@ -93,14 +96,11 @@ export class AdapterHolder {
 
   async #fetch(version: number, sha256: string): Promise<LoraWeights> {
     const reasons: string[] = [];
-    const subscriber = this.#grpcOnly.has(version) ? null : this.#o.subscriber;
+    const link = this.#o.natsLink;
+    const subscriber = this.#grpcOnly.has(version) || link?.up() === false ? null : this.#o.subscriber;
     if (subscriber) {
       try {
-        // the coordinator published it before sending the task: usually the watch is about to deliver it
-        const soon = await subscriber.waitForVersion(version, this.#o.natsFetchTimeoutMs ?? 5_000).catch(() => null);
-        if (soon?.version === version && soon.sha256 === sha256) return this.#accept(version, sha256, soon.bytes, 'nats');
-        const held = await withTimeout(subscriber.fetch(version, sha256), this.#o.natsFetchTimeoutMs ?? 5_000, `NATS fetch of version ${version}`);
-        return this.#accept(held.version, held.sha256, held.bytes, 'nats');
+        return await unlessDropped(this.#viaNats(subscriber, version, sha256), link, `adapter version ${version}`);
       } catch (err) {
         reasons.push(`NATS: ${(err as Error).message}`);
       }
@@ -115,6 +115,14 @@ export class AdapterHolder {
       reasons.push(`gRPC: ${(err as Error).message}`);
     }
     throw failedPrecondition(`cannot hold a verified adapter version ${version} (sha256 ${sha256.slice(0, 12)}…): ${reasons.join('; ')}`);
+  }
+
+  async #viaNats(subscriber: AdapterSubscriber, version: number, sha256: string): Promise<LoraWeights> {
+    // the coordinator published it before sending the task: usually the watch is about to deliver it
+    const soon = await subscriber.waitForVersion(version, this.#o.natsFetchTimeoutMs ?? 5_000).catch(() => null);
+    if (soon?.version === version && soon.sha256 === sha256) return this.#accept(version, sha256, soon.bytes, 'nats');
+    const held = await withTimeout(subscriber.fetch(version, sha256), this.#o.natsFetchTimeoutMs ?? 5_000, `NATS fetch of version ${version}`);
+    return this.#accept(held.version, held.sha256, held.bytes, 'nats');
   }
 
   #acceptNats(held: HeldAdapter): void {

@@ -25,7 +25,7 @@ import { grpcChannelOptions, type GrpcTransportOptions } from '../protocol/grpc-
 import { fromGrpcError } from '../protocol/grpc-status.ts';
 import { startHttpEndpoints, type HttpEndpoints, type LifecycleState } from '../protocol/http-endpoints.ts';
 import { createMetricsRegistry, createWorkerMetrics, type WorkerMetrics } from '../protocol/metrics.ts';
-import { connectNats, isNatsUnavailable, type NatsLink } from '../protocol/nats-connection.ts';
+import { connectNats, isNatsUnavailable, watchLinkState, type NatsLink } from '../protocol/nats-connection.ts';
 import { coordinatorClient } from '../protocol/proto-loader.ts';
 import { parseRunConfig, type RunConfig } from '../protocol/run-config.ts';
 import { decodeTask, encodeResult, type RoundShapes } from '../protocol/task-codec.ts';
@@ -141,6 +141,7 @@ export class Worker {
       const holder = new AdapterHolder({
         initial: setup.initial,
         subscriber: nats?.subscriber ?? null,
+        natsLink: nats ? watchLinkState(nats.link) : undefined,
         getAdapter: (version) => getAdapter(client, version),
         onHeld: (version) => metrics.adapterVersion.set(version),
         warn: (m) => o.log.warn(m),

@@ -1,0 +1,101 @@
+/**
+ * NATS restarted mid-run (same port, same JetStream store): a stale
+ * `adapter.latest` left by an earlier run is cleared at coordinator start;
+ * while NATS is down training goes on over gRPC without the 5 s waits of a
+ * publish or a NATS fetch; the JetStream data written before the stop is
+ * there after it; the workers catch up on the newest version through NATS
+ * when it is back; the run ends with the adapter of `advclip train`.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { AdapterPublisher, AdapterSubscriber, type AdapterPointer } from '../../services/protocol/adapter-store.ts';
+import { connectNats, isNatsUnavailable, type NatsLink } from '../../services/protocol/nats-connection.ts';
+import { startNatsServer, type NatsServer } from '../../services/protocol/nats-server.ts';
+import { runCli } from '../helpers/cli.ts';
+import { TINY } from './cluster-harness.ts';
+import { compareAdapters, killAll, scrape, startCoordinator, startWorker, until, type WorkerProc } from './faults-harness.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'advclip-faults-nats-'));
+let nats: NatsServer;
+const links: NatsLink[] = [];
+
+before(async () => {
+  nats = await startNatsServer();
+});
+
+after(async () => {
+  killAll();
+  for (const l of links) await l.close().catch(() => undefined);
+  await nats?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+async function link(name: string): Promise<NatsLink> {
+  const l = await connectNats({ servers: nats.url, name });
+  if (isNatsUnavailable(l)) throw l.error;
+  links.push(l);
+  return l;
+}
+
+const ARGS = [...TINY, '--iters', '24'];
+const metricsPort = async (w: WorkerProc) => Number((await w.waitFor(/"msg":"ready".*?"metrics":(\d+)/))[1]);
+
+test('NATS restarted mid-run: gRPC fallback without waits, JetStream data survives, workers catch up through NATS, result equal', async (t) => {
+  const reference = runCli(['train', ...ARGS, '--out', join(tmp, 'train')]);
+
+  // an earlier run left adapter.latest at version 99
+  const earlier = await AdapterPublisher.open(await link('earlier-run'));
+  await earlier.publish(99, new TextEncoder().encode('not this run’s adapter'));
+
+  const coordinator = await startCoordinator([...ARGS, '--out', join(tmp, 'cluster'), '--nats', nats.url, '--task-deadline-ms', '20000']);
+  assert.match(coordinator.log(), /cleared adapter.latest and the adapter blobs of any earlier run/);
+  const observerLink = await link('observer');
+  const observer = await AdapterSubscriber.open(observerLink);
+  const seen: number[] = [];
+  observer.onVersion((a) => seen.push(a.version));
+  const workers = [startWorker(coordinator.address, 'n1'), startWorker(coordinator.address, 'n2')];
+  const ports = await Promise.all(workers.map(metricsPort));
+
+  await until(() => coordinator.steps() >= 4, 120_000, 'four steps');
+  assert.ok(seen.length > 0 && seen.every((v) => v < 99), `versions of this run on NATS, not the earlier 99 (${seen.join(',')})`);
+  await until(() => observer.latest() !== undefined, 5_000, 'a held version');
+  const beforeStop: AdapterPointer = { ...observer.latest()! };
+
+  await nats.stop();
+  await until(() => /NATS connection lost/.test(coordinator.log()), 10_000, 'the coordinator to notice NATS is down');
+  const downAt = coordinator.steps();
+  const t0 = performance.now();
+  await until(() => coordinator.steps() >= downAt + 3, 60_000, 'three steps without NATS');
+  const downStepMs = (performance.now() - t0) / 3;
+  assert.ok(downStepMs < 2_500, `steps go on without NATS at ${downStepMs.toFixed(0)} ms each, not a 5 s publish or fetch timeout per version`);
+
+  await nats.restart();
+  // the blob published before the stop is still in the object store, with its hash
+  const survived = await observer.fetch(beforeStop.version, beforeStop.sha256);
+  assert.equal(survived.sha256, beforeStop.sha256);
+  await until(() => /NATS publishing works again/.test(coordinator.log()), 30_000, 'publishing again');
+  const seenBefore = seen.length;
+  await until(() => seen.length > seenBefore, 30_000, 'a version published after the restart');
+  const afterRestart = seen.at(-1)!;
+  // every worker holds a version published after the restart (the metric of its adapter holder)
+  await until(
+    async () => (await Promise.all(ports.map((p) => scrape(`http://127.0.0.1:${p}/metrics`, 'advclip_worker_adapter_version')))).every((v) => v >= afterRestart),
+    30_000,
+    `workers at version ${afterRestart}`,
+  );
+  const caughtUp = workers.filter((w) => /NATS reconnected; catching up on adapter.latest/.test(w.log())).length;
+
+  assert.equal(await coordinator.exited, 0, coordinator.log().slice(-3000));
+  await Promise.all(workers.map((w) => w.exited));
+  await until(() => seen.at(-1) === 24, 5_000, 'the final version on NATS');
+  assert.equal((await reference).code, 0);
+  const { maxAbsDiff, bitwise } = compareAdapters(join(tmp, 'train'), join(tmp, 'cluster'));
+  t.diagnostic(
+    `faults: NATS restart injected 1, survived 1 (${downStepMs.toFixed(0)} ms per step while down; blob of version ${beforeStop.version} survived; ${caughtUp}/2 workers re-read adapter.latest on reconnect; both at ≥ v${afterRestart}); stale adapter.latest of an earlier run injected 1, cleared 1; max |Δ| vs advclip train ${maxAbsDiff}${bitwise ? ' (bitwise equal)' : ''}`,
+  );
+  assert.ok(maxAbsDiff <= 1e-5, `max |Δ| ${maxAbsDiff}`);
+  await observer.close();
+});
