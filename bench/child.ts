@@ -76,9 +76,20 @@ export function jsonLines(stdout: string): Record<string, unknown>[] {
     });
 }
 
+/** A stderr line as a reader wants it: the message of a JSON log line, else the line. */
+function messageOf(line: string): string {
+  try {
+    const json = JSON.parse(line) as { msg?: unknown };
+    if (typeof json.msg === 'string') return json.msg;
+  } catch {
+    // not a JSON log line
+  }
+  return line;
+}
+
 /** Why a run gave no result, in one line. */
 export function failureOf(run: ChildRun): string {
   if (run.timedOut) return `timed out after ${run.seconds.toFixed(0)} s`;
   const last = run.stderrTail.trim().split('\n').filter(Boolean).at(-1) ?? '';
-  return `exited ${run.signal ?? run.code}${last ? `: ${last.slice(0, 300)}` : ''}`;
+  return `exited ${run.signal ?? run.code}${last ? `: ${messageOf(last).slice(0, 300)}` : ''}`;
 }
