@@ -155,8 +155,9 @@ function serveWork(call: WorkCall, o: CoordinatorServerOptions): void {
           throw failedPrecondition(`unexpected ${message.body ?? 'empty'} message on an open Work stream`);
       }
     } catch (err) {
-      if (session) o.registry.lose(session.id, (err as Error).message);
+      // the status first: losing the session ends the stream, which would answer OK
       fail(err);
+      if (session) o.registry.lose(session.id, (err as Error).message);
     }
   });
   const lost = (reason: string) => {
