@@ -182,6 +182,13 @@ for (const threads of [1, 3]) describe(`native BatchMatMul values, ${threads} th
     assert.ok(relativeError(native, wasm) <= TOLERANCE);
   });
 
+  test('the same product twice gives the same bits (threads fixed)', () => {
+    const [a, b] = operands([400, 768], [300, 768], 9);
+    const { native } = onBoth(() => [0, 1, 2].map(() => tf.tidy(() => tf.matMul(a, b, false, true).dataSync() as Float32Array)));
+    assert.ok(native.every((y) => y.every((v, i) => Object.is(v, native[0][i]))));
+    tf.dispose([a, b]);
+  });
+
   test('int32 operands are refused as wasm refuses them', () => {
     restore = installNativeKernels(addon!);
     try {
