@@ -161,6 +161,17 @@ export async function until(condition: () => boolean | Promise<boolean>, timeout
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** `promise`, or an error naming `what` after `ms` (a hung run fails the test instead of stalling the suite). */
+export function within<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what()}`)), ms);
+    }),
+  ]);
+}
+
 /** Largest |a − b| over every tensor of two PEFT adapters, and whether the files are byte-identical. */
 export function compareAdapters(dirA: string, dirB: string): { maxAbsDiff: number; bitwise: boolean } {
   const bytesA = readFileSync(join(dirA, 'adapter_model.safetensors'));
