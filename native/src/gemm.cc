@@ -33,11 +33,14 @@ std::vector<std::int64_t> batchOffsets(const std::vector<std::int64_t>& shape, c
 // Below this many multiply-adds (~30 µs of one core) a product runs on the
 // calling thread: waking a worker costs more than it saves.
 constexpr std::int64_t kParallelWork = std::int64_t{1} << 22;
-// Slabs per thread when a product is cut: more than one, so a thread that
-// starts late leaves its share to the others; each slab re-packs the other
-// operand, so not many more.
-constexpr std::int64_t kSlabsPerThread = 2;
-constexpr std::int64_t kMinSlab = 64;
+// Tiles a large call is cut into, whatever the thread count. OpenBLAS rounds
+// a slab of a product differently from the whole, so tiles that depend on the
+// shapes alone are what makes every process (any ADVCLIP_NATIVE_THREADS)
+// compute the same bits — the cluster's exact mode relies on it. 8 tiles give
+// 2 per thread on 4 cores (a thread that starts late leaves its share to the
+// others); each slab re-packs the other operand, so slabs stay ≥ kMinSlab.
+constexpr std::int64_t kTiles = 8;
+constexpr std::int64_t kMinSlab = 128;
 
 }  // namespace
 
@@ -73,13 +76,12 @@ void gemmBatched(float* base, const GemmSpec& spec, Pool& pool) {
   const int ldb = static_cast<int>(spec.transB ? k : n);
   const int ldc = static_cast<int>(n);
 
-  // Tiles: whole products when the batch gives every thread several, else
-  // each product cut along its longer output side into slabs.
-  const std::int64_t work = count * m * n * k;
-  const std::int64_t threads = work < kParallelWork ? 1 : pool.threads();
+  // Tiles: whole products when the batch has enough of them, else each
+  // product cut along its longer output side into slabs.
+  const bool parallel = count * m * n * k >= kParallelWork;
   const bool cutRows = m >= n;
   const std::int64_t side = cutRows ? m : n;
-  const std::int64_t wanted = count >= threads * kSlabsPerThread ? 1 : (threads * kSlabsPerThread + count - 1) / count;
+  const std::int64_t wanted = !parallel || count >= kTiles ? 1 : (kTiles + count - 1) / count;
   const std::int64_t cuts = std::max<std::int64_t>(1, std::min(wanted, side / kMinSlab));
   const std::int64_t slab = ((side + cuts - 1) / cuts + 7) / 8 * 8;
   std::vector<Tile> tiles;
@@ -100,10 +102,10 @@ void gemmBatched(float* base, const GemmSpec& spec, Pool& pool) {
                 0.0f, ci, ldc);
   };
   const std::int64_t tileCount = static_cast<std::int64_t>(tiles.size());
-  if (threads == 1) {
-    for (std::int64_t i = 0; i < tileCount; i++) run(i);
-  } else {
+  if (parallel) {
     pool.run(tileCount, run);
+  } else {
+    for (std::int64_t i = 0; i < tileCount; i++) run(i);
   }
 }
 

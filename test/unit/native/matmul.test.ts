@@ -92,7 +92,7 @@ const Cases: readonly { name: string; aBatch: number[]; bBatch: number[]; m: num
   { name: '2D 256×256×256 (cut into row slabs)', aBatch: [], bBatch: [], m: 256, k: 256, n: 256 },
   { name: '2D 70×128×600 (cut into column slabs)', aBatch: [], bBatch: [], m: 70, k: 128, n: 600 },
   { name: '3D batch 4', aBatch: [4], bBatch: [4], m: 33, k: 17, n: 9 },
-  { name: '3D batch 3, each product cut in two', aBatch: [3], bBatch: [3], m: 128, k: 144, n: 96 },
+  { name: '3D batch 3, each product cut in two', aBatch: [3], bBatch: [3], m: 256, k: 144, n: 96 },
   { name: '3D a broadcast [1]', aBatch: [1], bBatch: [5], m: 7, k: 11, n: 13 },
   { name: '3D b broadcast [1]', aBatch: [5], bBatch: [1], m: 7, k: 11, n: 13 },
   { name: '3D·2D (b has no batch dims)', aBatch: [6], bBatch: [], m: 50, k: 64, n: 50 },
@@ -187,6 +187,29 @@ for (const threads of [1, 3]) describe(`native BatchMatMul values, ${threads} th
     const { native } = onBoth(() => [0, 1, 2].map(() => tf.tidy(() => tf.matMul(a, b, false, true).dataSync() as Float32Array)));
     assert.ok(native.every((y) => y.every((v, i) => Object.is(v, native[0][i]))));
     tf.dispose([a, b]);
+  });
+
+  test('the same bits on any number of threads (tiles depend on the shapes only)', () => {
+    const shapes: [number[], number[], boolean][] = [
+      [[400, 768], [768, 768], false],
+      [[70, 128], [600, 128], true],
+      [[3, 256, 144], [3, 144, 96], false],
+      [[8, 12, 50, 64], [8, 12, 50, 64], true],
+    ];
+    const saved = addon!.threads();
+    try {
+      for (const [aShape, bShape, tb] of shapes) {
+        const [a, b] = operands(aShape, bShape, 13);
+        const runs = [1, 2, 3].map((t) => {
+          addon!.setThreads(t);
+          return onBoth(() => tf.tidy(() => tf.matMul(a, b, false, tb).dataSync() as Float32Array)).native;
+        });
+        assert.ok(runs.every((y) => y.every((v, i) => Object.is(v, runs[0][i]))), `${aShape}·${bShape}`);
+        tf.dispose([a, b]);
+      }
+    } finally {
+      addon!.setThreads(saved);
+    }
   });
 
   test('int32 operands are refused as wasm refuses them', () => {
