@@ -1,0 +1,63 @@
+/**
+ * Flagging in the worker registry: bad results are counted per worker; at
+ * the limit the worker is told to drain and dropped as excluded, so its
+ * chunks go elsewhere. Worker ids cannot be guessed from the name.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEFAULT_MAX_BAD_RESULTS, WorkerRegistry, type RegistryEvent } from '../../../services/coordinator/worker-registry.ts';
+import type { CoordinatorMessage } from '../../../services/protocol/generated/advclip/v1/CoordinatorMessage.ts';
+import type { WorkerCapabilities__Output } from '../../../services/protocol/generated/advclip/v1/WorkerCapabilities.ts';
+
+const caps = (worker_name: string) => ({ worker_name, backend: 'cpu', device: 'cpu', cores: 1, model_sha256: '', version: 't' }) as WorkerCapabilities__Output;
+
+function live(registry: WorkerRegistry, name: string) {
+  const sent: CoordinatorMessage[] = [];
+  let ended = false;
+  const id = registry.admit(caps(name));
+  registry.join(id, 0, (m) => sent.push(m), () => (ended = true));
+  return { id, sent, ended: () => ended };
+}
+
+test('a worker is told to drain and dropped as excluded at its third bad result; counts are per worker', () => {
+  assert.equal(DEFAULT_MAX_BAD_RESULTS, 3);
+  const registry = new WorkerRegistry();
+  const events: RegistryEvent[] = [];
+  registry.onEvent((e) => events.push(e));
+  const bad = live(registry, 'bad');
+  const other = live(registry, 'other');
+  assert.equal(registry.flagBadResult(bad.id, 'non_finite'), 1);
+  assert.equal(registry.flagBadResult(other.id, 'bad_shape'), 1);
+  assert.equal(registry.flagBadResult(bad.id, 'bad_shape'), 2);
+  assert.equal(registry.badResults(bad.id), 2);
+  assert.ok(registry.get(bad.id), 'still live below the limit');
+  assert.equal(registry.flagBadResult(bad.id, 'bad_chunks'), 3);
+  assert.equal(registry.get(bad.id), undefined);
+  assert.ok(bad.ended());
+  assert.deepEqual(bad.sent, [{ drain: { reason: 'excluded after 3 bad results (non_finite, bad_shape, bad_chunks)' } }]);
+  const lost = events.find((e) => e.kind === 'lost');
+  assert.deepEqual(lost && { id: lost.session.id, reason: lost.reason, excluded: lost.excluded }, { id: bad.id, reason: 'excluded after 3 bad results (non_finite, bad_shape, bad_chunks)', excluded: true });
+  assert.deepEqual(registry.live().map((w) => w.id), [other.id]);
+  assert.equal(registry.badResults(other.id), 1);
+  assert.equal(registry.flagBadResult(bad.id, 'non_finite'), 0, 'a dropped worker is not counted again');
+  assert.throws(() => registry.join(bad.id, 0, () => undefined, () => undefined), /was not admitted/, 'nor can it rejoin under its id');
+});
+
+test('a worker lost for another reason is not marked excluded; the limit is an option', () => {
+  const registry = new WorkerRegistry({ maxBadResults: 1 });
+  const events: RegistryEvent[] = [];
+  registry.onEvent((e) => events.push(e));
+  const a = live(registry, 'a');
+  registry.lose(a.id, 'the worker closed its stream');
+  const b = live(registry, 'b');
+  registry.flagBadResult(b.id, 'malformed');
+  assert.deepEqual(events.filter((e) => e.kind === 'lost').map((e) => e.kind === 'lost' && e.excluded), [false, true]);
+});
+
+test('worker ids carry a random part: two workers of one name get different, unguessable ids', () => {
+  const registry = new WorkerRegistry();
+  const ids = [registry.admit(caps('pod')), registry.admit(caps('pod'))];
+  for (const id of ids) assert.match(id, /^w\d+-pod-[0-9a-f]{8}$/);
+  assert.notEqual(ids[0].slice(-8), ids[1].slice(-8));
+  assert.throws(() => registry.join('w1-pod', 0, () => undefined, () => undefined), /was not admitted/);
+});
