@@ -17,7 +17,7 @@ import { AdvclipError, invalidArgument } from '../core/errors.ts';
 import { NATS_WORKER_PERMISSIONS, startNatsServer, type NatsServer, type NatsUser } from '../protocol/nats-server.ts';
 import { makeThrowawayCerts, type TlsFiles } from '../protocol/tls.ts';
 import type { CommandSpec, FlagValues } from './args.ts';
-import { distributedTrainFlags, serveTraining } from './coordinator.ts';
+import { coordinatorFlags, distributedTrainFlags, serveTraining } from './coordinator.ts';
 import type { Logger } from './log.ts';
 import type { TrainSummary } from './train.ts';
 
@@ -31,6 +31,10 @@ export const clusterCommand: CommandSpec = {
     workers: { type: 'int', default: 2, help: 'worker processes to start' },
     ...distributedTrainFlags,
     insecure: { type: 'boolean', help: 'plaintext gRPC instead of throwaway mTLS certificates (logs a warning)' },
+    // serveTraining reads these; the coordinator's defaults apply
+    'task-deadline-ms': coordinatorFlags['task-deadline-ms'],
+    'task-deadline-factor': coordinatorFlags['task-deadline-factor'],
+    'heartbeat-ms': coordinatorFlags['heartbeat-ms'],
   },
 };
 
