@@ -1,0 +1,255 @@
+/**
+ * Security of a cluster on loopback: NATS users (a worker may read adapter
+ * versions, not publish them), admission (a worker with a certificate of
+ * another CA or a wrong cluster token gets no work; the run completes with
+ * the admitted worker and the adapter of `advclip train`), no secret in
+ * /metrics, /healthz, /readyz, logs or command lines, and loopback as the
+ * default address of every listener.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { Objm } from '@nats-io/obj';
+import { parseFlags } from '../../services/cli/args.ts';
+import { clusterCommand } from '../../services/cli/cluster.ts';
+import { coordinatorCommand, serveTraining } from '../../services/cli/coordinator.ts';
+import { createLogger } from '../../services/cli/log.ts';
+import { workerCommand, workerSetupFrom } from '../../services/cli/worker.ts';
+import { initBackend } from '../../services/core/backend.ts';
+import { AdvclipError } from '../../services/core/errors.ts';
+import { AdapterPublisher, AdapterSubscriber } from '../../services/protocol/adapter-store.ts';
+import { connectNats, isNatsUnavailable, type NatsLink } from '../../services/protocol/nats-connection.ts';
+import { findNatsServerBinary, NATS_WORKER_PERMISSIONS, startNatsServer, type NatsUser } from '../../services/protocol/nats-server.ts';
+import { grpcChannelOptions } from '../../services/protocol/grpc-options.ts';
+import { coordinatorClient } from '../../services/protocol/proto-loader.ts';
+import { channelCredentials, makeThrowawayCerts, type TransportSecurity } from '../../services/protocol/tls.ts';
+import { Worker } from '../../services/worker/worker.ts';
+import { BIN, REPO } from '../helpers/cli.ts';
+import { adapterBytes, quiet, scratch, TINY, trainReference } from './cluster-harness.ts';
+
+const natsMissing = (() => {
+  try {
+    findNatsServerBinary();
+    return false;
+  } catch {
+    return 'nats-server not installed (Debian package nats-server)';
+  }
+})();
+
+const secret = () => randomBytes(18).toString('base64url');
+const users = () => ({ coordinator: { user: 'coordinator', password: secret() }, worker: { user: 'worker', password: secret() } });
+
+async function link(url: string, u: NatsUser): Promise<NatsLink> {
+  const l = await connectNats({ servers: url, user: u.user, password: u.password, connectTimeoutMs: 3_000 });
+  if (isNatsUnavailable(l)) throw l.error;
+  return l;
+}
+
+describe('NATS users of a loopback nats-server', { skip: natsMissing }, () => {
+  test('a worker user reads adapter versions and publishes events, but cannot publish an adapter version or touch the streams', async () => {
+    const u = users();
+    const nats = await startNatsServer({ users: [u.coordinator, { ...u.worker, permissions: NATS_WORKER_PERMISSIONS }] });
+    const links: NatsLink[] = [];
+    try {
+      const coordinator = await link(nats.url, u.coordinator);
+      links.push(coordinator);
+      const publisher = await AdapterPublisher.open(coordinator);
+      const v1 = await publisher.publish(1, new Uint8Array([1, 2, 3]));
+
+      const worker = await link(nats.url, u.worker);
+      links.push(worker);
+      const subscriber = await AdapterSubscriber.open(worker);
+      const held = await subscriber.waitForVersion(1, 5_000);
+      assert.deepEqual([...held.bytes], [1, 2, 3], 'the worker reads the version');
+
+      const refused = (e: unknown) => /permission/i.test(String((e as Error).message) + String((e as Error).cause ?? ''));
+      const kv = await new Kvm(worker.nc).open(worker.subjects.adapterKvBucket);
+      await assert.rejects(kv.put(worker.subjects.latestAdapterKey, JSON.stringify({ ...v1, version: 666 })), refused);
+      const objects = await new Objm(worker.nc).open(worker.subjects.adapterObjectBucket);
+      await assert.rejects(objects.putBlob({ name: worker.subjects.adapterObject(666) }, new Uint8Array([6])), refused);
+      const impostor = await AdapterPublisher.open(worker);
+      await assert.rejects(impostor.publish(666, new Uint8Array([6, 6, 6])), (e: unknown) => e instanceof AdvclipError && refused(e));
+      const jsm = await jetstreamManager(worker.nc);
+      await assert.rejects(jsm.streams.purge(`KV_${worker.subjects.adapterKvBucket}`), refused);
+      await assert.rejects(jsm.streams.delete(`OBJ_${worker.subjects.adapterObjectBucket}`), refused);
+
+      const events = coordinator.nc.subscribe(coordinator.subjects.allEvents, { max: 1 });
+      await coordinator.nc.flush();
+      worker.nc.publish(worker.subjects.event('step'), JSON.stringify({ step: 1 }));
+      for await (const m of events) assert.deepEqual(m.json(), { step: 1 }, 'a worker may publish events');
+
+      const latest = await (await new Kvm(coordinator.nc).open(coordinator.subjects.adapterKvBucket)).get(coordinator.subjects.latestAdapterKey);
+      assert.deepEqual(latest?.json(), v1, 'adapter.latest still names version 1');
+      assert.equal(subscriber.latest()?.version, 1);
+      await subscriber.close();
+
+      const wrong = await connectNats({ servers: nats.url, user: u.worker.user, password: 'wrong', connectTimeoutMs: 3_000 });
+      assert.ok(isNatsUnavailable(wrong) && wrong.error.code === 'FAILED_PRECONDITION', 'a wrong password is refused');
+      const anonymous = await connectNats({ servers: nats.url, connectTimeoutMs: 3_000 });
+      assert.ok(isNatsUnavailable(anonymous) && anonymous.error.code === 'FAILED_PRECONDITION', 'no credentials are refused');
+    } finally {
+      for (const l of links) await l.close();
+      await nats.close();
+    }
+  });
+
+  test('NATS_WORKER_PERMISSIONS are the worker permissions of deploy/nats/nats.conf', () => {
+    const conf = readFileSync(join(REPO, 'deploy/nats/nats.conf'), 'utf8');
+    const worker = conf.slice(conf.indexOf('$NATS_WORKER_USER'));
+    const list = (pattern: RegExp) => [...(pattern.exec(worker)?.[1] ?? '').matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+    assert.deepEqual(list(/publish\s*\{\s*allow:\s*\[([^\]]*)\]/), NATS_WORKER_PERMISSIONS.publish?.allow);
+    assert.deepEqual(list(/publish\s*\{[^}]*?deny:\s*\[([^\]]*)\]/), NATS_WORKER_PERMISSIONS.publish?.deny);
+    assert.deepEqual(list(/subscribe\s*\{\s*allow:\s*\[([^\]]*)\]/), NATS_WORKER_PERMISSIONS.subscribe?.allow);
+  });
+});
+
+function capturingLogger() {
+  const lines: string[] = [];
+  return { lines, log: createLogger({ json: true, write: (l) => lines.push(l) }) };
+}
+
+const scrape = async (port: number) =>
+  (await Promise.all(['/metrics', '/healthz', '/readyz'].map(async (path) => `${path}\n${await (await fetch(`http://127.0.0.1:${port}${path}`)).text()}`))).join('\n');
+
+describe('admission over mTLS with a cluster token', { skip: natsMissing }, () => {
+  test('workers with a foreign certificate, no certificate or a wrong token get no work; secrets appear in no endpoint or log; the run equals advclip train', async () => {
+    const tmp = scratch();
+    const u = users();
+    const token = secret();
+    const nats = await startNatsServer({ users: [u.coordinator, { ...u.worker, permissions: NATS_WORKER_PERMISSIONS }] });
+    const coordinatorLog = capturingLogger();
+    const workerLog = capturingLogger();
+    let good: Worker | undefined;
+    try {
+      const reference = await trainReference(TINY, join(tmp.dir, 'train'));
+      const [certs, foreign] = await Promise.all([makeThrowawayCerts(join(tmp.dir, 'certs')), makeThrowawayCerts(join(tmp.dir, 'foreign'))]);
+      const tls = ['--tls-ca', certs.server.caPath, '--tls-cert', certs.server.certPath, '--tls-key', certs.server.keyPath];
+      const flags = parseFlags(coordinatorCommand, [...TINY, ...tls, '--cluster-token', token, '--nats', nats.url, '--out', join(tmp.dir, 'cluster'), '--listen', '127.0.0.1:0', '--metrics-port', '0']);
+      const backend = await initBackend();
+      let address = '';
+      const startWorker = (name: string, security: TransportSecurity, clusterToken: string | undefined, log = quiet) =>
+        Worker.start({
+          coordinator: address,
+          security,
+          clusterToken,
+          name,
+          capabilities: { backend: backend.name, device: 'cpu', cores: 1, modelSha256: '', version: 'test' },
+          nats: { user: u.worker.user, password: u.worker.password },
+          prepare: workerSetupFrom({}, backend, quiet),
+          metrics: { port: 0 },
+          connectTimeoutMs: 1_500,
+          log,
+        });
+      const refusals: Record<string, AdvclipError> = {};
+      const scraped: string[] = [];
+      let runConfigJson = '';
+      const summary = await serveTraining(flags, coordinatorLog.log, {
+        natsCredentials: u.coordinator,
+        onListening: async (c) => {
+          address = c.address;
+          const attempts: [string, TransportSecurity, string | undefined][] = [
+            ['foreign-certificate', { mode: 'mtls', caPath: certs.caCertPath, certPath: foreign.client.certPath, keyPath: foreign.client.keyPath }, token],
+            ['plaintext', { mode: 'insecure' }, token],
+            ['wrong-token', { mode: 'mtls', ...certs.client }, 'not-the-token'],
+            ['no-token', { mode: 'mtls', ...certs.client }, undefined],
+          ];
+          for (const [name, security, clusterToken] of attempts) {
+            await startWorker(name, security, clusterToken).then(
+              (w) => assert.fail(`${name} was admitted as ${w.id}`),
+              (e: AdvclipError) => (refusals[name] = e),
+            );
+          }
+          good = await startWorker('good', { mode: 'mtls', ...certs.client }, token, workerLog.log);
+          const client = coordinatorClient(address, channelCredentials({ mode: 'mtls', ...certs.client }, () => undefined), grpcChannelOptions());
+          runConfigJson = await new Promise<string>((resolve, reject) =>
+            client.Register({ capabilities: { worker_name: 'peek' }, cluster_token: token }, (err, r) => (err ? reject(err) : resolve(r!.run_config_json + r!.nats_url))),
+          );
+          client.close();
+        },
+        onStep: async (report, _s, c) => {
+          if (report.step === 1) scraped.push(await scrape(c.metricsPort), await scrape(good!.metricsPort));
+        },
+      });
+      await good?.done;
+
+      assert.equal(refusals['foreign-certificate']?.code, 'UNAVAILABLE', 'the TLS handshake fails: no call reaches the service');
+      assert.equal(refusals.plaintext?.code, 'UNAVAILABLE');
+      assert.equal(refusals['wrong-token']?.code, 'FAILED_PRECONDITION');
+      assert.match(refusals['wrong-token'].message, /wrong cluster token: not admitted/);
+      assert.equal(refusals['no-token']?.code, 'FAILED_PRECONDITION');
+      assert.equal((summary as unknown as { workers: number }).workers, 1, 'only the admitted worker joined');
+      assert.ok(adapterBytes(join(tmp.dir, 'cluster')).equals(reference), 'the adapter differs from advclip train');
+      assert.ok(!workerLog.lines.some((l) => /come over gRPC|refused our credentials/.test(l)), 'the worker read adapter versions from NATS with its credentials');
+
+      assert.equal(scraped.length, 2);
+      assert.match(scraped[0], /advclip_step/);
+      assert.match(scraped[1], /advclip_worker_samples_processed_total/);
+      const everything = [...scraped, runConfigJson, ...coordinatorLog.lines, ...workerLog.lines].join('\n');
+      for (const [what, value] of Object.entries({ token, coordinatorPassword: u.coordinator.password, workerPassword: u.worker.password })) {
+        assert.ok(!everything.includes(value), `the ${what} leaks into an endpoint, the run configuration or a log line`);
+      }
+    } finally {
+      await good?.close();
+      await nats.close();
+      tmp.done();
+    }
+  });
+});
+
+describe('advclip cluster keeps its secrets off command lines and out of logs', { skip: natsMissing }, () => {
+  test('workers get the cluster token and NATS credentials by env; no process argv and no log line holds them; NATS works', async () => {
+    const tmp = scratch();
+    try {
+      const child = spawn(process.execPath, [BIN, 'cluster', '--workers', '1', ...TINY, '--out', join(tmp.dir, 'out'), '--metrics-port', '0', '--json'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const secrets = new Set<string>();
+      const argvs = new Set<string>();
+      let running = true;
+      void exited.then(() => (running = false));
+      while (running) {
+        const ps = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,args='], { encoding: 'utf8' });
+        for (const row of ps.split('\n')) {
+          const m = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(row);
+          if (!m || Number(m[2]) !== child.pid) continue;
+          argvs.add(m[3]);
+          try {
+            const env = readFileSync(`/proc/${m[1]}/environ`, 'utf8').split('\0');
+            for (const kv of env) if (/^(NATS_PASSWORD|ADVCLIP_CLUSTER_TOKEN)=./.test(kv)) secrets.add(kv.slice(kv.indexOf('=') + 1));
+          } catch {
+            // the process ended between ps and the read
+          }
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(await exited, 0, stderr);
+      assert.ok([...argvs].some((a) => / worker --coordinator /.test(a)), 'saw the worker process');
+      assert.equal(secrets.size, 2, 'a worker holds a cluster token and a NATS password in its env');
+      for (const s of secrets) {
+        assert.ok(![...argvs].some((a) => a.includes(s)), 'a secret is on a command line');
+        assert.ok(!stderr.includes(s), 'a secret is in the log');
+      }
+      assert.doesNotMatch(stderr, /come over gRPC|refused our credentials|Permissions Violation/i);
+      assert.match(stderr, /"auth":"user\/password; workers may not publish adapter versions"/);
+    } finally {
+      tmp.done();
+    }
+  });
+});
+
+test('every listener binds to loopback unless told otherwise (containers pass 0.0.0.0 explicitly)', () => {
+  const coordinator = parseFlags(coordinatorCommand, ['--model', 'm', '--data', 'd', '--insecure']);
+  assert.equal(coordinator.listen, '127.0.0.1:50051');
+  assert.equal(coordinator['metrics-host'], '127.0.0.1');
+  assert.equal(parseFlags(workerCommand, ['--coordinator', 'c:1'])['metrics-host'], '127.0.0.1');
+  assert.equal(parseFlags(clusterCommand, ['--model', 'm', '--data', 'd', '--out', 'o'])['metrics-host'], '127.0.0.1');
+  for (const file of ['docker-compose.yml', 'deploy/k8s/base/coordinator-statefulset.yaml', 'deploy/k8s/base/worker-deployment.yaml']) {
+    assert.match(readFileSync(join(REPO, file), 'utf8'), /0\.0\.0\.0/, `${file} chooses all interfaces itself`);
+  }
+});
