@@ -63,7 +63,8 @@ describe('NATS users of a loopback nats-server', { skip: natsMissing }, () => {
 
       const worker = await link(nats.url, u.worker);
       links.push(worker);
-      const subscriber = await AdapterSubscriber.open(worker);
+      const subscriberLog: string[] = [];
+      const subscriber = await AdapterSubscriber.open(worker, { log: (m) => subscriberLog.push(m) });
       const held = await subscriber.waitForVersion(1, 5_000);
       assert.deepEqual([...held.bytes], [1, 2, 3], 'the worker reads the version');
 
@@ -85,6 +86,16 @@ describe('NATS users of a loopback nats-server', { skip: natsMissing }, () => {
 
       const latest = await (await new Kvm(coordinator.nc).open(coordinator.subjects.adapterKvBucket)).get(coordinator.subjects.latestAdapterKey);
       assert.deepEqual(latest?.json(), v1, 'adapter.latest still names version 1');
+      assert.equal(subscriber.latest()?.version, 1);
+
+      // a corrupt pointer (only the coordinator could write one) is refused and the held version kept
+      const coordinatorKv = await new Kvm(coordinator.nc).open(coordinator.subjects.adapterKvBucket);
+      await coordinatorKv.put(coordinator.subjects.latestAdapterKey, 'not json');
+      await coordinatorKv.put(coordinator.subjects.latestAdapterKey, JSON.stringify({ version: 2, sha256: 'nope', object: '' }));
+      const until = Date.now() + 5_000;
+      while (subscriberLog.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.match(subscriberLog[0] ?? '', /adapter\.latest is not JSON: not json/);
+      assert.match(subscriberLog[1] ?? '', /adapter\.latest is not \{version, sha256, object\}/);
       assert.equal(subscriber.latest()?.version, 1);
       await subscriber.close();
 

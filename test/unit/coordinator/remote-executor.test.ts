@@ -1,0 +1,67 @@
+/**
+ * The remote executor against fake workers: a result sent for another
+ * worker's task is refused (`wrong_worker`) and counted against the sender,
+ * the owner's answer still counts; a result for no pending task is `stale`
+ * and not counted.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AdapterVersions } from '../../../services/coordinator/adapter-versions.ts';
+import { RemoteExecutor } from '../../../services/coordinator/remote-executor.ts';
+import { WorkerRegistry } from '../../../services/coordinator/worker-registry.ts';
+import { defaultLoraConfig, initLora } from '../../../services/core/lora.ts';
+import type { RoundTask } from '../../../services/core/shard.ts';
+import { readClipConfig } from '../../../services/io/hf-config.ts';
+import type { CoordinatorMessage } from '../../../services/protocol/generated/advclip/v1/CoordinatorMessage.ts';
+import type { Task } from '../../../services/protocol/generated/advclip/v1/Task.ts';
+import type { WorkerCapabilities__Output } from '../../../services/protocol/generated/advclip/v1/WorkerCapabilities.ts';
+import { coordinatorService } from '../../../services/protocol/proto-loader.ts';
+import { encodeResult, type RoundShapes } from '../../../services/protocol/task-codec.ts';
+
+const model = await readClipConfig(new URL('../../fixtures/tiny-clip-f32/config.json', import.meta.url).pathname);
+const lora = initLora(model, defaultLoraConfig, 1);
+const shapes: RoundShapes = { delta: [2, 2, 3], textFeatures: [3, 4], vision: new Map(), text: new Map() };
+const work = coordinatorService().Work;
+const wire = (r: ReturnType<typeof encodeResult>) => work.requestDeserialize(work.requestSerialize({ result: r })).result!;
+
+test('a result for another worker’s task is refused as wrong_worker and counted against the sender; a result for no task is stale, not counted', async () => {
+  const registry = new WorkerRegistry();
+  const sent = new Map<string, Task[]>();
+  const join = (name: string) => {
+    const id = registry.admit({ worker_name: name } as WorkerCapabilities__Output);
+    sent.set(id, []);
+    registry.join(id, 0, (m: CoordinatorMessage) => m.task && sent.get(id)!.push(m.task), () => undefined);
+    return id;
+  };
+  const [a, b] = [join('a'), join('b')];
+  const rejected: [string, string, number][] = [];
+  const executor = new RemoteExecutor({
+    registry,
+    versions: new AdapterVersions({ publisher: null, warn: () => undefined }),
+    shapes,
+    seed: 1,
+    epochOf: () => 0,
+    minWorkers: 2,
+    events: { accepted: () => undefined, rejected: (w, reason, n) => rejected.push([w, reason, n]), waiting: () => undefined },
+    warn: () => undefined,
+  });
+  const task: RoundTask = { step: 0, round: 0, kind: 'delta', chunks: [0, 1].map((index) => ({ index, samples: [2 * index, 2 * index + 1] })), delta: new Float32Array(12), textGrad: null };
+  const round = executor.execute(task, lora, 0);
+  while (sent.get(a)!.length === 0 || sent.get(b)!.length === 0) await new Promise((r) => setTimeout(r, 5));
+  const answer = (t: Task, grad: number) =>
+    wire(encodeResult(t.task_id!, { ...task, chunks: t.chunks!.map((c) => ({ index: c.chunk_index!, samples: c.sample_indices! })) }, {
+      chunks: t.chunks!.map((c) => ({ index: c.chunk_index!, count: c.sample_indices!.length, lossSum: 1, cleanLossSum: NaN, grads: new Map([['delta', new Float32Array(12).fill(grad)]]) })),
+      localDelta: null,
+      grads: new Map(),
+    }, { compute_ms: 1, fetch_ms: 0, decode_ms: 0, encode_ms: 0, total_ms: 1 }, shapes));
+  const [ta, tb] = [sent.get(a)![0], sent.get(b)![0]];
+  executor.onResult(b, answer(ta, 666)); // b answers a's task
+  executor.onResult(b, { ...answer(tb, 1), task_id: 'no-such-task' });
+  executor.onResult(a, answer(ta, 1));
+  executor.onResult(b, answer(tb, 2));
+  const done = await round;
+  assert.deepEqual(rejected, [[b, 'wrong_worker', 1], [b, 'stale', 0]]);
+  assert.equal(registry.badResults(b), 1);
+  assert.deepEqual(done.chunks.map((c) => [c.index, c.grads.get('delta')![0]]), [[0, 1], [1, 2]], 'each chunk from its owner');
+  executor.close();
+});
