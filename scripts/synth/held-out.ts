@@ -7,7 +7,7 @@ import { TEXTURES, type TextureName } from './attributes.ts';
 import { mix32 } from './rng.ts';
 import type { ColourShape, SceneConstraints } from './scene.ts';
 
-/** Never drawn or named in pretraining; the `textures` task has to learn them from its shots. */
+/** Never drawn or named in pretraining: reserved for tasks that test unseen textures. */
 export const HELD_OUT_TEXTURES: readonly TextureName[] = ['zigzag', 'wavy', 'crosshatched', 'speckled'];
 export const SEEN_TEXTURES: readonly TextureName[] = TEXTURES.filter((t) => !HELD_OUT_TEXTURES.includes(t));
 

@@ -2,7 +2,7 @@
  * Writes the few-shot tasks in ImageFolder layout,
  * <out>/<task>/{train,test}/<class>/NNNN.png, every image from a task seed
  * (disjoint from pretraining's by held-out.ts):
- *   npx tsx scripts/synth/make-tasks.ts [--out data] [--train 20] [--test 30] [--size 64] [--tasks shapes-colours,textures]
+ *   npx tsx scripts/synth/make-tasks.ts [--out data] [--train 20] [--test 30] [--size 64] [--tasks shapes-colours,colours]
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
