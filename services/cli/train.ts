@@ -11,6 +11,8 @@ import type { TrainSpec } from '../core/train-spec.ts';
 import { initTrainState, trainStep, type Executor, type StepReport, type TrainState } from '../core/trainer.ts';
 import { saveAdapter } from '../io/peft.ts';
 import type { CommandSpec, FlagValues } from './args.ts';
+import { modelSha256, trainSetSha256 } from '../io/model-hash.ts';
+import { checkpointFlags, checkpointingFrom, type Checkpointing } from './checkpointing.ts';
 import type { Logger } from './log.ts';
 import { createProgress } from './progress.ts';
 import { prepareTraining, type TrainingSetup } from './run-setup.ts';
@@ -20,8 +22,8 @@ import { trainFlags, trainSpecFrom } from './train-flags.ts';
 export const trainCommand: CommandSpec = {
   name: 'train',
   summary: 'Fine-tune CLIP with AdvCLIP-LoRA or CLIP-LoRA in this process',
-  usage: 'advclip train --model DIR --data DIR --shots K --seed S --method advclip-lora|clip-lora [--iters N] [--epsilon 1/255] [--tau 2] --out ADAPTER_DIR [--json]',
-  flags: trainFlags,
+  usage: 'advclip train --model DIR --data DIR --shots K --seed S --method advclip-lora|clip-lora [--iters N] [--epsilon 1/255] [--tau 2] [--checkpoint-dir DIR [--checkpoint-every N]] --out ADAPTER_DIR [--json]',
+  flags: { ...trainFlags, ...checkpointFlags },
 };
 
 export interface TrainSummary {
@@ -93,15 +95,17 @@ export interface TrainedRun {
   readonly seconds: number;
 }
 
-/** Trains in this process on a prepared setup. */
-export async function trainInProcess(setup: TrainingSetup, log: Logger, json: boolean): Promise<TrainedRun> {
+/** Trains in this process on a prepared setup (resuming from and writing checkpoints when given). */
+export async function trainInProcess(setup: TrainingSetup, log: Logger, json: boolean, checkpoints: Checkpointing | null = null): Promise<TrainedRun> {
   const { spec } = setup;
   log.info(`training ${spec.method}`, { iters: spec.iters, batch: Math.min(spec.batchSize, setup.trainSet.length), tau: spec.tau, epsilon: spec.epsilon });
   const executor = localExecutor(new ShardComputer(setup.model, spec, setup.prompts, setup.source));
-  const state = initTrainState(spec, setup.initial);
+  const fresh = initTrainState(spec, setup.initial);
+  const state = checkpoints ? await checkpoints.resume(fresh) : fresh;
   const started = performance.now();
   try {
-    const history = await runSteps(state, spec, setup.trainSet.length, executor.execute, log, { json });
+    const history = await runSteps(state, spec, setup.trainSet.length, executor.execute, log, { json, onStep: async (_r, s) => void (await checkpoints?.afterStep(s)) });
+    await checkpoints?.final(state);
     return { state, history, seconds: (performance.now() - started) / 1000 };
   } finally {
     executor.dispose();
@@ -112,7 +116,9 @@ export async function runTrain(flags: FlagValues, _argv: readonly string[], log:
   const spec = trainSpecFrom(flags);
   const backend = await startBackend(flags.backend, log);
   const setup = await prepareTraining(flags, spec, backend, log);
-  const { state, history, seconds } = await trainInProcess(setup, log, flags.json === true);
+  const identity = async () => ({ spec, modelSha256: await modelSha256(setup.dir.files), trainSetSha256: trainSetSha256(setup.dataset.root, setup.trainSet) });
+  const checkpoints = flags['checkpoint-dir'] ? checkpointingFrom(flags, await identity(), setup.initial, log) : null;
+  const { state, history, seconds } = await trainInProcess(setup, log, flags.json === true, checkpoints);
   const summary = await writeTrainOutputs(flags.out as string, setup, state, history, {
     seconds,
     seconds_per_step: history.length ? seconds / history.length : null,
