@@ -26,6 +26,13 @@ export function killAll(): void {
   started.clear();
 }
 process.once('exit', killAll);
+// a test file interrupted (Ctrl-C, a runner's timeout) leaves no coordinator or worker behind either
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killAll();
+    process.kill(process.pid, signal);
+  });
+}
 
 export interface Proc {
   readonly child: ChildProcess;
