@@ -36,7 +36,7 @@ export type FlagValues = Record<string, string | number | boolean | string[] | u
 
 /** `1/255`, `0.5/255` or a decimal */
 export function parseFraction(text: string, flag: string): number {
-  const m = /^\s*([0-9]*\.?[0-9]+(?:e-?\d+)?)\s*(?:\/\s*([0-9]*\.?[0-9]+))?\s*$/i.exec(text);
+  const m = /^\s*(-?[0-9]*\.?[0-9]+(?:e-?\d+)?)\s*(?:\/\s*([0-9]*\.?[0-9]+))?\s*$/i.exec(text);
   const value = m ? Number(m[1]) / (m[2] ? Number(m[2]) : 1) : NaN;
   if (!Number.isFinite(value)) throw invalidArgument(`--${flag}: "${text}" is not a number or a fraction like 1/255`);
   return value;
@@ -64,15 +64,22 @@ function convert(flag: string, spec: FlagSpec, raw: unknown): FlagValues[string]
   }
 }
 
+const valueFlag = (command: CommandSpec, token: string): boolean => {
+  const spec = token.startsWith('--') ? command.flags[token.slice(2)] : undefined;
+  return !!spec && spec.type !== 'boolean';
+};
+
 /** Parses argv for a command; `{help: true}` when --help was given. */
 export function parseFlags(command: CommandSpec, argv: readonly string[]): FlagValues & { help?: boolean } {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' }, config: { type: 'string' } };
   for (const [name, spec] of Object.entries(command.flags)) {
     options[name] = { type: spec.type === 'boolean' ? 'boolean' : 'string', multiple: spec.type === 'list' };
   }
+  // `--epsilon -1` would read -1 as an option: glue a negative number to the flag that takes a value
+  const args = argv.flatMap((a, i) => (i > 0 && /^-[0-9.]/.test(a) && valueFlag(command, argv[i - 1]) ? [] : /^--[^=]+$/.test(a) && valueFlag(command, a) && /^-[0-9.]/.test(argv[i + 1] ?? '') ? [`${a}=${argv[i + 1]}`] : [a]));
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], options, allowPositionals: !!command.subcommands, strict: true });
+    parsed = parseArgs({ args, options, allowPositionals: !!command.subcommands, strict: true });
   } catch (err) {
     throw invalidArgument(`${command.name}: ${(err as Error).message.split('\n')[0]} (see advclip ${command.name} --help)`);
   }

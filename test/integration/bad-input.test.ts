@@ -371,7 +371,8 @@ test('config values out of range: one line on stderr, exit 1, for train, coordin
   const base = ['--model', 'test/fixtures/tiny-clip-f32', '--data', 'data/shapes-colours', '--out', '/nonexistent/never-written'];
   const cases: [string[], RegExp][] = [
     [['train', ...base, '--epsilon', '-1'], /--epsilon/],
-    [['train', ...base, '--epsilon=-1'], /--epsilon: "-1" is not a number/],
+    [['train', ...base, '--epsilon=-1'], /--epsilon must be ≥ 0, got -1/],
+    [['train', ...base, '--epsilon', '-1/255'], /--epsilon must be ≥ 0/],
     [['train', ...base, '--epsilon', '2'], /--epsilon must be in \[0, 1\], got 2/],
     [['train', ...base, '--shots', '0'], /--shots must be ≥ 1, got 0/],
     [['train', ...base, '--lora-rank', '0'], /LoRA rank must be a positive integer, got 0/],
