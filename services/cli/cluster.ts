@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Coordinator } from '../coordinator/coordinator.ts';
@@ -94,7 +94,12 @@ export async function trainOnLocalCluster(flags: FlagValues, log: Logger): Promi
           ...(tls ? ['--tls-ca', tls.client.caPath, '--tls-cert', tls.client.certPath, '--tls-key', tls.client.keyPath] : ['--insecure']),
           ...(typeof flags.backend === 'string' ? ['--backend', flags.backend] : []),
         ];
-        const env = { ADVCLIP_CLUSTER_TOKEN: token, ...(natsUsers ? { NATS_USER: natsUsers.worker.user, NATS_PASSWORD: natsUsers.worker.password } : {}) };
+        const env = {
+          ADVCLIP_CLUSTER_TOKEN: token,
+          ...(natsUsers ? { NATS_USER: natsUsers.worker.user, NATS_PASSWORD: natsUsers.worker.password } : {}),
+          // N workers share this machine's cores: the native products get their share each, not all of them
+          ADVCLIP_NATIVE_THREADS: process.env.ADVCLIP_NATIVE_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / n))),
+        };
         for (let i = 1; i <= n; i++) children.push(spawnWorker(i, coordinator, args, env, log));
         watchWorkers(children, coordinator, log);
         await waitForJoins(coordinator, n, children);
@@ -123,7 +128,9 @@ const localNatsUsers = (): LocalNatsUsers => ({
 function spawnWorker(i: number, coordinator: Coordinator, args: readonly string[], env: Readonly<Record<string, string>>, log: Logger): ChildProcess {
   const name = `worker-${i}`;
   // own process group: Ctrl-C reaches the coordinator, which drains the workers in order
-  const child = spawn(process.execPath, [BIN, 'worker', '--coordinator', coordinator.address, '--metrics-port', '0', '--name', name, ...args], {
+  // by name, so TLS verifies the certificate's DNS name (an IP as server name is deprecated in Node's TLS)
+  const address = coordinator.address.replace(/^127\.0\.0\.1:/, 'localhost:');
+  const child = spawn(process.execPath, [BIN, 'worker', '--coordinator', address, '--metrics-port', '0', '--name', name, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
     detached: true,
