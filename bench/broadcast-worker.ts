@@ -29,7 +29,10 @@ const holder = new AdapterHolder({
   warn: (m) => process.stderr.write(`${m}\n`),
 });
 
+let stopping = false;
 const stop = async () => {
+  if (stopping) return;
+  stopping = true;
   holder.dispose();
   await subscriber.close();
   await link.close();

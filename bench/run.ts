@@ -7,7 +7,8 @@
  *   npm run bench [-- --quick] [-- --json] [-- --only kernel,step]
  *
  * --quick: smaller configurations, the whole suite in under 2 minutes on 2 cores.
- * --json:  one JSON object with every figure on stdout (progress stays on stderr).
+ * --json:  one JSON object with every figure on stdout (progress stays on stderr;
+ *          `npm run -s bench -- --json` also keeps npm's banner off stdout).
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -91,4 +92,7 @@ if (values.json) process.stdout.write(JSON.stringify(result) + '\n');
 else {
   process.stdout.write(renderTable(printed) + '\n');
   process.stdout.write(`\n${cpus().length} × ${meta.cpu}; load ${meta.load_before.toFixed(1)} → ${meta.load_after.toFixed(1)}; ${meta.seconds.toFixed(0)} s${ctx.quick ? ' (--quick)' : ''}; bench/results.json written\n`);
+  if (Math.max(meta.load_before, meta.load_after) > meta.cores) {
+    process.stdout.write('The machine was busy with other work (load above its core count): absolute figures are low; ratios compare runs of this same busy run.\n');
+  }
 }
