@@ -4,7 +4,7 @@
  * prints one JSON line per sample — after the first step and every
  * `--every` steps — with the process' RSS and tfjs' live tensors.
  *
- *   node --import tsx bench/memory-child.ts --steps 1000 --every 100
+ *   node --expose-gc --import tsx bench/memory-child.ts --steps 1000 --every 100
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
@@ -30,12 +30,19 @@ const { prompts, source } = benchInputs(config, spec.batchSize, 5);
 const executor = localExecutor(new ShardComputer(model, spec, prompts, source));
 const state = initTrainState(spec, initLora(config, spec.lora, spec.seed));
 
+/** the wasm backends' linear memory (it grows, never shrinks); 0 on others */
+const wasmHeapBytes = () => (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.length ?? 0;
+
 const started = performance.now();
 for (let step = 1; step <= steps; step++) {
   await trainStep(state, spec, spec.batchSize, executor.execute);
   if (step === 1 || step % every === 0) {
+    // a full collection first (run with --expose-gc): the sample shows what is live, not when V8 last collected
+    (globalThis as { gc?: () => void }).gc?.();
     const m = tf.memory();
-    const sample = { step, rss_mb: process.memoryUsage().rss / 2 ** 20, num_tensors: m.numTensors, num_bytes: m.numBytes, seconds: (performance.now() - started) / 1000, backend: backend.name };
+    const p = process.memoryUsage();
+    const mb = (bytes: number) => bytes / 2 ** 20;
+    const sample = { step, rss_mb: mb(p.rss), heap_used_mb: mb(p.heapUsed), wasm_heap_mb: mb(wasmHeapBytes()), num_tensors: m.numTensors, num_bytes: m.numBytes, seconds: (performance.now() - started) / 1000, backend: backend.name };
     process.stdout.write(JSON.stringify(sample) + '\n');
   }
 }

@@ -14,6 +14,8 @@ const FLAT = { op: '<=', target: 0, on: 'value' } as const;
 interface Sample {
   readonly step: number;
   readonly rss_mb: number;
+  readonly heap_used_mb: number;
+  readonly wasm_heap_mb: number;
   readonly num_tensors: number;
   readonly num_bytes: number;
   readonly seconds: number;
@@ -23,7 +25,7 @@ interface Sample {
 async function run(ctx: BenchContext): Promise<SectionOutcome> {
   const steps = ctx.quick ? 200 : 1000;
   const every = 100;
-  const args = ['--import', 'tsx', 'bench/memory-child.ts', '--steps', String(steps), '--every', String(every)];
+  const args = ['--expose-gc', '--import', 'tsx', 'bench/memory-child.ts', '--steps', String(steps), '--every', String(every)];
   ctx.log(`$ node ${args.join(' ')}`);
   const r = await runChild(process.execPath, args, { cwd: ctx.repo, timeoutMs: 15 * 60_000, label: 'memory', log: ctx.log });
   const samples = jsonLines(r.stdout) as unknown as Sample[];
@@ -42,6 +44,8 @@ async function run(ctx: BenchContext): Promise<SectionOutcome> {
     { id: 'memory.rss.first', label: `RSS after step ${first.step}`, value: first.rss_mb, unit: 'MB' },
     { id: 'memory.rss.last', label: `RSS after step ${last.step}`, value: last.rss_mb, unit: 'MB' },
     { id: 'memory.rss.slope', label: `RSS, slope from step ${every}`, value: perKilo((s) => s.rss_mb), unit: 'MB/1000 steps' },
+    { id: 'memory.heap_used.slope', label: `of which V8 heap used (${last.heap_used_mb.toFixed(0)} MB at the end), slope`, value: perKilo((s) => s.heap_used_mb), unit: 'MB/1000 steps' },
+    { id: 'memory.wasm_heap.slope', label: `of which the wasm heap (${last.wasm_heap_mb.toFixed(0)} MB at the end), slope`, value: perKilo((s) => s.wasm_heap_mb), unit: 'MB/1000 steps' },
   ];
   return { figures, details: { steps, every, samples } };
 }

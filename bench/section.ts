@@ -4,6 +4,7 @@
  * raw numbers behind them. Later sections read what earlier ones measured
  * (the sgemm peak, our step time) through `shared`.
  */
+import type { StepFailure, StepRun } from './bench-step.ts';
 import type { Figure } from './figure.ts';
 
 export interface StepFigure {
@@ -16,8 +17,8 @@ export interface Shared {
   sgemmPeak?: { readonly 1?: number; readonly 2?: number };
   /** seconds per ViT-B/32 step (batch 32, τ 2) on native using both cores, measured by the step section */
   ourVitB32Step?: StepFigure;
-  /** the same step through 2 local worker processes (one core each), measured by the distributed section */
-  ourVitB32TwoWorkers?: StepFigure;
+  /** the distributed section's 2-worker step (cluster-step.ts), run by the PyTorch section right after the anchor */
+  twoWorkers?: StepRun | StepFailure;
 }
 
 export interface BenchContext {
