@@ -61,7 +61,7 @@ export async function runSteps(
     progress.update(state.step, {
       loss: report.loss.toFixed(3),
       ...(Number.isFinite(report.cleanLoss) && spec.method === 'advclip-lora' ? { clean: report.cleanLoss.toFixed(3) } : {}),
-      'δ∞': (report.deltaLinf * 255).toFixed(2) + '/255',
+      ...(spec.perturbation === 'universal' && report.deltaLinf > 0 ? { 'δ∞': (report.deltaLinf * 255).toFixed(2) + '/255' } : {}),
     });
     await opts.onStep?.(report, state);
   }
