@@ -113,6 +113,11 @@ export async function runBench(flags: FlagValues, argv: readonly string[], log: 
   }
   executor.dispose();
   model.dispose();
+  report(flags, spec, times, backend.name, 0, log, { trainable_parameters: trainableParameterCount(lora.sites, spec.lora.rank) });
+}
+
+/** The step benchmark's JSON (the public contract: seconds_per_step, backend, workers). */
+function report(flags: FlagValues, spec: TrainSpec, times: readonly number[], backend: string, workers: number, log: Logger, extra: Record<string, unknown> = {}): void {
   const result = {
     benchmark: 'step',
     arch: flags.model ? `model:${flags.model}` : flags.arch,
@@ -121,12 +126,12 @@ export async function runBench(flags: FlagValues, argv: readonly string[], log: 
     steps: times.length,
     seconds_per_step: times.reduce((a, b) => a + b, 0) / times.length,
     step_seconds: times,
-    backend: backend.name,
-    workers: 0,
-    trainable_parameters: trainableParameterCount(lora.sites, spec.lora.rank),
+    backend,
+    workers,
+    ...extra,
   };
   if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
-  else log.info(`${result.seconds_per_step.toFixed(3)} s per step`, { arch: result.arch, backend: result.backend });
+  else log.info(`${result.seconds_per_step.toFixed(3)} s per step`, { arch: result.arch, backend, workers });
 }
 
 /** bench step --workers N: the same step through a local cluster of N worker processes (mTLS, loopback NATS). */
@@ -149,19 +154,7 @@ async function benchCluster(flags: FlagValues, log: Logger): Promise<void> {
     const summary = await trainOnLocalCluster(parseFlags(clusterCommand, args), log);
     const trained = JSON.parse(await readFile(join(summary.out, 'train.json'), 'utf8')) as { backend?: string; history: { seconds: number }[] };
     const times = trained.history.slice(1).map((h) => h.seconds);
-    const result = {
-      benchmark: 'step',
-      arch: flags.model ? `model:${flags.model}` : flags.arch,
-      batch: spec.batchSize,
-      tau: spec.tau,
-      steps: times.length,
-      seconds_per_step: times.reduce((a, b) => a + b, 0) / times.length,
-      step_seconds: times,
-      backend: (typeof flags.backend === 'string' ? flags.backend : process.env.ADVCLIP_BACKEND) ?? 'auto',
-      workers,
-    };
-    if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
-    else log.info(`${result.seconds_per_step.toFixed(3)} s per step`, { arch: result.arch, workers });
+    report(flags, spec, times, (typeof flags.backend === 'string' ? flags.backend : process.env.ADVCLIP_BACKEND) ?? 'auto', workers, log);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
