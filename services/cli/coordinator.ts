@@ -18,7 +18,7 @@ import { roundShapes } from '../protocol/task-codec.ts';
 import type { CommandSpec, FlagTable, FlagValues } from './args.ts';
 import { checkpointFlags, checkpointingFrom } from './checkpointing.ts';
 import type { Logger } from './log.ts';
-import { prepareTraining } from './run-setup.ts';
+import { planRun } from './run-setup.ts';
 import { startBackend } from './runtime.ts';
 import { runSteps, writeTrainOutputs, type TrainSummary } from './train.ts';
 import { trainFlags, trainSpecFrom } from './train-flags.ts';
@@ -75,8 +75,7 @@ export async function serveTraining(flags: FlagValues, log: Logger, options: Ser
   if (!Number.isInteger(minWorkers) || minWorkers < 1) throw invalidArgument(`--min-workers must be ≥ 1, got ${minWorkers}`);
   const security = securityFrom(flags);
   const backend = await startBackend(flags.backend, log);
-  const setup = await prepareTraining(flags, spec, backend, log);
-  setup.model.dispose(); // the coordinator computes nothing on the model
+  const setup = await planRun(flags, spec, log);
   const abs = (p: unknown) => (typeof p === 'string' && !isAbsolute(p) ? resolve(p) : p);
   const runFlags = Object.fromEntries(Object.entries(flags).filter(([k]) => !LOCAL_ONLY.has(k)));
   const runConfig: RunConfig = {

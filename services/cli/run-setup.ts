@@ -14,24 +14,32 @@ import type { TrainSpec } from '../core/train-spec.ts';
 import { loadDataset, type FewShotDataset, type LabeledImage } from '../io/datasets.ts';
 import { preprocessImages } from '../io/images.ts';
 import { sampleKShot } from '../io/kshot.ts';
-import type { ClipModelDir } from '../io/model-dir.ts';
+import { loadClipModelDir, type ClipModelDir } from '../io/model-dir.ts';
 import type { FlagValues } from './args.ts';
 import type { Logger } from './log.ts';
 import { loadModel } from './runtime.ts';
 
-export interface DataSetup {
+interface DataPlan {
   readonly dir: ClipModelDir;
-  readonly model: ClipModel;
   readonly dataset: FewShotDataset;
   /** tokenised class prompts, one per class */
   readonly prompts: number[][];
 }
 
-export interface TrainingSetup extends DataSetup {
+export interface DataSetup extends DataPlan {
+  readonly model: ClipModel;
+}
+
+/** What a run computes, without the means to compute it (the coordinator needs no model or pixels). */
+export interface RunPlan extends DataPlan {
   readonly spec: TrainSpec;
   readonly trainSet: readonly LabeledImage[];
-  readonly source: SampleSource;
   readonly initial: LoraWeights;
+}
+
+export interface TrainingSetup extends RunPlan {
+  readonly model: ClipModel;
+  readonly source: SampleSource;
 }
 
 export function promptFor(template: string, className: string): string {
@@ -39,13 +47,17 @@ export function promptFor(template: string, className: string): string {
   return template.replaceAll('{}', className);
 }
 
-export async function prepareData(flags: FlagValues, backend: BackendChoice, log: Logger): Promise<DataSetup> {
-  const { dir, model } = await loadModel(flags.model as string, backend);
+async function planData(flags: FlagValues, dir: ClipModelDir, log: Logger): Promise<DataPlan> {
   const dataset = await loadDataset({ root: flags.data as string, splitFile: flags['split-file'] as string | undefined, name: flags['dataset-name'] as string | undefined });
   const tokenizer = await dir.loadTokenizer();
   const prompts = dataset.classNames.map((c) => tokenizer.encode(promptFor(flags.template as string, c), dir.config.text.maxPositionEmbeddings));
   log.info(`data set ${dataset.name}`, { classes: dataset.classNames.length, train: dataset.train.length, test: dataset.test.length });
-  return { dir, model, dataset, prompts };
+  return { dir, dataset, prompts };
+}
+
+export async function prepareData(flags: FlagValues, backend: BackendChoice, log: Logger): Promise<DataSetup> {
+  const { dir, model } = await loadModel(flags.model as string, backend);
+  return { ...(await planData(flags, dir, log)), model };
 }
 
 /** Packs the given images at the model's size into memory once; the source slices it. */
@@ -66,12 +78,21 @@ export async function inMemorySource(images: readonly LabeledImage[], dir: ClipM
   };
 }
 
-export async function prepareTraining(flags: FlagValues, spec: TrainSpec, backend: BackendChoice, log: Logger): Promise<TrainingSetup> {
-  const data = await prepareData(flags, backend, log);
+function planFrom(data: DataPlan, flags: FlagValues, spec: TrainSpec, log: Logger): RunPlan {
   const trainSet = sampleKShot(data.dataset.train, data.dataset.classNames.length, flags.shots as number, spec.seed, data.dataset.classNames);
   if (spec.batchSize > trainSet.length) {
     log.warn(`--batch-size ${spec.batchSize} is larger than the ${trainSet.length}-image training set: each step uses the whole set`);
   }
-  const source = await inMemorySource(trainSet, data.dir);
-  return { ...data, spec, trainSet, source, initial: initLora(data.dir.config, spec.lora, spec.seed) };
+  return { ...data, spec, trainSet, initial: initLora(data.dir.config, spec.lora, spec.seed) };
+}
+
+/** The run without a model in memory or pixels: for the coordinator, which computes nothing on them. */
+export async function planRun(flags: FlagValues, spec: TrainSpec, log: Logger): Promise<RunPlan> {
+  return planFrom(await planData(flags, await loadClipModelDir(flags.model as string), log), flags, spec, log);
+}
+
+export async function prepareTraining(flags: FlagValues, spec: TrainSpec, backend: BackendChoice, log: Logger): Promise<TrainingSetup> {
+  const data = await prepareData(flags, backend, log);
+  const plan = planFrom(data, flags, spec, log);
+  return { ...plan, model: data.model, source: await inMemorySource(plan.trainSet, data.dir) };
 }

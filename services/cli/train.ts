@@ -15,7 +15,7 @@ import { modelSha256, trainSetSha256 } from '../io/model-hash.ts';
 import { checkpointFlags, checkpointingFrom, type Checkpointing } from './checkpointing.ts';
 import type { Logger } from './log.ts';
 import { createProgress } from './progress.ts';
-import { prepareTraining, type TrainingSetup } from './run-setup.ts';
+import { prepareTraining, type RunPlan, type TrainingSetup } from './run-setup.ts';
 import { startBackend } from './runtime.ts';
 import { trainFlags, trainSpecFrom } from './train-flags.ts';
 
@@ -69,7 +69,7 @@ export async function runSteps(
   return history;
 }
 
-export async function writeTrainOutputs(out: string, setup: TrainingSetup, state: TrainState, history: readonly TimedStep[], extra: Record<string, unknown>): Promise<TrainSummary> {
+export async function writeTrainOutputs(out: string, setup: RunPlan, state: TrainState, history: readonly TimedStep[], extra: Record<string, unknown>): Promise<TrainSummary> {
   await mkdir(out, { recursive: true });
   await saveAdapter(out, state.lora, setup.dir.files.config.replace(/\/config\.json$/, ''), { advclip_step: String(state.step) });
   const last = history.at(-1);
