@@ -153,7 +153,9 @@ export class Coordinator {
         } else {
           metrics.workerSamples.remove({ worker: e.session.id });
           if (e.excluded) metrics.workersExcluded.inc();
-          log.warn(`worker ${e.session.id} lost: ${e.reason}`, { live: registry.live().length });
+          // after the run (draining, stopped) workers leave as told: not a warning
+          const expected = current !== null && (current.state === 'draining' || current.state === 'stopped');
+          (expected ? log.info : log.warn)(`worker ${e.session.id} ${expected ? 'left' : 'lost'}: ${e.reason}`, { live: registry.live().length });
           if (nats) publishEvent(nats, 'worker.lost', { worker_id: e.session.id, reason: e.reason });
         }
       });
