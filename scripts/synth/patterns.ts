@@ -4,7 +4,7 @@
  * the pattern's own distance), so only shape outlines need supersampling.
  * Coordinates are fractions of the image side; `pixel` is one pixel in them.
  */
-import type { Rgb, TextureName } from './attributes.ts';
+import type { Rgb } from './attributes.ts';
 import { mix32 } from './rng.ts';
 import type { Background, PatternGeometry, SceneObject } from './scene.ts';
 

@@ -3,7 +3,7 @@
  * underscores, so "a photo of a {name with spaces}" is a zero-shot prompt in
  * the pretraining captions' own language.
  */
-import type { ColourName, ShapeName, TextureName } from './attributes.ts';
+import type { ColourName, ShapeName } from './attributes.ts';
 import { HELD_OUT_COMBOS, SEEN_TEXTURES } from './held-out.ts';
 import type { SceneConstraints } from './scene.ts';
 

@@ -27,7 +27,7 @@ import type { TaskResult } from '../../services/protocol/generated/advclip/v1/Ta
 import type { WorkerMessage } from '../../services/protocol/generated/advclip/v1/WorkerMessage.ts';
 import { grpcChannelOptions, GRPC_TRANSPORT_DEFAULTS } from '../../services/protocol/grpc-options.ts';
 import { coordinatorClient } from '../../services/protocol/proto-loader.ts';
-import { encodeNamedTensor, encodeTensor } from '../../services/protocol/serde.ts';
+import { encodeNamedTensor } from '../../services/protocol/serde.ts';
 import type { RejectReason } from '../../services/protocol/task-codec.ts';
 import { channelCredentials } from '../../services/protocol/tls.ts';
 import { Worker } from '../../services/worker/worker.ts';

@@ -119,7 +119,7 @@ export class Supervisor {
 
   constructor(
     private readonly address: string,
-    private readonly n: number,
+    n: number,
     private readonly extra: readonly string[] = [],
     private readonly env: Record<string, string> = {},
   ) {
