@@ -1,11 +1,10 @@
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../services/core/backend.ts';
 import { ClipModel, eosPosition, type Adapters } from '../../../services/core/clip.ts';
 import { AdvclipError } from '../../../services/core/errors.ts';
-import { loadClipModelDir, type ClipModelDir } from '../../../services/io/model-dir.ts';
-import { FixtureNames, fixtureDir, goldenPixels, readGolden, type FixtureName, type Golden } from './fixtures.ts';
+import { FixtureNames, fixture, withModel, type Loaded } from './fixtures.ts';
 import { centralDifference, flatten, maxAbs, probeIndices, relativeError } from './numeric.ts';
 
 const PARITY = 1e-4;
@@ -15,30 +14,6 @@ before(async () => {
   await initBackend('wasm');
 });
 
-interface Loaded {
-  readonly dir: ClipModelDir;
-  readonly golden: Golden;
-  readonly pixels: Float32Array;
-}
-
-const loaded = new Map<FixtureName, Loaded>();
-async function fixture(name: FixtureName): Promise<Loaded> {
-  if (!loaded.has(name)) {
-    const dir = await loadClipModelDir(fixtureDir(name));
-    const golden = await readGolden(name);
-    loaded.set(name, { dir, golden, pixels: await goldenPixels(name, golden, dir.config.vision.imageSize) });
-  }
-  return loaded.get(name)!;
-}
-
-function withModel<T>(f: Loaded, explicitTranspose: boolean, use: (m: ClipModel) => T): T {
-  const model = ClipModel.fromWeights(f.dir.config, f.dir.weights, { explicitTranspose });
-  try {
-    return use(model);
-  } finally {
-    model.dispose();
-  }
-}
 
 const imagesOf = (f: Loaded): tf.Tensor4D => {
   const s = f.dir.config.vision.imageSize;
@@ -250,8 +225,4 @@ test('numTensors is flat across repeated forward + backward passes', async () =>
       for (const { a, b } of factors.values()) tf.dispose([a, b]);
     });
   }
-});
-
-after(() => {
-  loaded.clear();
 });

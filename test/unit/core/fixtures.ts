@@ -1,6 +1,8 @@
 /** The tiny HF-layout CLIP fixtures and their golden outputs (scripts/fixtures/make_tiny_clip.py). */
 import { readFile } from 'node:fs/promises';
+import { ClipModel } from '../../../services/core/clip.ts';
 import { preprocessImage } from '../../../services/io/images.ts';
+import { loadClipModelDir, type ClipModelDir } from '../../../services/io/model-dir.ts';
 
 export const FixtureNames = ['tiny-clip-f32', 'tiny-clip-f16', 'tiny-clip-eos2'] as const;
 export type FixtureName = (typeof FixtureNames)[number];
@@ -53,4 +55,31 @@ export async function goldenPixels(name: FixtureName, golden: Golden, size: numb
     }
   }
   return out;
+}
+
+/** A fixture loaded once per test process: its model directory, golden outputs and golden pixels. */
+export interface Loaded {
+  readonly dir: ClipModelDir;
+  readonly golden: Golden;
+  readonly pixels: Float32Array;
+}
+
+const loaded = new Map<FixtureName, Loaded>();
+export async function fixture(name: FixtureName): Promise<Loaded> {
+  if (!loaded.has(name)) {
+    const dir = await loadClipModelDir(fixtureDir(name));
+    const golden = await readGolden(name);
+    loaded.set(name, { dir, golden, pixels: await goldenPixels(name, golden, dir.config.vision.imageSize) });
+  }
+  return loaded.get(name)!;
+}
+
+/** Runs `use` on a model built from the fixture's weights and disposes it after. */
+export function withModel<T>(f: Loaded, explicitTranspose: boolean, use: (m: ClipModel) => T): T {
+  const model = ClipModel.fromWeights(f.dir.config, f.dir.weights, { explicitTranspose });
+  try {
+    return use(model);
+  } finally {
+    model.dispose();
+  }
 }

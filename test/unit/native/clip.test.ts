@@ -7,11 +7,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../services/core/backend.ts';
-import { ClipModel, type Adapters } from '../../../services/core/clip.ts';
+import type { Adapters } from '../../../services/core/clip.ts';
 import { installNativeKernels } from '../../../services/core/native-kernels.ts';
 import { explicitTransposeFor } from '../../../services/cli/runtime.ts';
-import { loadClipModelDir, type ClipModelDir } from '../../../services/io/model-dir.ts';
-import { FixtureNames, fixtureDir, goldenPixels, readGolden, type FixtureName, type Golden } from '../core/fixtures.ts';
+import { FixtureNames, fixture, fixtureDir, readGolden, withModel } from '../core/fixtures.ts';
 import { flatten, relativeError } from '../core/numeric.ts';
 import { maxAbs, maxAbsDiff, runCli } from '../../helpers/cli.ts';
 import { addon, skip } from './addon.ts';
@@ -34,25 +33,6 @@ function native<T>(f: () => T): T {
   }
 }
 
-interface Loaded {
-  readonly dir: ClipModelDir;
-  readonly golden: Golden;
-  readonly pixels: Float32Array;
-}
-async function fixture(name: FixtureName): Promise<Loaded> {
-  const dir = await loadClipModelDir(fixtureDir(name));
-  const golden = await readGolden(name);
-  return { dir, golden, pixels: await goldenPixels(name, golden, dir.config.vision.imageSize) };
-}
-
-function withModel<T>(f: Loaded, explicitTranspose: boolean, use: (m: ClipModel) => T): T {
-  const model = ClipModel.fromWeights(f.dir.config, f.dir.weights, { explicitTranspose });
-  try {
-    return use(model);
-  } finally {
-    model.dispose();
-  }
-}
 
 describe('CLIP parity with the numpy HF reference on native products', { skip }, () => {
   for (const name of FixtureNames) {
