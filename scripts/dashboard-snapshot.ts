@@ -15,13 +15,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { writeChartGridPng, type ChartSpec, type Series } from '../services/cli/plot.ts';
+import { freeLoopbackPort } from '../services/protocol/nats-server.ts';
 
 export const REPO = fileURLToPath(new URL('../', import.meta.url));
 const BIN = join(REPO, 'bin/advclip.mjs');
@@ -76,14 +76,6 @@ export interface ScrapedCluster {
   drain(timeoutMs?: number): Promise<number | null>;
   /** Stops whatever is still running (cluster, its children, Prometheus) and removes the temp directory. */
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -185,7 +177,7 @@ export async function startScrapedCluster(o: ScrapedClusterOptions): Promise<Scr
       renameSync(`${workersFile}.tmp`, workersFile);
     };
     writeWorkers([]);
-    const webPort = await freePort();
+    const webPort = await freeLoopbackPort();
     const api = `http://127.0.0.1:${webPort}`;
     writeFileSync(
       join(dir, 'prometheus.yml'),

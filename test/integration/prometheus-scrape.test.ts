@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -25,18 +24,11 @@ import {
 } from '../../services/protocol/metrics.ts';
 import { startHttpEndpoints, type HttpEndpoints } from '../../services/protocol/http-endpoints.ts';
 import { onPath, repoRoot } from '../unit/deploy/tools.ts';
+import { freeLoopbackPort } from '../../services/protocol/nats-server.ts';
 
 interface Vector {
   metric: Record<string, string>;
   value: [number, string];
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
@@ -95,7 +87,7 @@ describe('Prometheus scrapes advclip /metrics', { skip: onPath('prometheus') ? f
     }, 100);
     tick.unref();
 
-    const webPort = await freePort();
+    const webPort = await freeLoopbackPort();
     api = `http://127.0.0.1:${webPort}`;
     writeFileSync(
       join(dir, 'prometheus.yml'),

@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +14,7 @@ import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { repoRoot, skipUnless } from './tools.ts';
+import { freeLoopbackPort } from '../../../services/protocol/nats-server.ts';
 
 const users = {
   NATS_COORDINATOR_USER: 'test-coordinator',
@@ -22,14 +22,6 @@ const users = {
   NATS_WORKER_USER: 'test-worker',
   NATS_WORKER_PASSWORD: 'worker-secret',
 };
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('deploy/nats/nats.conf on a real nats-server', { skip: skipUnless('nats-server', 'Debian package nats-server') }, () => {
   let dir: string;
@@ -44,7 +36,7 @@ describe('deploy/nats/nats.conf on a real nats-server', { skip: skipUnless('nats
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'advclip-nats-'));
-    const [port, monitor] = [await freePort(), await freePort()];
+    const [port, monitor] = [await freeLoopbackPort(), await freeLoopbackPort()];
     url = `nats://127.0.0.1:${port}`;
     server = spawn(
       'nats-server',
