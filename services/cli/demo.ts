@@ -11,9 +11,8 @@ import type { AttackSpec } from '../core/evaluate.ts';
 import { invalidArgument } from '../core/errors.ts';
 import type { LoraWeights } from '../core/lora.ts';
 import type { StepReport } from '../core/trainer.ts';
-import type { LabeledImage } from '../io/datasets.ts';
 import { parseFlags, type CommandSpec, type FlagValues } from './args.ts';
-import { evaluate, evenSubset } from './eval.ts';
+import { evalSet, evaluate, evenSubset, type EvalSet } from './eval.ts';
 import type { Logger } from './log.ts';
 import { writeChartPng } from './plot.ts';
 import { prepareData, prepareTraining, type DataSetup } from './run-setup.ts';
@@ -137,10 +136,11 @@ export async function runDemo(flags: FlagValues, _argv: readonly string[], log: 
       '--perturbation', flags.perturbation as string, '--out', join(flags.out as string, 'adapters', task, method),
     ];
     const data: DataSetup = await prepareData(parseFlags(trainCommand, trainArgs('clip-lora')), backend, log);
-    const test = evenSubset(data.dataset.test, flags['eval-limit'] as number | undefined);
-    const curveSet = evenSubset(data.dataset.test, flags['curve-limit'] as number);
+    // decoded once, evaluated many times (3 methods × clean, FGSM, PGD and the curve's ε)
+    const test = await evalSet(evenSubset(data.dataset.test, flags['eval-limit'] as number | undefined), data.dir);
+    const curveSet = await evalSet(evenSubset(data.dataset.test, flags['curve-limit'] as number), data.dir);
     const evalAll = async (lora: LoraWeights | null, name: MethodKey): Promise<[Accuracies, [number, number][]]> => {
-      const run = (images: readonly LabeledImage[], a: AttackSpec) => evaluate(data.model, data.dir, data.prompts, images, lora, a, 50, log, `${task} ${methodLabel[name]} ${a.attack}`);
+      const run = (images: EvalSet, a: AttackSpec) => evaluate(data.model, data.prompts, images, lora, a, 50, log, `${task} ${methodLabel[name]} ${a.attack}`);
       const acc = { clean: (await run(test, attack('none', 0))).accuracy, fgsm: (await run(test, attack('fgsm', epsilon))).accuracy, pgd: (await run(test, attack('pgd', epsilon))).accuracy };
       const curve: [number, number][] = [];
       for (const e of CURVE_EPSILONS) curve.push([e, (await run(curveSet, attack(e === 0 ? 'none' : 'pgd', e / 255))).accuracy]);
@@ -157,7 +157,7 @@ export async function runDemo(flags: FlagValues, _argv: readonly string[], log: 
     results[task] = {
       chance: 1 / data.dataset.classNames.length,
       classes: data.dataset.classNames.length,
-      test_images: test.length,
+      test_images: test.count,
       zero_shot: zs,
       clip_lora: cl,
       advclip_lora: adv,

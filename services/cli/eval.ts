@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ClipModel } from '../core/clip.ts';
 import { invalidArgument } from '../core/errors.ts';
 import { Attacks, classFeatures, evaluateBatch, type AttackSpec } from '../core/evaluate.ts';
-import { AdapterTensors } from '../core/shard.ts';
+import { AdapterTensors, type SampleSource } from '../core/shard.ts';
 import type { LoraWeights } from '../core/lora.ts';
 import type { LabeledImage } from '../io/datasets.ts';
 import { loadAdapter } from '../io/peft.ts';
@@ -54,28 +54,37 @@ export function evenSubset<T>(items: readonly T[], limit: number | undefined): r
   return Array.from({ length: limit }, (_, i) => items[Math.floor(i * stride)]);
 }
 
-/** Accuracy of a model (with adapters or zero-shot) on images, under an attack. */
+/** Images to evaluate on, preprocessed once to the model's size; sample ids are their positions. */
+export interface EvalSet {
+  readonly source: SampleSource;
+  readonly count: number;
+}
+
+export async function evalSet(images: readonly LabeledImage[], dir: ClipModelDir): Promise<EvalSet> {
+  return { source: await inMemorySource(images, dir), count: images.length };
+}
+
+/** Accuracy of a model (with adapters or zero-shot) on an evaluation set, under an attack. */
 export async function evaluate(
   model: ClipModel,
-  dir: ClipModelDir,
   prompts: readonly (readonly number[])[],
-  images: readonly LabeledImage[],
+  images: EvalSet,
   lora: LoraWeights | null,
   attack: AttackSpec,
   batchSize: number,
   log: Logger,
   progressLabel = `eval ${attack.attack}`,
 ): Promise<EvalResult> {
-  const source = await inMemorySource(images, dir);
+  const { source, count } = images;
   const adapter = lora ? new AdapterTensors(lora) : null;
   const adapters = adapter ? adapter.adapters(null) : null;
   const text = classFeatures(model, prompts, adapters);
-  const size = dir.config.vision.imageSize;
-  const progress = createProgress(progressLabel, images.length, log);
+  const size = model.config.vision.imageSize;
+  const progress = createProgress(progressLabel, count, log);
   let correct = 0;
   let lossSum = 0;
-  for (let start = 0; start < images.length; start += batchSize) {
-    const ids = Array.from({ length: Math.min(batchSize, images.length - start) }, (_, i) => start + i);
+  for (let start = 0; start < count; start += batchSize) {
+    const ids = Array.from({ length: Math.min(batchSize, count - start) }, (_, i) => start + i);
     const batch = await source(ids);
     const x = tf.tensor4d(batch.pixels, [ids.length, size, size, 3]);
     const outcome = evaluateBatch(model, adapters, text, x, batch.labels, ids, attack);
@@ -87,7 +96,7 @@ export async function evaluate(
   progress.stop();
   text.dispose();
   adapter?.dispose();
-  return { accuracy: correct / images.length, n: images.length, attack: attack.attack, epsilon: attack.epsilon, loss: lossSum / images.length };
+  return { accuracy: correct / count, n: count, attack: attack.attack, epsilon: attack.epsilon, loss: lossSum / count };
 }
 
 export function attackSpecFrom(flags: FlagValues): AttackSpec {
@@ -114,7 +123,7 @@ export async function runEval(flags: FlagValues, _argv: readonly string[], log: 
   const all = split === 'val' ? data.dataset.val : data.dataset[split];
   if (!all || all.length === 0) throw invalidArgument(`${data.dataset.root}: the ${split} split is empty`);
   const images = evenSubset(all, flags.limit as number | undefined);
-  const result = await evaluate(data.model, data.dir, data.prompts, images, lora, attack, flags['batch-size'] as number, log);
+  const result = await evaluate(data.model, data.prompts, await evalSet(images, data.dir), lora, attack, flags['batch-size'] as number, log);
   data.model.dispose();
   const out = { ...result, split, adapter: (flags.adapter as string | undefined) ?? null, classes: data.dataset.classNames.length, chance: 1 / data.dataset.classNames.length };
   if (flags.json) process.stdout.write(JSON.stringify(out) + '\n');

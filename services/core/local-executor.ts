@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
 /**
  * Runs every round in this process on one ShardComputer: the single-process
  * trainer, and the reference the cluster must equal.
@@ -24,7 +23,6 @@ export function localExecutor(shard: ShardComputer): LocalExecutor {
   return {
     async execute(task, lora, version): Promise<ExecutedRound> {
       const r = await shard.compute(task, tensorsAt(lora, version), version);
-      if (process.env.DEBUG_MEM) console.error(task.kind, task.round, JSON.stringify(tf.memory()));
       return { chunks: r.chunks, localDeltas: r.localDelta ? [r.localDelta] : [], grads: r.grads };
     },
     dispose() {

@@ -273,7 +273,8 @@ export class ShardComputer {
   }
 }
 
-function addInto(acc: Float32Array, g: Float32Array): void {
+/** acc += g, element-wise, in place */
+export function addInto(acc: Float32Array, g: Float32Array): void {
   for (let j = 0; j < acc.length; j++) acc[j] += g[j];
 }
 

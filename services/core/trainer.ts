@@ -7,7 +7,7 @@
  * the same numbers.
  */
 import type { ChunkResult, RoundKind, RoundTask } from './shard.ts';
-import { ascend, gradKeyA, gradKeyB } from './shard.ts';
+import { addInto, ascend, gradKeyA, gradKeyB } from './shard.ts';
 import type { LoraWeights } from './lora.ts';
 import { applyUpdate, initOptimizer, learningRate, type OptimizerState } from './optim.ts';
 import { batchAt, chunksOf, effectiveBatchSize } from './sampling.ts';
@@ -53,17 +53,13 @@ export function initTrainState(spec: TrainSpec, lora: LoraWeights): TrainState {
   return { step: 0, version: 0, lora, optimizer: initOptimizer(spec.optimizer, sizes), delta: null, deltaEpoch: 0 };
 }
 
-const sumInto = (acc: Float32Array, g: Float32Array) => {
-  for (let j = 0; j < acc.length; j++) acc[j] += g[j];
-};
-
 /** Σ over chunks, in chunk order, of one named gradient. */
 function chunkSum(chunks: readonly ChunkResult[], name: string): Float32Array {
   const ordered = [...chunks].sort((a, b) => a.index - b.index);
   const first = ordered[0]?.grads.get(name);
   if (!first) throw new Error(`internal: chunk results lack gradient "${name}"`);
   const acc = new Float32Array(first.length);
-  for (const c of ordered) sumInto(acc, c.grads.get(name)!);
+  for (const c of ordered) addInto(acc, c.grads.get(name)!);
   return acc;
 }
 
