@@ -1,11 +1,13 @@
 /**
  * Kernel peak: tfjs matMul GFLOP/s on each backend that loads here (wasm:
- * XNNPACK, one thread in Node; native: OpenBLAS sgemm from the addon, at 1
- * and 2 threads), against this machine's sgemm peak measured in the same run
- * with NumPy's OpenBLAS. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (set on these
- * machines as a safety measure) are unset for the NumPy child only, so it
- * runs the core OpenBLAS picks for this CPU; the tfjs children keep the
- * machine's environment, as a user's run would.
+ * XNNPACK, one thread in Node; native: oneDNN's sgemm from the addon, or
+ * OpenBLAS' where it was built without oneDNN, at 1 and 2 threads), against
+ * this machine's sgemm peak measured in the same run with NumPy's OpenBLAS.
+ * OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (set on these machines as a safety
+ * measure) are unset for the NumPy child only, so it runs the core OpenBLAS
+ * picks for this CPU; the tfjs children keep the machine's environment, as a
+ * user's run would (it pins an OpenBLAS build of the addon to Haswell; oneDNN
+ * does not read it).
  */
 import { loadNativeAddon } from '../services/core/native-kernels.ts';
 import { failureOf, jsonLines, runChild } from './child.ts';
@@ -94,11 +96,13 @@ async function run(ctx: BenchContext): Promise<SectionOutcome> {
 
   const addon = nativeAddon();
   const runs: { backend: 'wasm' | 'native'; threads: number | null; kernel: string }[] = [{ backend: 'wasm', threads: null, kernel: 'XNNPACK via wasm, 1 thread' }];
-  if ('error' in addon) figures.push(unavailable('kernel.native', 'tfjs matMul, native (OpenBLAS sgemm)', 'GFLOP/s', `native backend not available: ${addon.error}`));
+  if ('error' in addon) figures.push(unavailable('kernel.native', 'tfjs matMul, native (oneDNN or OpenBLAS sgemm)', 'GFLOP/s', `native backend not available: ${addon.error}`));
   else {
-    // the tfjs children keep the machine's environment: its OPENBLAS_CORETYPE picks native's core, not the CPU
-    const forced = process.env.OPENBLAS_CORETYPE ? ` (OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE})` : '';
-    for (const t of ctx.quick ? [2] : [1, 2]) runs.push({ backend: 'native', threads: t, kernel: `OpenBLAS sgemm via native, core ${addon.core}${forced}, ${threadsText(t)}` });
+    // the tfjs children keep the machine's environment: an OpenBLAS build takes its core from OPENBLAS_CORETYPE, not the CPU
+    const openblas = addon.info.startsWith('OpenBLAS');
+    const forced = openblas && process.env.OPENBLAS_CORETYPE ? ` (OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE})` : '';
+    const library = openblas ? 'OpenBLAS' : addon.info;
+    for (const t of ctx.quick ? [2] : [1, 2]) runs.push({ backend: 'native', threads: t, kernel: `${library} sgemm via native, kernel ${addon.core}${forced}, ${threadsText(t)}` });
   }
   const details: Record<string, unknown> = { numpy: peak, native_addon: addon, tfjs: {} };
   for (const r of runs) {

@@ -6,8 +6,10 @@
  * our `bench step` of that configuration using both cores two ways: native
  * with 2 threads in one process (the step section's, just before), and 2
  * worker processes of one thread (right after; the distributed section
- * reuses it). Goal: ours / torch ≤ 1.0. Both stacks run OpenBLAS under the machine's
- * environment. Skipped under --quick: the anchor alone runs 4 steps of ~19 s.
+ * reuses it). Goal: ours / torch ≤ 1.0. Both stacks run under the machine's
+ * environment (its OPENBLAS_CORETYPE pins torch's OpenBLAS to Haswell; our
+ * native products are oneDNN's, which picks its ISA itself). Skipped under
+ * --quick: the anchor alone runs 4 steps of ~19 s.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';

@@ -1,13 +1,24 @@
 {
+  "variables": {
+    # oneDNN's sgemm where its headers are installed (Debian: libdnnl-dev), else OpenBLAS'
+    "with_dnnl%": "<!(node -p \"require('fs').existsSync('/usr/include/oneapi/dnnl/dnnl.h') ? 1 : 0\")"
+  },
   "targets": [
     {
       "target_name": "advclip_native",
-      "sources": ["src/advclip_native.cc", "src/gemm.cc", "src/pool.cc"],
+      "sources": ["src/advclip_native.cc", "src/gemm.cc", "src/pool.cc", "src/sgemm.cc"],
       "cflags_cc": ["-O3", "-std=c++17", "-pthread"],
       "cflags_cc!": ["-fno-exceptions"],
       "ldflags": ["-pthread"],
-      "libraries": ["-lopenblas"],
-      "defines": ["NAPI_VERSION=8"]
+      "defines": ["NAPI_VERSION=8"],
+      "conditions": [
+        ["with_dnnl==1", {
+          "defines": ["ADVCLIP_DNNL"],
+          "libraries": ["-ldnnl", "-lgomp"]
+        }, {
+          "libraries": ["-lopenblas"]
+        }]
+      ]
     }
   ]
 }

@@ -7,7 +7,9 @@
  * backend is used instead. `--strict` exits 1 when the addon is not built;
  * `--force` rebuilds even when the addon is newer than its sources.
  *
- * Needs: libopenblas-dev (Debian), g++, make, python3; node-gyp comes with npm.
+ * Needs: libdnnl-dev (oneDNN; its sgemm picks the CPU's widest ISA) or else
+ * libopenblas-dev (Debian), g++, make, python3; node-gyp comes with npm.
+ * ADVCLIP_NATIVE_BLAS=openblas builds against OpenBLAS even where oneDNN is.
  * Node's headers are taken from the local install when they are there (no
  * download), else node-gyp's own cache or download.
  */
@@ -22,7 +24,7 @@ const nativeDir = join(root, 'native');
 const addonPath = join(nativeDir, 'build', 'Release', 'advclip_native.node');
 const strict = process.argv.includes('--strict');
 const force = process.argv.includes('--force');
-const hint = 'install libopenblas-dev g++ make python3 (Debian: apt-get install -y libopenblas-dev g++ make python3), then run `node scripts/build-native.mjs`';
+const hint = 'install libdnnl-dev (or libopenblas-dev), g++, make, python3 (Debian: apt-get install -y libdnnl-dev g++ make python3), then run `node scripts/build-native.mjs`';
 
 function done(built, message) {
   console.log(`advclip native: ${message}${built ? '' : ` — the wasm backend is used instead; to build it, ${hint}`}`);
@@ -80,11 +82,14 @@ if (upToDate()) {
 const gyp = findNodeGyp();
 if (!gyp) done(false, 'not built: node-gyp not found (it comes with npm)');
 const [command, ...prefixArgs] = gyp;
-const build = spawnSync(command, [...prefixArgs, 'rebuild', `--directory=${nativeDir}`, ...localHeaders()], { encoding: 'utf8', cwd: root });
+// node-gyp hands unknown --name=value options to gyp as variables (binding.gyp's with_dnnl)
+const blas = process.env.ADVCLIP_NATIVE_BLAS === 'openblas' ? ['--with_dnnl=0'] : [];
+const build = spawnSync(command, [...prefixArgs, 'rebuild', `--directory=${nativeDir}`, ...localHeaders(), ...blas], { encoding: 'utf8', cwd: root });
 if (build.status !== 0) {
   const output = `${build.stdout ?? ''}\n${build.stderr ?? ''}`;
   const reasons = [
     [/Could not find any Python/i, 'python3 not found (node-gyp needs it)'],
+    [/dnnl\.h|-ldnnl|-lgomp/i, 'oneDNN headers or library not found'],
     [/cblas\.h|-lopenblas|openblas/i, 'OpenBLAS headers or library not found'],
     [/make: (command )?not found|not found: make|[gc]\+\+: (command )?not found|cc1plus/i, 'no C++ toolchain (g++, make)'],
     [/getaddrinfo|ENOTFOUND|ECONNREFUSED|EAI_AGAIN/i, "Node's headers are not installed and could not be downloaded"],

@@ -6,13 +6,13 @@
 //   setThreads(n: number), threads(): number
 //   info(): { blas: string, core: string, threads: number }
 #include <node_api.h>
-#include <cblas.h>
 #include <sched.h>
 
 #include <memory>
 #include <string>
 
 #include "gemm.h"
+#include "sgemm.h"
 
 namespace {
 
@@ -90,8 +90,9 @@ napi_value Threads(napi_env env, napi_callback_info) {
 napi_value Info(napi_env env, napi_callback_info) {
   napi_value out, blas, core, threads;
   napi_create_object(env, &out);
-  napi_create_string_utf8(env, openblas_get_config(), NAPI_AUTO_LENGTH, &blas);
-  napi_create_string_utf8(env, openblas_get_corename(), NAPI_AUTO_LENGTH, &core);
+  const std::string library = advclip::sgemmLibrary(), kernel = advclip::sgemmKernel();
+  napi_create_string_utf8(env, library.c_str(), library.size(), &blas);
+  napi_create_string_utf8(env, kernel.c_str(), kernel.size(), &core);
   napi_create_int32(env, gPool->threads(), &threads);
   napi_set_named_property(env, out, "blas", blas);
   napi_set_named_property(env, out, "core", core);
@@ -100,9 +101,9 @@ napi_value Info(napi_env env, napi_callback_info) {
 }
 
 napi_value Init(napi_env env, napi_value exports) {
-  // Parallelism is ours (pool.h: tiles over batch entries or slabs);
-  // OpenBLAS' own threads would oversubscribe the cores under it.
-  openblas_set_num_threads(1);
+  // Parallelism is ours (pool.h: tiles over batch entries or slabs); the
+  // library's own threads would oversubscribe the cores under it.
+  advclip::sgemmSetup();
   if (!gPool) gPool = std::make_unique<advclip::Pool>(availableCpus());
   const napi_property_descriptor props[] = {
       {"gemm", nullptr, Gemm, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -1,9 +1,9 @@
 #include "gemm.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cstring>
+
+#include "sgemm.h"
 
 namespace advclip {
 namespace {
@@ -33,7 +33,7 @@ std::vector<std::int64_t> batchOffsets(const std::vector<std::int64_t>& shape, c
 // Below this many multiply-adds (~30 µs of one core) a product runs on the
 // calling thread: waking a worker costs more than it saves.
 constexpr std::int64_t kParallelWork = std::int64_t{1} << 22;
-// Tiles a large call is cut into, whatever the thread count. OpenBLAS rounds
+// Tiles a large call is cut into, whatever the thread count. The library rounds
 // a slab of a product differently from the whole, so tiles that depend on the
 // shapes alone are what makes every process (any ADVCLIP_NATIVE_THREADS)
 // compute the same bits — the cluster's exact mode relies on it. 8 tiles give
@@ -97,9 +97,8 @@ void gemmBatched(float* base, const GemmSpec& spec, Pool& pool) {
     const float* ai = a + aOff[static_cast<std::size_t>(t.batch)] + (spec.transA ? t.r0 : t.r0 * k);
     const float* bi = b + bOff[static_cast<std::size_t>(t.batch)] + (spec.transB ? t.c0 * k : t.c0);
     float* ci = c + t.batch * m * n + t.r0 * n + t.c0;
-    cblas_sgemm(CblasRowMajor, spec.transA ? CblasTrans : CblasNoTrans, spec.transB ? CblasTrans : CblasNoTrans,
-                static_cast<int>(t.r1 - t.r0), static_cast<int>(t.c1 - t.c0), static_cast<int>(k), 1.0f, ai, lda, bi, ldb,
-                0.0f, ci, ldc);
+    sgemm(spec.transA, spec.transB, static_cast<int>(t.r1 - t.r0), static_cast<int>(t.c1 - t.c0), static_cast<int>(k), ai, lda, bi,
+          ldb, ci, ldc);
   };
   const std::int64_t tileCount = static_cast<std::int64_t>(tiles.size());
   if (parallel) {

@@ -19,7 +19,7 @@ struct GemmSpec {
 /** Bytes of the buffer the spec reaches (so the caller can bounds-check). */
 std::uint64_t gemmExtent(const GemmSpec& spec);
 
-/** Runs every product of the batch on the pool's threads (OpenBLAS itself single-threaded). */
+/** Runs every product of the batch on the pool's threads (sgemm.h: each product single-threaded). */
 void gemmBatched(float* base, const GemmSpec& spec, Pool& pool);
 
 }  // namespace advclip

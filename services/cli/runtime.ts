@@ -31,7 +31,7 @@ export async function startBackend(flag: unknown, log: Logger): Promise<BackendC
   return choice;
 }
 
-/** wasm and cpu run transposed products slowly; TensorFlow and the OpenBLAS products do not. */
+/** wasm and cpu run transposed products slowly; TensorFlow and the native products do not. */
 export const explicitTransposeFor = (backend: BackendChoice): boolean => backend.tfName !== 'tensorflow' && backend.name !== 'native';
 
 export interface LoadedModel {

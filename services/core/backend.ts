@@ -1,9 +1,9 @@
 /**
  * Picks the tfjs compute backend once per process: native TensorFlow with CUDA,
- * native TensorFlow on CPU, WebAssembly with OpenBLAS products (`native`, see
- * native-kernels.ts), WebAssembly (SIMD), then plain JS. The TensorFlow
+ * native TensorFlow on CPU, WebAssembly with oneDNN/OpenBLAS products (`native`,
+ * see native-kernels.ts), WebAssembly (SIMD), then plain JS. The TensorFlow
  * packages are optional dependencies (their install downloads libtensorflow)
- * and the OpenBLAS addon is built only where libopenblas-dev is installed, so
+ * and the addon is built only where libdnnl-dev or libopenblas-dev is, so
  * each is tried and skipped, with the reason, when it is not there.
  */
 import * as tf from '@tensorflow/tfjs';

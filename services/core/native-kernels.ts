@@ -1,6 +1,6 @@
 /**
  * The `native` backend: tfjs' wasm backend with its BatchMatMul kernel
- * replaced by OpenBLAS sgemm from an N-API addon (native/, built by
+ * replaced by oneDNN's (or OpenBLAS') sgemm from an N-API addon (native/, built by
  * scripts/build-native.mjs). Operands stay where the wasm backend keeps them:
  * the addon reads and writes the wasm heap in place, so nothing is copied and
  * every other kernel, the tensor bookkeeping and the gradients stay wasm's.
@@ -35,7 +35,7 @@ export function loadNativeAddon(): NativeAddon {
   } catch (err) {
     const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
     const hint = /Cannot find module/.test(why)
-      ? 'the addon is not built (needs libopenblas-dev, g++, make, python3; then `node scripts/build-native.mjs`)'
+      ? 'the addon is not built (needs libdnnl-dev or libopenblas-dev, g++, make, python3; then `node scripts/build-native.mjs`)'
       : `the addon does not load (${why})`;
     throw new Error(hint);
   }
