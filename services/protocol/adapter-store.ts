@@ -1,24 +1,31 @@
 /**
- * Adapter versions on NATS JetStream. The coordinator puts each version's
- * safetensors blob into the object store, then points the KV key
- * `adapter.latest` at it ({version, sha256, object}). Workers watch the key,
- * prefetch the blob and hold it only once its SHA-256 matches.
+ * Adapter versions on NATS JetStream. The coordinator puts each version
+ * into the KV key `adapter.latest` (adapter-latest.ts): the safetensors
+ * blob itself when it fits in one message, else a pointer to the blob it
+ * put into the object store first. Workers watch the key and hold a
+ * version only once its blob's SHA-256 matches. The key keeps the last
+ * `keep` versions as history, so a worker can still fetch one by number.
  */
 import { createHash } from 'node:crypto';
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { Kvm } from '@nats-io/kv';
 import type { ObjectStore } from '@nats-io/obj';
 import { Objm, setSha256Backend } from '@nats-io/obj';
 import { AdvclipError, type ErrorCode } from '../core/errors.ts';
+import { encodeInlineLatest, encodeObjectLatest, parseLatest, type LatestAdapter } from './adapter-latest.ts';
 import type { NatsLink } from './nats-connection.ts';
 
-/** The value of `adapter.latest`. */
+/** A version on NATS: its number and the SHA-256 of its blob. */
 export interface AdapterPointer {
   readonly version: number;
   /** SHA-256 of the blob, lowercase hex. */
   readonly sha256: string;
-  /** Object store name of the blob. */
-  readonly object: string;
+}
+
+export interface PublishedAdapter extends AdapterPointer {
+  /** in the `adapter.latest` message itself, or in the object store (too big for one message) */
+  readonly carried: 'inline' | 'object';
 }
 
 export interface HeldAdapter extends AdapterPointer {
@@ -33,16 +40,19 @@ setSha256Backend('native');
 
 export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
+/** Versions kept on NATS unless the publisher says otherwise. */
+const DEFAULT_KEEP = 4;
+
 interface AdapterBuckets {
   readonly kv: KV;
   readonly objects: ObjectStore;
 }
 
-/** Creates (or binds to) the KV bucket and object store; same config on both sides. */
-async function openBuckets(link: NatsLink): Promise<AdapterBuckets> {
+/** Creates (or binds to) the KV bucket, keeping `history` values of a key, and the object store. */
+async function openBuckets(link: NatsLink, history: number): Promise<AdapterBuckets> {
   try {
     const [kv, objects] = await Promise.all([
-      new Kvm(link.nc).create(link.subjects.adapterKvBucket, { history: 1 }),
+      new Kvm(link.nc).create(link.subjects.adapterKvBucket, { history }),
       new Objm(link.nc).create(link.subjects.adapterObjectBucket),
     ]);
     return { kv, objects };
@@ -51,8 +61,16 @@ async function openBuckets(link: NatsLink): Promise<AdapterBuckets> {
   }
 }
 
+/** A bucket made by an earlier run (or another keep) keeps as many versions as this publisher says. */
+async function keepHistory(link: NatsLink, kv: KV, history: number): Promise<void> {
+  const status = await kv.status();
+  if (status.history === history) return;
+  const jsm = await jetstreamManager(link.nc);
+  await jsm.streams.update(status.streamInfo.config.name, { ...status.streamInfo.config, max_msgs_per_subject: history });
+}
+
 export interface AdapterPublisherOptions {
-  /** Adapter blobs kept in the object store (newest versions); older ones are deleted. */
+  /** Versions kept on NATS (newest): the history of `adapter.latest`, and blobs in the object store. */
   readonly keep?: number;
   /** Non-fatal problems (a failed prune). */
   readonly log?: LogFn;
@@ -64,7 +82,7 @@ export class AdapterPublisher {
   readonly #buckets: AdapterBuckets;
   readonly #keep: number;
   readonly #log: LogFn;
-  /** Versions whose blobs are in the object store. */
+  /** Versions whose blobs are in the object store (too big to go inline). */
   readonly #stored: Set<number>;
   #lastPublished = 0;
   #closed = false;
@@ -73,34 +91,37 @@ export class AdapterPublisher {
     this.#link = link;
     this.#buckets = buckets;
     this.#stored = stored;
-    this.#keep = options.keep ?? 4;
+    this.#keep = options.keep ?? DEFAULT_KEEP;
     this.#log = options.log ?? (() => undefined);
   }
 
   static async open(link: NatsLink, options: AdapterPublisherOptions = {}): Promise<AdapterPublisher> {
-    const keep = options.keep ?? 4;
-    if (!Number.isSafeInteger(keep) || keep < 1) {
-      throw new AdvclipError('INVALID_ARGUMENT', `adapter publisher: keep must be an integer >= 1, got ${keep}`);
+    const keep = options.keep ?? DEFAULT_KEEP;
+    if (!Number.isSafeInteger(keep) || keep < 1 || keep > 64) {
+      throw new AdvclipError('INVALID_ARGUMENT', `adapter publisher: keep must be an integer in [1, 64] (a KV history), got ${keep}`);
     }
-    const buckets = await openBuckets(link);
+    const buckets = await openBuckets(link, keep);
     const stored = new Set<number>();
     try {
+      await keepHistory(link, buckets.kv, keep);
       for (const info of await buckets.objects.list()) {
         const version = link.subjects.versionOfAdapterObject(info.name);
         if (version !== undefined && !info.deleted) stored.add(version);
       }
     } catch (err) {
-      throw wrapNatsError('UNAVAILABLE', 'cannot list the adapter object store', err);
+      throw wrapNatsError('UNAVAILABLE', 'cannot set up the adapter buckets', err);
     }
     return new AdapterPublisher(link, buckets, stored, options);
   }
 
   /**
-   * Stores `blob` as `adapter-<version>`, then moves `adapter.latest` to it.
-   * Versions must increase within one publisher; a resumed coordinator may
-   * republish versions it published before it stopped.
+   * Moves `adapter.latest` to `version`, carrying `blob` inline when it fits
+   * in the server's max_payload, else storing it as `adapter-<version>`
+   * first. `sha256` is the blob's when the caller has it already. Versions
+   * must increase within one publisher; a resumed coordinator may republish
+   * versions it published before it stopped.
    */
-  async publish(version: number, blob: Uint8Array): Promise<AdapterPointer> {
+  async publish(version: number, blob: Uint8Array, sha256 = sha256Hex(blob)): Promise<PublishedAdapter> {
     if (this.#closed) throw new AdvclipError('FAILED_PRECONDITION', 'adapter publisher is closed');
     if (!Number.isSafeInteger(version) || version < 1) {
       throw new AdvclipError('INVALID_ARGUMENT', `adapter version must be an integer >= 1, got ${version}`);
@@ -108,23 +129,24 @@ export class AdapterPublisher {
     if (version <= this.#lastPublished) {
       throw new AdvclipError('FAILED_PRECONDITION', `adapter version ${version} is not newer than ${this.#lastPublished}`);
     }
-    const pointer: AdapterPointer = {
-      version,
-      sha256: sha256Hex(blob),
-      object: this.#link.subjects.adapterObject(version),
-    };
+    const maxPayload = this.#link.nc.info?.max_payload ?? 0;
+    const inline = encodeInlineLatest(version, sha256, blob, maxPayload);
     try {
-      // One chunk per server max_payload (default 1 MiB) instead of 128 KiB: fewer messages per version.
-      const max_chunk_size = this.#link.nc.info?.max_payload;
-      await this.#buckets.objects.putBlob({ name: pointer.object, options: { max_chunk_size } }, blob);
-      this.#stored.add(version);
-      await this.#buckets.kv.put(this.#link.subjects.latestAdapterKey, JSON.stringify(pointer));
+      let value = inline;
+      if (!value) {
+        const object = this.#link.subjects.adapterObject(version);
+        // one chunk per max_payload instead of 128 KiB: fewer messages per version
+        await this.#buckets.objects.putBlob({ name: object, options: { max_chunk_size: maxPayload || undefined } }, blob);
+        this.#stored.add(version);
+        value = encodeObjectLatest(version, sha256, object);
+      }
+      await this.#buckets.kv.put(this.#link.subjects.latestAdapterKey, value);
     } catch (err) {
       throw wrapNatsError('UNAVAILABLE', `cannot publish adapter version ${version}`, err);
     }
     this.#lastPublished = version;
     await this.#prune();
-    return pointer;
+    return { version, sha256, carried: inline ? 'inline' : 'object' };
   }
 
   async #prune(): Promise<void> {
@@ -140,9 +162,10 @@ export class AdapterPublisher {
   }
 
   /**
-   * Forgets what an earlier run left: purges `adapter.latest` and deletes
-   * every adapter blob. A coordinator starts with it, so no worker takes a
-   * previous run's version (and then ignores this run's lower numbers).
+   * Forgets what an earlier run left: purges `adapter.latest` (with its
+   * history) and deletes every adapter blob. A coordinator starts with it,
+   * so no worker takes a previous run's version (and then ignores this
+   * run's lower numbers).
    */
   async reset(): Promise<void> {
     try {
@@ -164,7 +187,7 @@ export class AdapterPublisher {
 }
 
 export interface AdapterSubscriberOptions {
-  /** Refused versions (wrong hash, missing blob, bad pointer) and reconnects. */
+  /** Refused versions (wrong hash, missing blob, malformed `adapter.latest`) and reconnects. */
   readonly log?: LogFn;
 }
 
@@ -184,7 +207,7 @@ export class AdapterSubscriber {
   /** Newest version refused and why; cleared when a newer one is held. */
   #refused: { version: number; error: AdvclipError } | undefined;
   #held: HeldAdapter | undefined;
-  /** Pointers are considered one at a time, in arrival order. */
+  /** Values of `adapter.latest` are considered one at a time, in arrival order. */
   #queue: Promise<void> = Promise.resolve();
   #stopWatch: (() => void) | undefined;
   #stopStatus: (() => void) | undefined;
@@ -197,7 +220,7 @@ export class AdapterSubscriber {
   }
 
   static async open(link: NatsLink, options: AdapterSubscriberOptions = {}): Promise<AdapterSubscriber> {
-    const subscriber = new AdapterSubscriber(link, await openBuckets(link), options);
+    const subscriber = new AdapterSubscriber(link, await openBuckets(link, DEFAULT_KEEP), options);
     subscriber.#watchStatus();
     await subscriber.#watchLatest();
     return subscriber;
@@ -216,7 +239,7 @@ export class AdapterSubscriber {
 
   /**
    * Resolves once a version >= `version` is held. Rejects with the refusal
-   * (e.g. DATA_LOSS) if the newest pointer at or past `version` was refused,
+   * (e.g. DATA_LOSS) if the newest value at or past `version` was refused,
    * or DEADLINE_EXCEEDED after `timeoutMs`.
    */
   waitForVersion(version: number, timeoutMs: number): Promise<HeldAdapter> {
@@ -249,12 +272,17 @@ export class AdapterSubscriber {
   }
 
   /**
-   * Fetches and verifies one version from the object store (e.g. a Task's
-   * adapter_version and adapter_sha256). It becomes the held version if newer.
+   * Fetches and verifies one version kept on NATS (e.g. a Task's
+   * adapter_version and adapter_sha256) from the history of
+   * `adapter.latest`. It becomes the held version if newer.
    */
   async fetch(version: number, sha256: string): Promise<HeldAdapter> {
     if (this.#held?.version === version && this.#held.sha256 === sha256) return this.#held;
-    const adapter = await this.#download({ version, sha256, object: this.#link.subjects.adapterObject(version) });
+    const latest = await this.#findInHistory(version);
+    if (latest.sha256 !== sha256) {
+      throw new AdvclipError('DATA_LOSS', `adapter version ${version} on NATS has SHA-256 ${latest.sha256}, expected ${sha256}; not accepted`);
+    }
+    const adapter = await this.#verified(latest);
     if (!this.#held || adapter.version > this.#held.version) this.#hold(adapter);
     return adapter;
   }
@@ -276,7 +304,7 @@ export class AdapterSubscriber {
     void (async () => {
       try {
         for await (const entry of watch) {
-          if (entry.operation === 'PUT') this.#consider(entry.string());
+          if (entry.operation === 'PUT') this.#consider(entry.value);
         }
       } catch (err) {
         this.#log(`adapter watch ended: ${err instanceof Error ? err.message : err}`);
@@ -304,7 +332,7 @@ export class AdapterSubscriber {
         this.#log('NATS reconnected; catching up on adapter.latest');
         try {
           const entry = await this.#buckets.kv.get(this.#link.subjects.latestAdapterKey);
-          if (entry && entry.operation === 'PUT') this.#consider(entry.string());
+          if (entry && entry.operation === 'PUT') this.#consider(entry.value);
         } catch (err) {
           this.#log(`catch-up read of adapter.latest failed: ${err instanceof Error ? err.message : err}`);
         }
@@ -312,46 +340,68 @@ export class AdapterSubscriber {
     })();
   }
 
-  #consider(json: string): void {
+  #consider(value: Uint8Array): void {
     this.#queue = this.#queue.then(async () => {
       if (this.#closed) return;
-      let pointer: AdapterPointer;
+      let latest: LatestAdapter;
       try {
-        pointer = parsePointer(json);
+        latest = parseLatest(value);
       } catch (err) {
         this.#log((err as Error).message);
         return;
       }
-      if (this.#held && pointer.version <= this.#held.version) return;
+      if (this.#held && latest.version <= this.#held.version) return;
       try {
-        this.#hold(await this.#download(pointer));
+        this.#hold(await this.#verified(latest));
       } catch (err) {
         const error = err instanceof AdvclipError ? err : wrapNatsError('UNAVAILABLE', 'adapter download failed', err);
-        this.#refuse(pointer.version, error);
+        this.#refuse(latest.version, error);
       }
     });
   }
 
-  async #download(pointer: AdapterPointer): Promise<HeldAdapter> {
+  /** The newest value of `version` in the history of `adapter.latest`; NOT_FOUND when no longer kept. */
+  async #findInHistory(version: number): Promise<LatestAdapter> {
+    let found: LatestAdapter | undefined;
+    try {
+      for await (const entry of await this.#buckets.kv.history({ key: this.#link.subjects.latestAdapterKey })) {
+        if (entry.operation !== 'PUT') continue;
+        try {
+          const latest = parseLatest(entry.value);
+          if (latest.version === version) found = latest;
+        } catch {
+          // a malformed value was refused when it arrived; it holds no version
+        }
+      }
+    } catch (err) {
+      throw wrapNatsError('UNAVAILABLE', `adapter version ${version}: cannot read the history of adapter.latest`, err);
+    }
+    if (!found) throw new AdvclipError('NOT_FOUND', `adapter version ${version} is no longer kept on NATS`);
+    return found;
+  }
+
+  /** The blob of `latest` (inline, or downloaded from the object store), once its SHA-256 matches. */
+  async #verified(latest: LatestAdapter): Promise<HeldAdapter> {
+    const where = 'inline' in latest ? 'inline blob' : `blob "${latest.object}"`;
+    const bytes = 'inline' in latest ? latest.inline : await this.#download(latest.version, latest.object);
+    const actual = sha256Hex(bytes);
+    if (actual !== latest.sha256) {
+      throw new AdvclipError('DATA_LOSS', `adapter version ${latest.version}: ${where} has SHA-256 ${actual}, expected ${latest.sha256}; not accepted`);
+    }
+    // an owned copy (a Buffer's slice() would be a view): the client's buffer is a view into a larger message buffer
+    return { version: latest.version, sha256: latest.sha256, bytes: new Uint8Array(bytes) };
+  }
+
+  async #download(version: number, object: string): Promise<Uint8Array> {
     let bytes: Uint8Array | null;
     try {
-      bytes = await this.#buckets.objects.getBlob(pointer.object);
+      bytes = await this.#buckets.objects.getBlob(object);
     } catch (err) {
       const corrupt = /digest|sha/i.test(err instanceof Error ? err.message : '');
-      throw wrapNatsError(corrupt ? 'DATA_LOSS' : 'UNAVAILABLE', `adapter version ${pointer.version}: cannot read blob "${pointer.object}"`, err);
+      throw wrapNatsError(corrupt ? 'DATA_LOSS' : 'UNAVAILABLE', `adapter version ${version}: cannot read blob "${object}"`, err);
     }
-    if (bytes === null) {
-      throw new AdvclipError('NOT_FOUND', `adapter version ${pointer.version}: blob "${pointer.object}" is not in the object store`);
-    }
-    const actual = sha256Hex(bytes);
-    if (actual !== pointer.sha256) {
-      throw new AdvclipError(
-        'DATA_LOSS',
-        `adapter version ${pointer.version}: blob "${pointer.object}" has SHA-256 ${actual}, expected ${pointer.sha256}; not accepted`,
-      );
-    }
-    // An owned copy: the client's buffer is a view into a larger message buffer.
-    return { ...pointer, bytes: new Uint8Array(bytes) };
+    if (bytes === null) throw new AdvclipError('NOT_FOUND', `adapter version ${version}: blob "${object}" is not in the object store`);
+    return bytes;
   }
 
   #hold(adapter: HeldAdapter): void {
@@ -376,30 +426,6 @@ export class AdapterSubscriber {
       }
     }
   }
-}
-
-const SHA256_HEX = /^[0-9a-f]{64}$/;
-
-function parsePointer(json: string): AdapterPointer {
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch {
-    throw new AdvclipError('DATA_LOSS', `adapter.latest is not JSON: ${json.slice(0, 200)}`);
-  }
-  const { version, sha256, object } = (value ?? {}) as Record<string, unknown>;
-  if (
-    typeof version !== 'number' ||
-    !Number.isSafeInteger(version) ||
-    version < 1 ||
-    typeof sha256 !== 'string' ||
-    !SHA256_HEX.test(sha256) ||
-    typeof object !== 'string' ||
-    object === ''
-  ) {
-    throw new AdvclipError('DATA_LOSS', `adapter.latest is not {version, sha256, object}: ${json.slice(0, 200)}`);
-  }
-  return { version, sha256, object };
 }
 
 const closedError = () => new AdvclipError('FAILED_PRECONDITION', 'adapter subscriber is closed');

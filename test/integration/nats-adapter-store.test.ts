@@ -5,7 +5,9 @@
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kvm } from '@nats-io/kv';
+import { Objm } from '@nats-io/obj';
 import { AdvclipError } from '../../services/core/errors.ts';
+import { encodeInlineLatest, encodeObjectLatest, parseLatest } from '../../services/protocol/adapter-latest.ts';
 import {
   AdapterPublisher,
   AdapterSubscriber,
@@ -25,6 +27,8 @@ const USER = 'advclip';
 const PASSWORD = 'test-secret';
 /** The trainable parameters of ViT-B LoRA r=2 on q,k,v of both towers. */
 const LORA_FLOATS = 184_320;
+/** More than the default max_payload (1 MiB) holds: a bigger LoRA rank. */
+const TOO_BIG_FLOATS = 300_000;
 
 let server: NatsServer;
 const cleanups: (() => Promise<void>)[] = [];
@@ -58,26 +62,33 @@ function blobFor(version: number, floats = 1024): Uint8Array {
   return new Uint8Array(values.buffer);
 }
 
+async function objectNames(cluster: string): Promise<string[]> {
+  const reader = await link({ cluster, name: 'reader' });
+  const objects = await new Objm(reader.nc).open(reader.subjects.adapterObjectBucket);
+  return (await objects.list()).filter((o) => !o.deleted).map((o) => o.name).sort();
+}
+
 const isCode = (code: string) => (e: unknown) => e instanceof AdvclipError && e.code === code;
 
-test('versions 1..N arrive consecutively with verified hashes and exact bytes', async () => {
+test('versions 1..N arrive consecutively, inline in adapter.latest, with verified hashes and exact bytes', async () => {
   const { publisher, subscriber } = await openPair('consecutive');
   const seen: HeldAdapter[] = [];
   subscriber.onVersion((a) => seen.push(a));
   for (let v = 1; v <= 10; v++) {
-    const pointer = await publisher.publish(v, blobFor(v));
-    assert.deepEqual(pointer, { version: v, sha256: sha256Hex(blobFor(v)), object: `adapter-${v}` });
+    const published = await publisher.publish(v, blobFor(v, v === 10 ? LORA_FLOATS : 1024));
+    assert.deepEqual(published, { version: v, sha256: sha256Hex(blobFor(v, v === 10 ? LORA_FLOATS : 1024)), carried: 'inline' });
     await subscriber.waitForVersion(v, 5_000);
   }
   assert.deepEqual(seen.map((a) => a.version), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   for (const adapter of seen) {
     assert.equal(sha256Hex(adapter.bytes), adapter.sha256);
-    assert.deepEqual(adapter.bytes, blobFor(adapter.version));
+    assert.deepEqual(adapter.bytes, blobFor(adapter.version, adapter.version === 10 ? LORA_FLOATS : 1024));
   }
+  assert.deepEqual(await objectNames('consecutive'), [], 'nothing went to the object store');
   await assert.rejects(publisher.publish(10, blobFor(10)), isCode('FAILED_PRECONDITION'));
 });
 
-test('a late subscriber catches up to the latest version; old blobs beyond keep are pruned', async () => {
+test('a late subscriber catches up to the latest version; versions beyond keep are no longer kept', async () => {
   const { publisher } = await openPair('late');
   for (let v = 1; v <= 7; v++) await publisher.publish(v, blobFor(v));
   const late = await AdapterSubscriber.open(await link({ cluster: 'late', name: 'late-worker' }));
@@ -91,18 +102,81 @@ test('a late subscriber catches up to the latest version; old blobs beyond keep 
   assert.equal(late.latest()?.version, 7, 'fetching an older version does not replace the newest');
 });
 
-test('a pointer whose SHA-256 does not match the blob is refused (DATA_LOSS) and not held', async () => {
+test('an inline blob whose SHA-256 does not match its header is refused (DATA_LOSS) and not held', async () => {
   const { publisher, subscriber } = await openPair('tampered');
   await publisher.publish(1, blobFor(1));
   await subscriber.waitForVersion(1, 5_000);
   const attacker = await link({ cluster: 'tampered', name: 'attacker' });
   const kv = await new Kvm(attacker.nc).open(attacker.subjects.adapterKvBucket);
-  await kv.put('adapter.latest', JSON.stringify({ version: 2, sha256: 'f'.repeat(64), object: 'adapter-1' }));
-  await assert.rejects(subscriber.waitForVersion(2, 5_000), (e: unknown) => isCode('DATA_LOSS')(e) && /not accepted/.test((e as Error).message));
+  const corrupt = blobFor(2).slice();
+  corrupt[100] ^= 1;
+  await kv.put('adapter.latest', encodeInlineLatest(2, sha256Hex(blobFor(2)), corrupt, attacker.nc.info!.max_payload)!);
+  await assert.rejects(subscriber.waitForVersion(2, 5_000), (e: unknown) => isCode('DATA_LOSS')(e) && /version 2: inline blob has SHA-256 [0-9a-f]{64}, expected [0-9a-f]{64}; not accepted/.test((e as Error).message));
   assert.equal(subscriber.latest()?.version, 1);
-  await assert.rejects(subscriber.fetch(1, '0'.repeat(64)), isCode('DATA_LOSS'));
+  await assert.rejects(subscriber.fetch(1, '0'.repeat(64)), (e: unknown) => isCode('DATA_LOSS')(e) && /version 1 on NATS has SHA-256/.test((e as Error).message), 'a task naming another hash');
+  await assert.rejects(subscriber.fetch(2, sha256Hex(blobFor(2))), isCode('DATA_LOSS'), 'the corrupt version read again from the history');
   await publisher.publish(3, blobFor(3));
   assert.equal((await subscriber.waitForVersion(3, 5_000)).version, 3, 'a good version after a bad one is accepted');
+});
+
+test('a blob too big for one message goes through the object store: verified, fetched by number, pruned beyond keep', async () => {
+  const { publisher, subscriber } = await openPair('big');
+  const published = await publisher.publish(1, blobFor(1, TOO_BIG_FLOATS));
+  assert.deepEqual(published, { version: 1, sha256: sha256Hex(blobFor(1, TOO_BIG_FLOATS)), carried: 'object' });
+  assert.deepEqual((await subscriber.waitForVersion(1, 5_000)).bytes, blobFor(1, TOO_BIG_FLOATS));
+  assert.equal((await publisher.publish(2, blobFor(2))).carried, 'inline', 'a small version after a big one goes inline');
+  for (let v = 3; v <= 6; v++) assert.equal((await publisher.publish(v, blobFor(v, TOO_BIG_FLOATS))).carried, 'object');
+  assert.deepEqual((await subscriber.waitForVersion(6, 5_000)).bytes, blobFor(6, TOO_BIG_FLOATS));
+  assert.deepEqual(await objectNames('big'), ['adapter-3', 'adapter-4', 'adapter-5', 'adapter-6'], 'keep = 4 blobs');
+  const late = await AdapterSubscriber.open(await link({ cluster: 'big', name: 'late-worker' }));
+  cleanups.push(() => late.close());
+  assert.deepEqual((await late.waitForVersion(6, 5_000)).bytes, blobFor(6, TOO_BIG_FLOATS));
+  assert.deepEqual((await late.fetch(3, sha256Hex(blobFor(3, TOO_BIG_FLOATS)))).bytes, blobFor(3, TOO_BIG_FLOATS));
+  await assert.rejects(late.fetch(1, sha256Hex(blobFor(1, TOO_BIG_FLOATS))), isCode('NOT_FOUND'));
+
+  // a pointer to a blob with another hash (only the coordinator could write one)
+  const attacker = await link({ cluster: 'big', name: 'attacker' });
+  const kv = await new Kvm(attacker.nc).open(attacker.subjects.adapterKvBucket);
+  await kv.put('adapter.latest', encodeObjectLatest(7, sha256Hex(blobFor(7, TOO_BIG_FLOATS)), 'adapter-6'));
+  await assert.rejects(late.waitForVersion(7, 5_000), (e: unknown) => isCode('DATA_LOSS')(e) && /version 7: blob "adapter-6" has SHA-256 [0-9a-f]{64}, expected/.test((e as Error).message));
+  await kv.put('adapter.latest', encodeObjectLatest(8, sha256Hex(blobFor(8)), 'adapter-8'));
+  await assert.rejects(late.waitForVersion(8, 5_000), (e: unknown) => isCode('NOT_FOUND')(e) && /blob "adapter-8" is not in the object store/.test((e as Error).message));
+  assert.equal(late.latest()?.version, 6);
+});
+
+test('a value of exactly max_payload goes inline and reaches a watcher, a late reader and a fetch by number', async () => {
+  const { publisher, subscriber } = await openPair('boundary');
+  const reader = await link({ cluster: 'boundary', name: 'reader' });
+  const maxPayload = reader.nc.info!.max_payload;
+  const headerBytes = encodeInlineLatest(1, 'f'.repeat(64), new Uint8Array(maxPayload), 2 * maxPayload)!.byteLength - maxPayload;
+  const blob = new Uint8Array(maxPayload - headerBytes).map((_, i) => i & 0xff);
+  assert.equal((await publisher.publish(1, blob)).carried, 'inline');
+  assert.deepEqual((await subscriber.waitForVersion(1, 5_000)).bytes, blob);
+  const kv = await new Kvm(reader.nc).open(reader.subjects.adapterKvBucket);
+  const read = parseLatest((await kv.get('adapter.latest'))!.value);
+  assert.ok('inline' in read && read.inline.byteLength === blob.byteLength, 'a direct get (the catch-up after a reconnect) reads it whole');
+  const oneMore = new Uint8Array(blob.byteLength + 1).map((_, i) => (i * 3) & 0xff);
+  assert.equal((await publisher.publish(2, oneMore)).carried, 'object', 'one byte more goes to the object store');
+  assert.deepEqual((await subscriber.waitForVersion(2, 5_000)).bytes, oneMore);
+  const late = await AdapterSubscriber.open(await link({ cluster: 'boundary', name: 'late-worker' }));
+  cleanups.push(() => late.close());
+  assert.equal((await late.waitForVersion(2, 5_000)).version, 2);
+  assert.deepEqual((await late.fetch(1, sha256Hex(blob))).bytes, blob);
+});
+
+test('a bucket left by an earlier run with another history keeps the publisher’s number of versions', async () => {
+  const earlier = await link({ cluster: 'history' });
+  await new Kvm(earlier.nc).create(earlier.subjects.adapterKvBucket, { history: 1 });
+  const { publisher, subscriber } = await openPair('history');
+  const kv = await new Kvm(earlier.nc).open(earlier.subjects.adapterKvBucket);
+  assert.equal((await kv.status()).history, 4);
+  for (let v = 1; v <= 6; v++) await publisher.publish(v, blobFor(v));
+  await subscriber.waitForVersion(6, 5_000);
+  assert.deepEqual((await subscriber.fetch(3, sha256Hex(blobFor(3)))).bytes, blobFor(3));
+  await assert.rejects(subscriber.fetch(2, sha256Hex(blobFor(2))), isCode('NOT_FOUND'));
+  await publisher.reset();
+  assert.equal(await kv.get('adapter.latest').then((e) => e?.operation), 'PURGE', 'reset purges the key');
+  await assert.rejects(subscriber.fetch(5, sha256Hex(blobFor(5))), isCode('NOT_FOUND'), 'and its history');
 });
 
 test('waitForVersion times out with DEADLINE_EXCEEDED when nothing comes', async () => {
@@ -110,7 +184,7 @@ test('waitForVersion times out with DEADLINE_EXCEEDED when nothing comes', async
   await assert.rejects(subscriber.waitForVersion(1, 200), isCode('DEADLINE_EXCEEDED'));
 });
 
-test('nats-server restarted mid-stream: publishing resumes after reconnect and KV + objects survive', async (t: TestContext) => {
+test('nats-server restarted mid-stream: publishing resumes after reconnect and adapter.latest with its history survives', async (t: TestContext) => {
   const own = await startNatsServer({ user: USER, password: PASSWORD });
   cleanups.push(() => own.close());
   const { publisher, subscriber } = await openPair('restart', own);
@@ -142,7 +216,7 @@ test('nats-server restarted mid-stream: publishing resumes after reconnect and K
   const fresh = await AdapterSubscriber.open(await link({ cluster: 'restart', name: 'after-restart' }, own));
   cleanups.push(() => fresh.close());
   assert.equal((await fresh.waitForVersion(6, 5_000)).version, 6, 'adapter.latest survived the restart');
-  assert.deepEqual((await fresh.fetch(3, sha256Hex(blobFor(3)))).bytes, blobFor(3), 'blobs survived the restart');
+  assert.deepEqual((await fresh.fetch(3, sha256Hex(blobFor(3)))).bytes, blobFor(3), 'older versions survived the restart');
 });
 
 test('publish → subscriber holds latency for a 184,320-float32 adapter (50 versions)', async (t: TestContext) => {

@@ -22,6 +22,7 @@ import { createLogger } from '../../services/cli/log.ts';
 import { workerCommand, workerSetupFrom } from '../../services/cli/worker.ts';
 import { initBackend } from '../../services/core/backend.ts';
 import { AdvclipError } from '../../services/core/errors.ts';
+import { parseLatest } from '../../services/protocol/adapter-latest.ts';
 import { AdapterPublisher, AdapterSubscriber } from '../../services/protocol/adapter-store.ts';
 import { connectNats, isNatsUnavailable, type NatsLink } from '../../services/protocol/nats-connection.ts';
 import { findNatsServerBinary, NATS_WORKER_PERMISSIONS, startNatsServer, type NatsUser } from '../../services/protocol/nats-server.ts';
@@ -85,7 +86,8 @@ describe('NATS users of a loopback nats-server', { skip: natsMissing }, () => {
       for await (const m of events) assert.deepEqual(m.json(), { step: 1 }, 'a worker may publish events');
 
       const latest = await (await new Kvm(coordinator.nc).open(coordinator.subjects.adapterKvBucket)).get(coordinator.subjects.latestAdapterKey);
-      assert.deepEqual(latest?.json(), v1, 'adapter.latest still names version 1');
+      const { version, sha256 } = parseLatest(latest!.value);
+      assert.deepEqual({ version, sha256, carried: 'inline' }, v1, 'adapter.latest still holds version 1');
       assert.equal(subscriber.latest()?.version, 1);
 
       // a corrupt pointer (only the coordinator could write one) is refused and the held version kept
