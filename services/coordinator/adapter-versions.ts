@@ -47,7 +47,7 @@ export class AdapterVersions {
     return version === 0 && this.#latest && !this.#kept.has(0) ? this.#latest : this.#kept.get(version);
   }
 
-  /** Is the kept `version` in the NATS object store (published by this coordinator)? */
+  /** Is the kept `version` on NATS (published by this coordinator)? */
   onNats(version: number): boolean {
     return this.#onNats.has(version);
   }
@@ -81,7 +81,7 @@ export class AdapterVersions {
     if (publisher && version >= 1 && natsUp) {
       try {
         // a publish caught by a drop would wait for its timeout: give up on it at the drop
-        await unlessDropped(publisher.publish(version, blob.bytes), this.#options.natsLink, `adapter version ${version}`);
+        await unlessDropped(publisher.publish(version, blob.bytes, blob.sha256), this.#options.natsLink, `adapter version ${version}`);
         published = true;
         this.#onNats.add(version);
         if (this.#natsFailed) this.#options.warn('NATS publishing works again');
