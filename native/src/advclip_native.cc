@@ -3,6 +3,11 @@
 //   gemm(heap: ArrayBuffer, spec: Float64Array)
 //     spec = [aOffset, bOffset, cOffset, m, n, k, transA, transB, rank,
 //             batchShape[rank], aStrides[rank], bStrides[rank]]   (offsets in bytes, strides in elements)
+//   quickGelu(heap, [x, y, n]), quickGeluGrad(heap, [x, dy, dx, n])
+//   layerNorm(heap, [x, gamma, beta, y, rows, width, eps])
+//   layerNormGrad(heap, [x, gamma, dy, dx, rows, width, eps])
+//   layerNormGammaGrad(heap, [x, dy, dgamma, rows, width, eps])
+//     (offsets in bytes; fused.h says what each computes)
 //   setThreads(n: number), threads(): number
 //   info(): { blas: string, core: string, threads: number }
 #include <node_api.h>
@@ -11,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "fused.h"
 #include "gemm.h"
 #include "sgemm.h"
 
@@ -72,6 +78,91 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+/** A fused kernel's arguments: the heap, and a spec of `want` numbers. */
+struct FusedArgs {
+  char* heap = nullptr;
+  std::size_t heapBytes = 0;
+  const double* spec = nullptr;
+};
+
+bool readFused(napi_env env, napi_callback_info info, const char* name, std::size_t want, FusedArgs& out) {
+  napi_value argv[2];
+  if (!readArgs(env, info, 2, argv)) return fail(env, std::string(name) + "(heap, spec): two arguments expected"), false;
+  void* heap = nullptr;
+  if (napi_get_arraybuffer_info(env, argv[0], &heap, &out.heapBytes) != napi_ok) return fail(env, std::string(name) + ": heap must be an ArrayBuffer"), false;
+  napi_typedarray_type type;
+  std::size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_float64_array || length != want)
+    return fail(env, std::string(name) + ": spec must be a Float64Array of " + std::to_string(want)), false;
+  out.heap = static_cast<char*>(heap);
+  out.spec = static_cast<const double*>(data);
+  return true;
+}
+
+/** The float array at spec[i] (a byte offset) of `count` floats, or null when it is misaligned or reaches past the heap. */
+float* floatsAt(const FusedArgs& a, std::size_t i, std::int64_t count) {
+  const double offset = a.spec[i];
+  if (offset < 0 || count < 0 || static_cast<std::uint64_t>(offset) % 4 != 0) return nullptr;
+  if (static_cast<std::uint64_t>(offset) + 4 * static_cast<std::uint64_t>(count) > a.heapBytes) return nullptr;
+  return reinterpret_cast<float*>(a.heap + static_cast<std::uint64_t>(offset));
+}
+
+napi_value QuickGelu(napi_env env, napi_callback_info info) {
+  FusedArgs a;
+  if (!readFused(env, info, "quickGelu", 3, a)) return nullptr;
+  const auto n = static_cast<std::int64_t>(a.spec[2]);
+  float *x = floatsAt(a, 0, n), *y = floatsAt(a, 1, n);
+  if (!x || !y) return fail(env, "quickGelu: operands misaligned or past the end of the heap");
+  advclip::quickGelu(x, y, n, *gPool);
+  return nullptr;
+}
+
+napi_value QuickGeluGrad(napi_env env, napi_callback_info info) {
+  FusedArgs a;
+  if (!readFused(env, info, "quickGeluGrad", 4, a)) return nullptr;
+  const auto n = static_cast<std::int64_t>(a.spec[3]);
+  float *x = floatsAt(a, 0, n), *dy = floatsAt(a, 1, n), *dx = floatsAt(a, 2, n);
+  if (!x || !dy || !dx) return fail(env, "quickGeluGrad: operands misaligned or past the end of the heap");
+  advclip::quickGeluGrad(x, dy, dx, n, *gPool);
+  return nullptr;
+}
+
+/** rows, width, eps from spec[at..at+2] (every LayerNorm kernel's tail) */
+advclip::LayerNormShape layerNormShape(const FusedArgs& a, std::size_t at) {
+  return {static_cast<std::int64_t>(a.spec[at]), static_cast<std::int64_t>(a.spec[at + 1]), static_cast<float>(a.spec[at + 2])};
+}
+
+napi_value LayerNorm(napi_env env, napi_callback_info info) {
+  FusedArgs a;
+  if (!readFused(env, info, "layerNorm", 7, a)) return nullptr;
+  const auto s = layerNormShape(a, 4);
+  float *x = floatsAt(a, 0, s.rows * s.width), *gamma = floatsAt(a, 1, s.width), *beta = floatsAt(a, 2, s.width), *y = floatsAt(a, 3, s.rows * s.width);
+  if (!x || !gamma || !beta || !y || s.width < 1) return fail(env, "layerNorm: bad shape, or operands misaligned or past the end of the heap");
+  advclip::layerNorm(x, gamma, beta, y, s, *gPool);
+  return nullptr;
+}
+
+napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
+  FusedArgs a;
+  if (!readFused(env, info, "layerNormGrad", 7, a)) return nullptr;
+  const auto s = layerNormShape(a, 4);
+  float *x = floatsAt(a, 0, s.rows * s.width), *gamma = floatsAt(a, 1, s.width), *dy = floatsAt(a, 2, s.rows * s.width), *dx = floatsAt(a, 3, s.rows * s.width);
+  if (!x || !gamma || !dy || !dx || s.width < 1) return fail(env, "layerNormGrad: bad shape, or operands misaligned or past the end of the heap");
+  advclip::layerNormGrad(x, gamma, dy, dx, s, *gPool);
+  return nullptr;
+}
+
+napi_value LayerNormGammaGrad(napi_env env, napi_callback_info info) {
+  FusedArgs a;
+  if (!readFused(env, info, "layerNormGammaGrad", 6, a)) return nullptr;
+  const auto s = layerNormShape(a, 3);
+  float *x = floatsAt(a, 0, s.rows * s.width), *dy = floatsAt(a, 1, s.rows * s.width), *dgamma = floatsAt(a, 2, s.width);
+  if (!x || !dy || !dgamma || s.width < 1) return fail(env, "layerNormGammaGrad: bad shape, or operands misaligned or past the end of the heap");
+  advclip::layerNormGammaGrad(x, dy, dgamma, s);
+  return nullptr;
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!readArgs(env, info, 1, argv)) return fail(env, "setThreads(n): one argument expected");
@@ -107,6 +198,11 @@ napi_value Init(napi_env env, napi_value exports) {
   if (!gPool) gPool = std::make_unique<advclip::Pool>(availableCpus());
   const napi_property_descriptor props[] = {
       {"gemm", nullptr, Gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"quickGelu", nullptr, QuickGelu, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"quickGeluGrad", nullptr, QuickGeluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"layerNorm", nullptr, LayerNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"layerNormGrad", nullptr, LayerNormGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"layerNormGammaGrad", nullptr, LayerNormGammaGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},

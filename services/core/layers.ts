@@ -10,6 +10,7 @@
  * is capped at 4 GB. Native backends keep tfjs' own gradients.
  */
 import * as tf from '@tensorflow/tfjs';
+import { FusedKernel, fusedLayerNorm, fusedQuickGelu, hasFusedKernel } from './fused.ts';
 
 /** A linear layer y = x·W0ᵀ + b (frozen when fine-tuning, trainable when pretraining). */
 export interface FrozenLinear {
@@ -75,14 +76,16 @@ export function matMulPlain<T extends tf.Tensor>(a: T, b: T, explicitTranspose: 
   return op(a, b) as T;
 }
 
-/** LayerNorm over the last axis, as torch.nn.LayerNorm. */
+/** LayerNorm over the last axis, as torch.nn.LayerNorm (one kernel where the backend has it). */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor {
+  if (hasFusedKernel(FusedKernel.layerNorm)) return fusedLayerNorm(x, gamma, beta, eps);
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), gamma), beta);
 }
 
-/** quick_gelu(x) = x·σ(1.702x), OpenAI CLIP's activation. */
-export const quickGelu = (x: tf.Tensor): tf.Tensor => tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
+/** quick_gelu(x) = x·σ(1.702x), OpenAI CLIP's activation (one kernel where the backend has it). */
+export const quickGelu = (x: tf.Tensor): tf.Tensor =>
+  hasFusedKernel(FusedKernel.quickGelu) ? fusedQuickGelu(x) : tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
 
 /** exact (erf) GELU, for checkpoints with hidden_act "gelu". */
 export function gelu(x: tf.Tensor): tf.Tensor {
