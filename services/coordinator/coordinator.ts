@@ -25,7 +25,7 @@ import type { RoundShapes } from '../protocol/task-codec.ts';
 import type { TransportSecurity } from '../protocol/tls.ts';
 import type { Registry } from 'prom-client';
 import { AdapterVersions } from './adapter-versions.ts';
-import { RemoteExecutor, type DeadlineOptions } from './remote-executor.ts';
+import { RemoteExecutor, type DeadlineOptions, type RoundCosts } from './remote-executor.ts';
 import { startCoordinatorServer, type CoordinatorServer } from './server.ts';
 import { WorkerRegistry } from './worker-registry.ts';
 
@@ -63,9 +63,18 @@ export interface CoordinatorOptions {
 
 const DRAIN_GRACE_MS = 10_000;
 
+/** What a step cost, as the coordinator saw it: what advclip_step_seconds and (of its rounds) advclip_network_bytes_total count. */
+export interface StepCosts extends Readonly<RoundCosts> {
+  /** the step's time outside its rounds: averaging, the optimiser, the step loop */
+  readonly updateMs: number;
+  /** the size of the adapter version the step made; each worker fetches it once, from NATS or with GetAdapter */
+  readonly adapterBytes: number;
+}
+
 export class Coordinator {
   #state: LifecycleState = 'starting';
   #stepStart = performance.now();
+  #lastStepCosts: StepCosts | null = null;
   #sweeper: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -172,6 +181,10 @@ export class Coordinator {
         registry,
         versions,
         executor,
+        onWire: (m) => {
+          metrics.networkBytes.inc({ direction: m.direction, message: m.message }, m.bytes);
+          executor.countWire(m);
+        },
         warn: (m) => log.warn(m),
       });
       log.info(`coordinator listening on ${server.address}`, { address: server.address, metrics: `http://${http.host}:${http.port}/metrics`, tls: o.security.mode });
@@ -201,6 +214,11 @@ export class Coordinator {
     return this.executor.execute;
   }
 
+  /** What the last step done cost (null before the first). */
+  get lastStepCosts(): StepCosts | null {
+    return this.#lastStepCosts;
+  }
+
   /** After each step: metrics, the new adapter version out, a step event. */
   async stepDone(report: StepReport, state: TrainState): Promise<void> {
     const m = this.metrics;
@@ -211,13 +229,14 @@ export class Coordinator {
     m.gradNorm.set({ param: 'delta' }, report.gradNorm.delta);
     m.deltaLinf.set(report.deltaLinf);
     m.step.set(state.step);
-    const t = this.executor.takeTimes();
-    const wall = performance.now() - this.#stepStart;
+    const t = this.executor.takeCosts();
+    const updateMs = Math.max(0, performance.now() - this.#stepStart - t.roundsMs);
     m.stepSeconds.observe({ phase: 'compute' }, t.computeMs / 1000);
     m.stepSeconds.observe({ phase: 'network' }, t.networkMs / 1000);
     m.stepSeconds.observe({ phase: 'wait' }, t.waitMs / 1000);
-    m.stepSeconds.observe({ phase: 'update' }, Math.max(0, wall - t.roundsMs) / 1000);
-    await this.versions.ensure(state.lora, state.version);
+    m.stepSeconds.observe({ phase: 'update' }, updateMs / 1000);
+    const adapter = await this.versions.ensure(state.lora, state.version);
+    this.#lastStepCosts = Object.freeze({ ...t, updateMs, adapterBytes: adapter.bytes.byteLength });
     if (this.nats) publishEvent(this.nats, 'step', { step: state.step, adapter_version: state.version });
     this.#stepStart = performance.now();
   }

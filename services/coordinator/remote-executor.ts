@@ -6,7 +6,8 @@
  * every result against the round (task-codec.ts), and hands chunks of a
  * worker that fails, disconnects, answers wrongly or misses its deadline
  * to the others. Chunk results come back in chunk order, so the step is
- * the same whoever computed what.
+ * the same whoever computed what. It also adds up what each step's rounds
+ * cost (RoundCosts): time outside the workers' compute, bytes on the wire.
  */
 import { AdvclipError } from '../core/errors.ts';
 import type { LoraWeights } from '../core/lora.ts';
@@ -16,6 +17,7 @@ import type { TaskError__Output } from '../protocol/generated/advclip/v1/TaskErr
 import type { TaskResult__Output } from '../protocol/generated/advclip/v1/TaskResult.ts';
 import { decodeResult, encodeTask, InvalidResult, type RejectReason, type RoundShapes } from '../protocol/task-codec.ts';
 import type { AdapterBlob } from '../protocol/adapter-blob.ts';
+import type { WireMessage } from '../protocol/wire-meter.ts';
 import type { AdapterVersions } from './adapter-versions.ts';
 import { assignChunks } from './assign.ts';
 import type { WorkerRegistry, WorkerSession } from './worker-registry.ts';
@@ -55,16 +57,20 @@ export interface RemoteExecutorOptions {
   readonly warn: (message: string, fields?: Record<string, unknown>) => void;
 }
 
-/** Where a step's wall time went, summed over its rounds (ms). */
-export interface RoundTimes {
+/** What a step's rounds cost, summed over them: where their wall time went (ms) and what they put on the wire. */
+export interface RoundCosts {
   /** the slowest worker's compute time, per round */
   computeMs: number;
-  /** the rest of the rounds' time: transfer, encoding, queueing */
+  /** the rest of the rounds' time: transfer, encoding and decoding at both ends, queueing, adapter fetches */
   networkMs: number;
   /** waiting for the minimum of workers */
   waitMs: number;
   /** wall time of the rounds */
   roundsMs: number;
+  /** protobuf bytes of the Task messages sent (wire-meter.ts) */
+  sentBytes: number;
+  /** protobuf bytes of the TaskResult and TaskError messages received */
+  receivedBytes: number;
 }
 
 type Outcome = { readonly ok: true; readonly result: ReturnType<typeof decodeResult> } | { readonly ok: false; readonly reason: string; readonly detail: string };
@@ -75,7 +81,7 @@ interface Pending {
   settle(outcome: Outcome): void;
 }
 
-const zeroTimes = (): RoundTimes => ({ computeMs: 0, networkMs: 0, waitMs: 0, roundsMs: 0 });
+const zeroCosts = (): RoundCosts => ({ computeMs: 0, networkMs: 0, waitMs: 0, roundsMs: 0, sentBytes: 0, receivedBytes: 0 });
 
 export class RemoteExecutor {
   readonly #o: RemoteExecutorOptions;
@@ -83,7 +89,7 @@ export class RemoteExecutor {
   readonly #pending = new Map<string, Pending>();
   readonly #offLost: () => void;
   #seq = 0;
-  #times = zeroTimes();
+  #costs = zeroCosts();
   #aborted: AdvclipError | null = null;
   #wakeAbort: (() => void) | null = null;
 
@@ -106,11 +112,21 @@ export class RemoteExecutor {
     return false;
   }
 
-  /** The step's phase times so far, and a fresh count. */
-  takeTimes(): RoundTimes {
-    const t = this.#times;
-    this.#times = zeroTimes();
+  /** The step's costs so far, and a fresh count. */
+  takeCosts(): RoundCosts {
+    const t = this.#costs;
+    this.#costs = zeroCosts();
     return t;
+  }
+
+  /**
+   * A message the coordinator's gRPC server sent or received: the rounds' own
+   * ones count (tasks out, results and task errors back, late or refused ones
+   * too: they crossed the wire); heartbeats and adapter traffic do not.
+   */
+  countWire(m: WireMessage): void {
+    if (m.direction === 'sent' && m.message === 'task') this.#costs.sentBytes += m.bytes;
+    if (m.direction === 'received' && (m.message === 'result' || m.message === 'error')) this.#costs.receivedBytes += m.bytes;
   }
 
   onResult(workerId: string, message: TaskResult__Output): void {
@@ -200,10 +216,10 @@ export class RemoteExecutor {
     const ordered = [...chunks.values()].sort((a, b) => a.index - b.index);
     if (task.kind !== 'text' && ordered.length !== task.chunks.length) throw new AdvclipError('INTERNAL', `round ${task.round}: ${ordered.length} of ${task.chunks.length} chunks collected`);
     const wall = performance.now() - started;
-    this.#times.roundsMs += wall;
-    this.#times.computeMs += slowestCompute;
-    this.#times.waitMs += waitMs;
-    this.#times.networkMs += Math.max(0, wall - slowestCompute - waitMs);
+    this.#costs.roundsMs += wall;
+    this.#costs.computeMs += slowestCompute;
+    this.#costs.waitMs += waitMs;
+    this.#costs.networkMs += Math.max(0, wall - slowestCompute - waitMs);
     return {
       chunks: ordered,
       localDeltas: localDeltas.sort((a, b) => a.first - b.first).map(({ count, delta }) => ({ count, delta })),

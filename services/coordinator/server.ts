@@ -14,6 +14,7 @@ import { grpcServerOptions } from '../protocol/grpc-options.ts';
 import { toGrpcError } from '../protocol/grpc-status.ts';
 import { coordinatorService } from '../protocol/proto-loader.ts';
 import { serverCredentials, type TransportSecurity } from '../protocol/tls.ts';
+import { meteredServerService, type WireMessage } from '../protocol/wire-meter.ts';
 import type { AdapterVersions } from './adapter-versions.ts';
 import type { RemoteExecutor } from './remote-executor.ts';
 import type { WorkerRegistry, WorkerSession } from './worker-registry.ts';
@@ -32,6 +33,8 @@ export interface CoordinatorServerOptions {
   readonly registry: WorkerRegistry;
   readonly versions: AdapterVersions;
   readonly executor: RemoteExecutor;
+  /** every message sent or received, with its size */
+  readonly onWire: (message: WireMessage) => void;
   readonly warn: (message: string) => void;
 }
 
@@ -88,7 +91,7 @@ export async function startCoordinatorServer(o: CoordinatorServerOptions): Promi
       callback(toGrpcError(notFound('δ travels inline in each Task; there are no δ versions to fetch')));
     },
   };
-  server.addService(coordinatorService(), handlers);
+  server.addService(meteredServerService(coordinatorService(), o.onWire), handlers);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(o.listen, serverCredentials(o.security, o.warn), (err, p) =>
       err ? reject(new AdvclipError('UNAVAILABLE', `cannot listen on ${o.listen}: ${err.message}`)) : resolve(p),

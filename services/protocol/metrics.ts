@@ -24,6 +24,7 @@ export const CoordinatorMetricNames = {
   waitingForWorkers: 'advclip_waiting_for_workers',
   rejectedResults: 'advclip_rejected_results_total',
   workersExcluded: 'advclip_workers_excluded_total',
+  networkBytes: 'advclip_network_bytes_total',
 } as const;
 
 export const WorkerMetricNames = {
@@ -72,6 +73,12 @@ export interface CoordinatorMetrics {
   readonly rejectedResults: Counter<'reason'>;
   /** Workers dropped for sending too many bad results (see WorkerRegistry.flagBadResult). */
   readonly workersExcluded: Counter;
+  /**
+   * Protobuf bytes of the gRPC messages the coordinator sent and received (wire-meter.ts). Label
+   * `direction`: one of `WireDirections`; `message`: the Work stream's message (`task`, `result`, …)
+   * or the unary method (`get_adapter`, …).
+   */
+  readonly networkBytes: Counter<'direction' | 'message'>;
 }
 
 export interface WorkerMetrics {
@@ -136,6 +143,12 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
       registers,
     }),
     workersExcluded: new Counter({ name: n.workersExcluded, help: 'Workers told to drain and dropped after too many bad results', registers }),
+    networkBytes: new Counter({
+      name: n.networkBytes,
+      help: 'Protobuf bytes of the gRPC messages sent to and received from workers, by direction and message',
+      labelNames: ['direction', 'message'] as const,
+      registers,
+    }),
   });
 }
 

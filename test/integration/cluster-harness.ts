@@ -55,6 +55,8 @@ export interface ClusterRun {
 
 export interface ClusterRunOptions {
   readonly workers: number;
+  /** before the workers start */
+  readonly onListening?: (coordinator: Coordinator) => void;
   readonly onStep?: (report: StepReport, state: TrainState, coordinator: Coordinator, workers: Worker[]) => Promise<void> | void;
 }
 
@@ -65,6 +67,7 @@ export async function runCluster(args: readonly string[], out: string, options: 
   try {
     const summary = await serveTraining(flags, quiet, {
       onListening: async (c) => {
+        options.onListening?.(c);
         for (let i = 0; i < options.workers; i++) workers.push(await startWorker(c, `w${i + 1}`));
         while (c.registry.live().length < options.workers) await c.registry.nextEvent();
       },

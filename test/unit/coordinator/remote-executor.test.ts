@@ -2,12 +2,13 @@
  * The remote executor against fake workers: a result sent for another
  * worker's task is refused (`wrong_worker`) and counted against the sender,
  * the owner's answer still counts; a result for no pending task is `stale`
- * and not counted.
+ * and not counted. A step's bytes are those of its tasks, results and task
+ * errors.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AdapterVersions } from '../../../services/coordinator/adapter-versions.ts';
-import { RemoteExecutor } from '../../../services/coordinator/remote-executor.ts';
+import { RemoteExecutor, type RemoteExecutorOptions } from '../../../services/coordinator/remote-executor.ts';
 import { WorkerRegistry } from '../../../services/coordinator/worker-registry.ts';
 import { defaultLoraConfig, initLora } from '../../../services/core/lora.ts';
 import type { RoundTask } from '../../../services/core/shard.ts';
@@ -22,6 +23,18 @@ const model = await readClipConfig(new URL('../../fixtures/tiny-clip-f32/config.
 const lora = initLora(model, defaultLoraConfig, 1);
 const shapes: RoundShapes = { delta: [2, 2, 3], textFeatures: [3, 4], vision: new Map(), text: new Map() };
 const work = coordinatorService().Work;
+const executorFor = (registry: WorkerRegistry, options: Partial<RemoteExecutorOptions> = {}) =>
+  new RemoteExecutor({
+    registry,
+    versions: new AdapterVersions({ publisher: null, warn: () => undefined }),
+    shapes,
+    seed: 1,
+    epochOf: () => 0,
+    minWorkers: 1,
+    events: { accepted: () => undefined, rejected: () => undefined, waiting: () => undefined },
+    warn: () => undefined,
+    ...options,
+  });
 const wire = (r: ReturnType<typeof encodeResult>) => work.requestDeserialize(work.requestSerialize({ result: r })).result!;
 
 test('a result for another worker’s task is refused as wrong_worker and counted against the sender; a result for no task is stale, not counted', async () => {
@@ -35,15 +48,9 @@ test('a result for another worker’s task is refused as wrong_worker and counte
   };
   const [a, b] = [join('a'), join('b')];
   const rejected: [string, string, number][] = [];
-  const executor = new RemoteExecutor({
-    registry,
-    versions: new AdapterVersions({ publisher: null, warn: () => undefined }),
-    shapes,
-    seed: 1,
-    epochOf: () => 0,
+  const executor = executorFor(registry, {
     minWorkers: 2,
     events: { accepted: () => undefined, rejected: (w, reason, n) => rejected.push([w, reason, n]), waiting: () => undefined },
-    warn: () => undefined,
   });
   const task: RoundTask = { step: 0, round: 0, kind: 'delta', chunks: [0, 1].map((index) => ({ index, samples: [2 * index, 2 * index + 1] })), delta: new Float32Array(12), textGrad: null };
   const round = executor.execute(task, lora, 0);
@@ -63,5 +70,24 @@ test('a result for another worker’s task is refused as wrong_worker and counte
   assert.deepEqual(rejected, [[b, 'wrong_worker', 1], [b, 'stale', 0]]);
   assert.equal(registry.badResults(b), 1);
   assert.deepEqual(done.chunks.map((c) => [c.index, c.grads.get('delta')![0]]), [[0, 1], [1, 2]], 'each chunk from its owner');
+  executor.close();
+});
+
+test('a step’s bytes are its tasks out and its results and task errors back; heartbeats and adapters are not; takeCosts starts a fresh count', () => {
+  const executor = executorFor(new WorkerRegistry());
+  for (const [direction, message, bytes] of [
+    ['sent', 'task', 1000],
+    ['sent', 'adapter_version', 50],
+    ['sent', 'get_adapter', 9000],
+    ['received', 'heartbeat', 20],
+    ['received', 'result', 3000],
+    ['received', 'error', 70],
+    ['sent', 'task', 1000],
+  ] as const) {
+    executor.countWire({ direction, message, bytes });
+  }
+  const costs = executor.takeCosts();
+  assert.deepEqual([costs.sentBytes, costs.receivedBytes], [2000, 3070]);
+  assert.deepEqual([executor.takeCosts().sentBytes, executor.takeCosts().receivedBytes], [0, 0]);
   executor.close();
 });

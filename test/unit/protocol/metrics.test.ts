@@ -51,6 +51,8 @@ describe('coordinator metrics served on /metrics', () => {
     m.step.set(12);
     m.waitingForWorkers.set(0);
     m.rejectedResults.inc({ reason: 'non_finite' });
+    m.networkBytes.inc({ direction: 'sent', message: 'task' }, 600);
+    m.networkBytes.inc({ direction: 'received', message: 'result' }, 900);
 
     const families = await scrape(endpoints);
     const type = (name: string) => families.get(name)?.type;
@@ -61,6 +63,7 @@ describe('coordinator metrics served on /metrics', () => {
     assert.equal(type(n.stepSeconds), 'histogram');
     assert.equal(type(n.workerSamples), 'counter');
     assert.equal(type(n.rejectedResults), 'counter');
+    assert.equal(type(n.networkBytes), 'counter');
 
     const values = (name: string, label: string) =>
       Object.fromEntries(families.get(name)!.samples.map((s) => [s.labels[label], s.value]));
@@ -69,6 +72,7 @@ describe('coordinator metrics served on /metrics', () => {
     assert.deepEqual(Object.keys(values(n.accuracy, 'attack')).sort(), ['fgsm', 'none', 'pgd']);
     assert.deepEqual(values(n.workerSamples, 'worker'), { 'w-1': 32 });
     assert.deepEqual(values(n.rejectedResults, 'reason'), { non_finite: 1 });
+    assert.deepEqual(values(n.networkBytes, 'direction'), { sent: 600, received: 900 });
     assert.equal(families.get(n.workers)!.samples[0].value, 3);
 
     const step = families.get(n.stepSeconds)!;
