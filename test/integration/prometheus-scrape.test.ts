@@ -82,6 +82,8 @@ describe('Prometheus scrapes advclip /metrics', { skip: onPath('prometheus') ? f
       for (const phase of StepPhases) metrics.stepSeconds.observe({ phase }, 0.01 + Math.random() * 0.05);
       metrics.workerSamples.inc({ worker: 'w-0' }, 8);
       metrics.workerSamples.inc({ worker: 'w-1' }, 8);
+      metrics.networkBytes.inc({ direction: 'sent', message: 'task' }, 600_000);
+      metrics.networkBytes.inc({ direction: 'received', message: 'result' }, 2_400_000);
       worker.samplesProcessed.inc(8);
       worker.computeSeconds.observe(0.02);
     }, 100);

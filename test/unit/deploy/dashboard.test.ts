@@ -49,6 +49,7 @@ async function scrapedSeriesNames(): Promise<Set<string>> {
   for (const phase of StepPhases) c.stepSeconds.observe({ phase }, 0.01);
   c.workerSamples.inc({ worker: 'w-0' });
   c.rejectedResults.inc({ reason: 'stale_round' });
+  c.networkBytes.inc({ direction: 'sent', message: 'task' }, 100);
   w.errors.inc({ kind: 'compute' });
   const endpoints = await startHttpEndpoints({ port: 0, registry, readiness: () => ({ ready: true, state: 'ready' }) });
   try {
@@ -91,7 +92,7 @@ describe('Grafana dashboard deploy/grafana/dashboards/advclip.json', () => {
     }
   });
 
-  it('shows what the design asks for: losses, accuracies, grad norms, ‖δ‖∞ with ε, step phases, workers, samples/s, adapter version', () => {
+  it('shows what the design asks for: losses, accuracies, grad norms, ‖δ‖∞ with ε, step phases, workers, samples/s, adapter version, network bytes', () => {
     const n = CoordinatorMetricNames;
     for (const name of [
       n.loss,
@@ -105,6 +106,7 @@ describe('Grafana dashboard deploy/grafana/dashboards/advclip.json', () => {
       n.workers,
       n.workerSamples,
       n.adapterVersion,
+      n.networkBytes,
     ]) {
       assert.ok(referenced.has(name), `the dashboard shows ${name}`);
     }
@@ -112,6 +114,7 @@ describe('Grafana dashboard deploy/grafana/dashboards/advclip.json', () => {
     assert.ok(byExpr(/rate\(advclip_worker_samples_total\[1m\]\)/).length > 0, 'per-worker samples/s');
     assert.ok(byExpr(/histogram_quantile\(0\.\d+, .*advclip_step_seconds_bucket/).length > 0, 'step time quantile');
     assert.ok(byExpr(/rate\(advclip_step_seconds_sum\[1m\]\).*\/.*rate\(advclip_step_seconds_count\[1m\]\)/).length > 0, 'mean step time');
+    assert.ok(byExpr(/sum by \(direction\) \(rate\(advclip_network_bytes_total\[1m\]\)\)/).length > 0, 'network bytes/s by direction');
   });
 
   it('names only series a live /metrics scrape of coordinator and worker exports', () => {
