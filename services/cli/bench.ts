@@ -1,8 +1,9 @@
 /**
  * `advclip bench step`: the time of an AdvCLIP-LoRA step on a named
  * architecture with random weights (no files), after one warm-up step —
- * LoRA dropout off and no augmentation, as the PyTorch anchor. Measures,
- * never judges: it prints what it saw.
+ * LoRA dropout off and no augmentation, as the PyTorch anchor. With
+ * --workers, through a local cluster, and with what the coordinator counted
+ * per step on the wire. Measures, never judges: it prints what it saw.
  */
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -18,6 +19,7 @@ import { ShardComputer, type SampleSource } from '../core/shard.ts';
 import { validateTrainSpec, type TrainSpec } from '../core/train-spec.ts';
 import { initTrainState, trainStep } from '../core/trainer.ts';
 import type { ClipConfig } from '../core/clip-config.ts';
+import type { StepCosts } from '../coordinator/coordinator.ts';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { parseFlags, type CommandSpec, type FlagValues } from './args.ts';
@@ -134,6 +136,26 @@ function report(flags: FlagValues, spec: TrainSpec, times: readonly number[], ba
   else log.info(`${result.seconds_per_step.toFixed(3)} s per step`, { arch: result.arch, backend, workers });
 }
 
+/**
+ * Means over the measured steps of what the coordinator counted: protobuf
+ * bytes of the rounds' Task messages out and TaskResult/TaskError messages
+ * back (δ travels inline in each task, gradients in each result), and the
+ * rounds' time outside the slowest worker's compute (advclip_step_seconds
+ * {phase="network"}). Adapter versions travel apart (NATS or GetAdapter):
+ * their size is given, once per version and worker.
+ */
+function networkFigures(costs: readonly StepCosts[]): Record<string, number> {
+  const mean = (of: (c: StepCosts) => number) => costs.reduce((sum, c) => sum + of(c), 0) / costs.length;
+  return {
+    network_bytes_per_step: mean((c) => c.sentBytes + c.receivedBytes),
+    network_bytes_sent_per_step: mean((c) => c.sentBytes),
+    network_bytes_received_per_step: mean((c) => c.receivedBytes),
+    network_seconds_per_step: mean((c) => c.networkMs) / 1000,
+    compute_seconds_per_step: mean((c) => c.computeMs) / 1000,
+    adapter_bytes_per_version: mean((c) => c.adapterBytes),
+  };
+}
+
 /** bench step --workers N: the same step through a local cluster of N worker processes (mTLS, loopback NATS). */
 async function benchCluster(flags: FlagValues, log: Logger): Promise<void> {
   const workers = flags.workers as number;
@@ -151,10 +173,13 @@ async function benchCluster(flags: FlagValues, log: Logger): Promise<void> {
       '--no-clean-loss', '--schedule', 'constant', '--workers', String(workers), '--metrics-port', '0', '--out', join(dir, 'out'),
       ...(typeof flags.backend === 'string' ? ['--backend', flags.backend] : []),
     ];
-    const summary = await trainOnLocalCluster(parseFlags(clusterCommand, args), log);
+    const costs: StepCosts[] = [];
+    const summary = await trainOnLocalCluster(parseFlags(clusterCommand, args), log, {
+      onStep: (_report, _state, coordinator) => void costs.push(coordinator.lastStepCosts!),
+    });
     const trained = JSON.parse(await readFile(join(summary.out, 'train.json'), 'utf8')) as { backend?: string; history: { seconds: number }[] };
     const times = trained.history.slice(1).map((h) => h.seconds);
-    report(flags, spec, times, (typeof flags.backend === 'string' ? flags.backend : process.env.ADVCLIP_BACKEND) ?? 'auto', workers, log);
+    report(flags, spec, times, (typeof flags.backend === 'string' ? flags.backend : process.env.ADVCLIP_BACKEND) ?? 'auto', workers, log, networkFigures(costs.slice(1)));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -17,7 +17,7 @@ import { AdvclipError, invalidArgument } from '../core/errors.ts';
 import { NATS_WORKER_PERMISSIONS, startNatsServer, type NatsServer, type NatsUser } from '../protocol/nats-server.ts';
 import { makeThrowawayCerts, type TlsFiles } from '../protocol/tls.ts';
 import type { CommandSpec, FlagValues } from './args.ts';
-import { coordinatorFlags, distributedTrainFlags, serveTraining } from './coordinator.ts';
+import { coordinatorFlags, distributedTrainFlags, serveTraining, type ServeOptions } from './coordinator.ts';
 import type { Logger } from './log.ts';
 import type { TrainSummary } from './train.ts';
 
@@ -47,8 +47,8 @@ export async function runCluster(flags: FlagValues, _argv: readonly string[], lo
   else log.info(`wrote ${summary.out}`, { final_loss: summary.final?.loss });
 }
 
-/** Starts the local cluster, trains, writes the outputs of `advclip train`, stops everything; the summary. */
-export async function trainOnLocalCluster(flags: FlagValues, log: Logger): Promise<TrainSummary> {
+/** Starts the local cluster, trains, writes the outputs of `advclip train`, stops everything; the summary. `onStep`: serveTraining's. */
+export async function trainOnLocalCluster(flags: FlagValues, log: Logger, options: Pick<ServeOptions, 'onStep'> = {}): Promise<TrainSummary> {
   const n = flags.workers as number;
   if (!Number.isInteger(n) || n < 1) throw invalidArgument(`--workers must be ≥ 1, got ${n}`);
   const cleanups: (() => Promise<void>)[] = [];
@@ -88,6 +88,7 @@ export async function trainOnLocalCluster(flags: FlagValues, log: Logger): Promi
     const summary = await serveTraining(coordinatorFlags, log, {
       natsCredentials: natsUsers?.coordinator,
       summary: { workers: n },
+      onStep: options.onStep,
       onListening: async (coordinator) => {
         const args = [
           ...(natsUrl ? ['--nats', natsUrl] : []),
