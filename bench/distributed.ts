@@ -2,7 +2,9 @@
  * Distributed overhead and scaling, through `advclip bench step --workers N`
  * (local worker processes over loopback gRPC): 1 worker vs in-process (goal
  * ≤ 1.05× the time), 2 workers vs 1 (goal ≥ 1.8× the samples/s), and what
- * the step sends over the network when bench step reports it. Runs 2
+ * a step puts on the network as bench step reports it (the coordinator's
+ * count: protobuf bytes of tasks and results, the rounds' time outside the
+ * workers' compute, read as a share of the step). Runs 2
  * workers (unless the PyTorch section just did), 1 worker, in-process, in
  * that order, so each ratio compares neighbours in time on a shared machine.
  * Reports "not available" while `bench step` does not take --workers.
@@ -73,7 +75,11 @@ async function run(ctx: BenchContext): Promise<SectionOutcome> {
     if (!r.ok) continue;
     const fields = networkFields(r.json);
     if (fields.length === 0) figures.push(unavailable(`distributed.${key}.network`, `network per step, ${name}`, '', 'bench step --workers does not report network bytes/time'));
-    for (const [field, value] of fields) figures.push({ id: `distributed.${key}.${field}`, label: `${name}: ${field}`, value, unit: unitOf(field) });
+    for (const [field, value] of fields) {
+      const unit = unitOf(field);
+      const share = unit === 's' ? { ratio: { value: ratioOf(value, r.secondsPerStep), of: 'step time' } } : {};
+      figures.push({ id: `distributed.${key}.${field}`, label: `${name}: ${field.replaceAll('_', ' ')}`, value, unit, ...share });
+    }
   }
   return { figures, details: { in_process: detail(zero), workers1: detail(one), workers2: detail(two) } };
 }

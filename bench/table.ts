@@ -7,6 +7,19 @@ const num = (x: number | null | undefined, unit = ''): string => {
   return `${x.toFixed(digits)}${unit ? ` ${unit}` : ''}`;
 };
 
+/** bytes in the largest decimal unit that leaves at least 1 (159586 → "160 kB") */
+function bytesText(x: number): string {
+  const units = ['bytes', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (Math.abs(x) >= 1000 && i < units.length - 1) {
+    x /= 1000;
+    i++;
+  }
+  return num(x, units[i]);
+}
+
+const valueText = (f: Figure): string => (f.value === null ? 'n/a' : f.unit === 'bytes' ? bytesText(f.value) : num(f.value, f.unit));
+
 function goalText(f: Figure): string {
   if (!f.goal) return '';
   const unit = f.goal.on === 'ratio' ? '×' : f.unit;
@@ -27,7 +40,7 @@ interface Row {
 
 const rowOf = (f: Figure): Row => ({
   label: f.label,
-  value: f.value === null ? 'n/a' : num(f.value, f.unit),
+  value: valueText(f),
   ratio: f.ratio ? `${num(f.ratio.value)}× ${f.ratio.of}` : '',
   goal: goalText(f),
   note: f.note ?? '',

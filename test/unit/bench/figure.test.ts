@@ -28,3 +28,11 @@ test('the table prints every figure with its ratio, goal and note', () => {
   assert.match(text, /torch\s+n\/a/);
   assert.match(text, /\n {4}torch not installed/);
 });
+
+test('the table prints byte counts in kB, MB, GB', () => {
+  const bytes = (id: string, value: number): Figure => ({ id, label: id, value, unit: 'bytes' });
+  const text = renderTable([{ title: 'Network', figures: [bytes('small', 950), bytes('tasks', 159586.7), bytes('results', 8_123_456)] }]);
+  assert.match(text, /small\s+950 bytes/);
+  assert.match(text, /tasks\s+160 kB/);
+  assert.match(text, /results\s+8\.12 MB/);
+});
