@@ -1,9 +1,10 @@
 /**
  * A worker process of the broadcast benchmark (bench/broadcast.ts): holds
  * adapter versions from NATS exactly as a worker does (AdapterHolder over
- * AdapterSubscriber: watch `adapter.latest`, fetch, verify the SHA-256,
- * decode against the run's sites) and tells its parent over IPC each
- * version it holds. No compute, no gRPC.
+ * AdapterSubscriber: watch `adapter.latest`, take the blob inline or fetch
+ * it from the object store, verify the SHA-256, decode against the run's
+ * sites) and tells its parent over IPC each version it holds. No compute,
+ * no gRPC.
  *
  *   node --import tsx bench/broadcast-worker.ts --nats URL --cluster NAME --arch vit-b-32 --seed 1   (forked, with IPC)
  */

@@ -100,6 +100,9 @@ describe('NATS users of a loopback nats-server', { skip: natsMissing }, () => {
       assert.match(subscriberLog[1] ?? '', /adapter\.latest is not \{version, sha256, object\}/);
       assert.equal(subscriber.latest()?.version, 1);
       await subscriber.close();
+      const fresh = await AdapterSubscriber.open(worker);
+      assert.deepEqual([...(await fresh.fetch(1, v1.sha256)).bytes], [1, 2, 3], 'a worker reads a version by number from the history of adapter.latest');
+      await fresh.close();
 
       const wrong = await connectNats({ servers: nats.url, user: u.worker.user, password: 'wrong', connectTimeoutMs: 3_000 });
       assert.ok(isNatsUnavailable(wrong) && wrong.error.code === 'FAILED_PRECONDITION', 'a wrong password is refused');
