@@ -177,9 +177,11 @@ async function benchCluster(flags: FlagValues, log: Logger): Promise<void> {
     const summary = await trainOnLocalCluster(parseFlags(clusterCommand, args), log, {
       onStep: (_report, _state, coordinator) => void costs.push(coordinator.lastStepCosts!),
     });
-    const trained = JSON.parse(await readFile(join(summary.out, 'train.json'), 'utf8')) as { backend?: string; history: { seconds: number }[] };
+    const trained = JSON.parse(await readFile(join(summary.out, 'train.json'), 'utf8')) as { worker_backends?: string[]; history: { seconds: number }[] };
     const times = trained.history.slice(1).map((h) => h.seconds);
-    report(flags, spec, times, (typeof flags.backend === 'string' ? flags.backend : process.env.ADVCLIP_BACKEND) ?? 'auto', workers, log, networkFigures(costs.slice(1)));
+    // what the workers computed on (the coordinator computes nothing)
+    const backend = trained.worker_backends?.join('+') || 'unknown';
+    report(flags, spec, times, backend, workers, log, networkFigures(costs.slice(1)));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

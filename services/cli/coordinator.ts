@@ -134,6 +134,7 @@ export async function serveTraining(flags: FlagValues, log: Logger, options: Ser
       backend: backend.name,
       sync: spec.sync,
       workers: coordinator.registry.joinedEver,
+      worker_backends: coordinator.registry.backendsJoined,
       ...options.summary,
     });
     if (state.step < spec.iters) log.warn(`stopped after ${state.step} of ${spec.iters} steps; outputs written for the steps done`);

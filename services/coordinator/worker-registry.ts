@@ -46,6 +46,7 @@ export class WorkerRegistry {
   readonly #listeners = new Set<(event: RegistryEvent) => void>();
   #seq = 0;
   #joinedEver = 0;
+  readonly #backendsJoined = new Set<string>();
 
   constructor(options: { readonly maxBadResults?: number } = {}) {
     this.#maxBadResults = options.maxBadResults ?? DEFAULT_MAX_BAD_RESULTS;
@@ -67,6 +68,7 @@ export class WorkerRegistry {
     const session = { id, name: admitted.name, capabilities: admitted.capabilities, samplesPerSecond: null, heldVersion, lastSeenMs: Date.now(), send, end };
     this.#live.set(id, session);
     this.#joinedEver++;
+    this.#backendsJoined.add(admitted.capabilities.backend || 'unknown');
     this.#emit({ kind: 'joined', session });
     return session;
   }
@@ -135,6 +137,11 @@ export class WorkerRegistry {
   }
 
   /** Workers that ever opened a Work stream. */
+  /** The compute backends of every worker that joined, sorted (what a run's gradients were computed on). */
+  get backendsJoined(): string[] {
+    return [...this.#backendsJoined].sort();
+  }
+
   get joinedEver(): number {
     return this.#joinedEver;
   }

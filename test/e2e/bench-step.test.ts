@@ -30,6 +30,7 @@ test('bench step in process reports workers 0 and no network figures', async () 
 test('bench step --workers 1 reports the bytes and network time of a step as the coordinator counted them', async () => {
   const json = (await benchJson([...TINY_STEP, '--workers', '1'])) as Record<string, number>;
   assert.equal(json.workers, 1);
+  assert.match(String(json.backend), /^(node-gpu|node|native|wasm|cpu)$/, 'the backend the worker computed on, not the coordinator\'s flag');
   assert.ok(json.network_bytes_sent_per_step > 0);
   assert.equal(json.network_bytes_per_step, json.network_bytes_sent_per_step + json.network_bytes_received_per_step);
   // τ = 1 δ round: each of the 4 chunks sends back a float32 gradient of δ, [32, 32, 3]
