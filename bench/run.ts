@@ -33,9 +33,29 @@ import { torchSection } from './torch.ts';
  */
 const SECTIONS: readonly Section[] = [kernelSection, stepSection, torchSection, distributedSection, broadcastSection, memorySection];
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, only: { type: 'string' } } });
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+const USAGE = `usage: npm run bench [-- --quick] [-- --json] [-- --only SECTION,…]
+
+  --quick   smaller configurations: the whole suite in under 2 minutes on 2 cores
+  --json    one JSON object with every figure on stdout (progress on stderr)
+  --only    run only these sections: ${SECTIONS.map((s) => s.name).join(', ')}
+
+Prints each figure with its ratio and goal, and writes bench/results.json.`;
+
 const log = (message: string) => process.stderr.write(`${message}\n`);
+function parseFlags() {
+  try {
+    return parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, only: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } } }).values;
+  } catch (err) {
+    log(`${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+const values = parseFlags();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ctx: BenchContext = { quick: values.quick!, repo, log, shared: {} };
 const only = values.only?.split(',').map((s) => s.trim());
 const unknown = only?.filter((n) => !SECTIONS.some((s) => s.name === n)) ?? [];
