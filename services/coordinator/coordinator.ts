@@ -117,7 +117,8 @@ export class Coordinator {
       const publisher = nats ? await openPublisher(nats, log) : null;
       const natsLink = nats ? watchLinkState(nats, (m) => log.warn(m)) : undefined;
       const registry = new WorkerRegistry();
-      // the object name is empty when the version is not on NATS: workers fetch it with GetAdapter at once
+      // a non-empty object name says the version is on NATS (inline in adapter.latest, or in the object store
+      // when too big for one message); empty: workers fetch it with GetAdapter at once
       const notice = (blob: AdapterBlob, onNats: boolean) => ({
         adapter_version: { version: blob.version, sha256: blob.sha256, object: onNats && nats ? nats.subjects.adapterObject(blob.version) : '', size_bytes: blob.bytes.byteLength },
       });
