@@ -10,7 +10,9 @@ export interface AdapterVersion {
   'version'?: (number | string | Long);
   'sha256'?: (string);
   /**
-   * Object name in the NATS object store, e.g. "adapter-12".
+   * Non-empty when the version is on NATS (e.g. "adapter-12"): inline in the
+   * adapter.latest KV value, or under this name in the object store when it
+   * is too big for one message. Empty: fetch it with GetAdapter.
    */
   'object'?: (string);
   'size_bytes'?: (number | string | Long);
@@ -24,7 +26,9 @@ export interface AdapterVersion__Output {
   'version': (number);
   'sha256': (string);
   /**
-   * Object name in the NATS object store, e.g. "adapter-12".
+   * Non-empty when the version is on NATS (e.g. "adapter-12"): inline in the
+   * adapter.latest KV value, or under this name in the object store when it
+   * is too big for one message. Empty: fetch it with GetAdapter.
    */
   'object': (string);
   'size_bytes': (number);
