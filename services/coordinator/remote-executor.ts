@@ -11,7 +11,7 @@
  */
 import { AdvclipError } from '../core/errors.ts';
 import type { LoraWeights } from '../core/lora.ts';
-import type { Chunk, ChunkResult, RoundTask } from '../core/shard.ts';
+import { textChunks, type Chunk, type ChunkResult, type RoundTask } from '../core/shard.ts';
 import type { ExecutedRound, Executor } from '../core/trainer.ts';
 import type { TaskError__Output } from '../protocol/generated/advclip/v1/TaskError.ts';
 import type { TaskResult__Output } from '../protocol/generated/advclip/v1/TaskResult.ts';
@@ -177,7 +177,6 @@ export class RemoteExecutor {
     const adapter = await this.#o.versions.ensure(lora, version);
     const chunks = new Map<number, ChunkResult>();
     const localDeltas: { count: number; delta: Float32Array; first: number }[] = [];
-    let textGrads: ReadonlyMap<string, Float32Array> | null = null;
     let slowestCompute = 0;
     let waitMs = 0;
     const maxAttempts = this.#o.maxAttempts ?? 8;
@@ -186,7 +185,7 @@ export class RemoteExecutor {
       const waitStart = performance.now();
       const workers = await this.#workersFor(avoid);
       waitMs += performance.now() - waitStart;
-      const plan = task.kind === 'text' ? [{ workerId: fastest(workers).id, chunks: [] }] : assignChunks(part, workers.map((w) => ({ id: w.id, samplesPerSecond: w.samplesPerSecond })));
+      const plan = assignChunks(part, workers.map((w) => ({ id: w.id, samplesPerSecond: w.samplesPerSecond })));
       await Promise.all(
         plan.map(async ({ workerId, chunks: mine }) => {
           const worker = this.#o.registry.get(workerId);
@@ -196,9 +195,8 @@ export class RemoteExecutor {
             const r = outcome.result;
             for (const c of r.chunks) chunks.set(c.index, c);
             if (r.localDelta) localDeltas.push({ ...r.localDelta, first: Math.min(...mine.map((c) => c.index)) });
-            if (task.kind === 'text') textGrads = r.grads;
             slowestCompute = Math.max(slowestCompute, r.timing.compute_ms);
-            this.#o.events.accepted(workerId, samplesOf(mine));
+            this.#o.events.accepted(workerId, imageSamplesOf(sub));
             return;
           }
           if (this.#aborted) throw this.#aborted;
@@ -212,9 +210,11 @@ export class RemoteExecutor {
       );
     };
 
-    await runPart(task.kind === 'text' ? [] : task.chunks, new Set(), 0);
+    // a text round's chunks are class groups: spread over the workers like image chunks
+    const all = task.kind === 'text' && task.chunks.length === 0 ? textChunks(this.#o.shapes.textFeatures[0]) : task.chunks;
+    await runPart(all, new Set(), 0);
     const ordered = [...chunks.values()].sort((a, b) => a.index - b.index);
-    if (task.kind !== 'text' && ordered.length !== task.chunks.length) throw new AdvclipError('INTERNAL', `round ${task.round}: ${ordered.length} of ${task.chunks.length} chunks collected`);
+    if (ordered.length !== all.length) throw new AdvclipError('INTERNAL', `round ${task.round}: ${ordered.length} of ${all.length} chunks collected`);
     const wall = performance.now() - started;
     this.#costs.roundsMs += wall;
     this.#costs.computeMs += slowestCompute;
@@ -223,7 +223,6 @@ export class RemoteExecutor {
     return {
       chunks: ordered,
       localDeltas: localDeltas.sort((a, b) => a.first - b.first).map(({ count, delta }) => ({ count, delta })),
-      grads: textGrads ?? new Map(),
     };
   }
 
@@ -257,7 +256,7 @@ export class RemoteExecutor {
 
   #attempt(worker: WorkerSession, task: RoundTask, adapter: AdapterBlob): Promise<Outcome> {
     const taskId = `${task.step}.${task.round}.${++this.#seq}`;
-    const samples = samplesOf(task.chunks);
+    const samples = imageSamplesOf(task);
     const deadlineMs = this.#deadlineFor(worker, samples);
     const sentAt = performance.now();
     return new Promise<Outcome>((resolve) => {
@@ -280,9 +279,5 @@ export class RemoteExecutor {
   }
 }
 
-const samplesOf = (chunks: readonly Chunk[]) => chunks.reduce((n, c) => n + c.samples.length, 0);
-
-/** The worker with the highest measured rate (the first one when none is measured). */
-function fastest(workers: readonly WorkerSession[]): WorkerSession {
-  return workers.reduce((best, w) => ((w.samplesPerSecond ?? 0) > (best.samplesPerSecond ?? 0) ? w : best), workers[0]);
-}
+/** Training images a task covers (a text round's chunks hold classes: they count for no worker's rate). */
+const imageSamplesOf = (task: RoundTask) => (task.kind === 'text' ? 0 : task.chunks.reduce((n, c) => n + c.samples.length, 0));

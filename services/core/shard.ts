@@ -9,9 +9,13 @@
  *  - 'lora':  Σ_i ∇ F w.r.t. the image-tower LoRA factors and w.r.t. the class
  *             text features T, at δ (universal), or after per-sample PGD
  *  - 'local-delta': τ ascent steps on the shard's own copy of δ, then 'lora'
- *  - 'text':  the text-tower LoRA gradient, the VJP of T(θ) with G = Σ_chunks ∂F/∂T
+ *  - 'text':  the text-tower LoRA gradient, the VJP of T(θ) with G = Σ_chunks ∂F/∂T;
+ *             its chunks are groups of classes (textChunks), not samples
  * Splitting the text tower's backward off the chunks runs it once per step
  * instead of once per chunk, and the chunk sums of G keep it deterministic.
+ * T is separable by class, so the VJP is the sum over class groups of each
+ * group's VJP: a cluster spreads the groups over its workers and adds their
+ * results in group order, as one process does.
  */
 import * as tf from '@tensorflow/tfjs';
 import { augmentImages } from './augment.ts';
@@ -28,7 +32,7 @@ export type RoundKind = 'delta' | 'lora' | 'local-delta' | 'text';
 
 export interface Chunk {
   readonly index: number;
-  /** positions in the K-shot training set */
+  /** positions in the K-shot training set; class indices in a 'text' round */
   readonly samples: readonly number[];
 }
 
@@ -39,7 +43,7 @@ export interface RoundTask {
   readonly chunks: readonly Chunk[];
   /** the universal δ [H·W·3] (null: δ = 0) */
   readonly delta: Float32Array | null;
-  /** G = Σ ∂F/∂T [C·P], for 'text' */
+  /** G = Σ ∂F/∂T [C·P], for 'text' (whose chunks are class groups; none = all of textChunks) */
   readonly textGrad: Float32Array | null;
 }
 
@@ -57,8 +61,6 @@ export interface RoundResult {
   readonly chunks: readonly ChunkResult[];
   /** local-delta: the shard's final δ and its sample count */
   readonly localDelta: { readonly count: number; readonly delta: Float32Array } | null;
-  /** text: `${site}.A` / `${site}.B` of the text tower */
-  readonly grads: ReadonlyMap<string, Float32Array>;
 }
 
 /** The images and labels of some samples, already at the model's size, in [0,1]. */
@@ -70,6 +72,13 @@ export type SampleSource = (samples: readonly number[]) => Promise<SampleBatch>;
 
 /** classes per text-tower pass: bounds activation memory (the wasm heap is 4 GB) */
 const TEXT_GROUP = 4;
+
+/** The chunks of a 'text' round: the classes in groups of TEXT_GROUP, in order. */
+export function textChunks(classes: number): Chunk[] {
+  const chunks: Chunk[] = [];
+  for (let c = 0; c < classes; c += TEXT_GROUP) chunks.push({ index: chunks.length, samples: [...Array(Math.min(TEXT_GROUP, classes - c)).keys()].map((i) => c + i) });
+  return chunks;
+}
 
 export const gradKeyA = (site: string): string => `${site}.A`;
 export const gradKeyB = (site: string): string => `${site}.B`;
@@ -107,6 +116,11 @@ export class ShardComputer {
     private readonly source: SampleSource,
   ) {}
 
+  /** classes (prompts) the text round's chunks group */
+  get classes(): number {
+    return this.prompts.length;
+  }
+
   private get imageSize(): number {
     return this.model.config.vision.imageSize;
   }
@@ -118,10 +132,8 @@ export class ShardComputer {
   }
 
   /** the class prompts in groups of TEXT_GROUP, to bound the text tower's activation memory */
-  private classGroups(): number[][] {
-    const groups: number[][] = [];
-    for (let c = 0; c < this.prompts.length; c += TEXT_GROUP) groups.push([...Array(Math.min(TEXT_GROUP, this.prompts.length - c)).keys()].map((i) => c + i));
-    return groups;
+  private classGroups(): (readonly number[])[] {
+    return textChunks(this.prompts.length).map((c) => c.samples);
   }
 
   private imageDropout(step: number, round: number, samples: readonly number[]): DropoutPlan | null {
@@ -157,7 +169,7 @@ export class ShardComputer {
         ? this.deltaChunk(task, chunk, batches[i], adapter, text, task.delta)
         : this.loraChunk(task, chunk, batches[i], adapter, text, task.delta, task.round),
     );
-    return { chunks, localDelta: null, grads: new Map() };
+    return { chunks, localDelta: null };
   }
 
   private images(batch: SampleBatch, step: number, samples: readonly number[]): tf.Tensor4D {
@@ -242,34 +254,40 @@ export class ShardComputer {
       delta = ascend(delta, sum, count, this.spec);
     }
     const chunks = task.chunks.map((c, i) => this.loraChunk(task, c, batches[i], adapter, text, delta, ascentSteps(this.spec)));
-    return { chunks, localDelta: { count, delta }, grads: new Map() };
+    return { chunks, localDelta: { count, delta } };
   }
 
-  /** the text-tower LoRA gradient: VJP of T(θ_text) with G */
+  /** the text-tower LoRA gradient: VJP of T(θ_text) with G, one chunk result per class group */
   private textRound(task: RoundTask, adapter: AdapterTensors): RoundResult {
     if (!task.textGrad) throw invalidArgument('a text round needs the text-feature gradient G');
-    const sites = adapter.weights.sites.filter((s) => s.tower === 'text');
-    if (sites.length === 0) return { chunks: [], localDelta: null, grads: new Map() };
-    const projection = this.model.config.projectionDim;
-    const out = new Map<string, Float32Array>(sites.flatMap((s) => [[gradKeyA(s.key), new Float32Array(adapter.a.get(s.key)!.size)], [gradKeyB(s.key), new Float32Array(adapter.b.get(s.key)!.size)]]));
-    for (const group of this.classGroups()) {
-      // T is separable by class, so Σ over class groups (in order) of each group's VJP is the VJP
-      hostTidy(() => {
-        const g = tf.tensor2d(task.textGrad!.subarray(group[0] * projection, (group[group.length - 1] + 1) * projection), [group.length, projection]);
-        const prompts = group.map((c) => this.prompts[c]);
-        const dropout = this.textDropout(task.step, group);
-        const f = (...args: tf.Tensor[]) => {
-          const override = new Map(sites.map((s, i) => [s.key, { a: args[2 * i] as tf.Tensor2D, b: args[2 * i + 1] as tf.Tensor2D }]));
-          return tf.sum(tf.mul(this.model.encodeTexts(prompts, adapter.adapters(dropout, override)), g)) as tf.Scalar;
-        };
-        const grads = tf.grads(f)(sites.flatMap((s) => [adapter.a.get(s.key)!, adapter.b.get(s.key)!]));
-        sites.forEach((s, i) => {
-          addInto(out.get(gradKeyA(s.key))!, grads[2 * i].dataSync() as Float32Array);
-          addInto(out.get(gradKeyB(s.key))!, grads[2 * i + 1].dataSync() as Float32Array);
-        });
-      });
+    const classes = this.classes;
+    const groups = task.chunks.length ? task.chunks : textChunks(classes);
+    for (const g of groups) {
+      if (g.samples.some((c) => !Number.isInteger(c) || c < 0 || c >= classes)) throw invalidArgument(`text chunk ${g.index}: class indices must be in [0, ${classes})`);
     }
-    return { chunks: [], localDelta: null, grads: out };
+    const sites = adapter.weights.sites.filter((s) => s.tower === 'text');
+    const projection = this.model.config.projectionDim;
+    const chunks = groups.map((group): ChunkResult => {
+      const grads = new Map<string, Float32Array>();
+      if (sites.length) {
+        hostTidy(() => {
+          const g = tf.tensor2d(Float32Array.from(group.samples.flatMap((c) => [...task.textGrad!.subarray(c * projection, (c + 1) * projection)])), [group.samples.length, projection]);
+          const prompts = group.samples.map((c) => this.prompts[c]);
+          const dropout = this.textDropout(task.step, group.samples);
+          const f = (...args: tf.Tensor[]) => {
+            const override = new Map(sites.map((s, i) => [s.key, { a: args[2 * i] as tf.Tensor2D, b: args[2 * i + 1] as tf.Tensor2D }]));
+            return tf.sum(tf.mul(this.model.encodeTexts(prompts, adapter.adapters(dropout, override)), g)) as tf.Scalar;
+          };
+          const vjp = tf.grads(f)(sites.flatMap((s) => [adapter.a.get(s.key)!, adapter.b.get(s.key)!]));
+          sites.forEach((s, i) => {
+            grads.set(gradKeyA(s.key), (vjp[2 * i].dataSync() as Float32Array).slice());
+            grads.set(gradKeyB(s.key), (vjp[2 * i + 1].dataSync() as Float32Array).slice());
+          });
+        });
+      }
+      return { index: group.index, count: group.samples.length, lossSum: 0, cleanLossSum: Number.NaN, grads };
+    });
+    return { chunks, localDelta: null };
   }
 }
 

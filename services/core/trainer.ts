@@ -17,7 +17,6 @@ import type { HostTensor } from './tensor.ts';
 export interface ExecutedRound {
   readonly chunks: readonly ChunkResult[];
   readonly localDeltas: readonly { readonly count: number; readonly delta: Float32Array }[];
-  readonly grads: ReadonlyMap<string, Float32Array>;
 }
 
 /** Computes a round at an adapter version. */
@@ -84,6 +83,7 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
   let rounds = 0;
   const run = async (kind: RoundKind, round: number, extra: Partial<RoundTask> = {}) => {
     rounds++;
+    // a text round's chunks are class groups, which the executor knows: [] asks for all of them
     return execute({ step: t, round, kind, chunks: kind === 'text' ? [] : chunks, delta: state.delta, textGrad: null, ...extra }, state.lora, state.version);
   };
 
@@ -111,7 +111,7 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
   const gradients = async (round: ExecutedRound) => {
     const text = await run('text', tau, { textGrad: chunkSum(round.chunks, 'text_features'), delta: null });
     return state.lora.sites.flatMap((s) => {
-      const source = (key: string) => (s.tower === 'text' ? text.grads.get(key)! : chunkSum(round.chunks, key));
+      const source = (key: string) => chunkSum(s.tower === 'text' ? text.chunks : round.chunks, key);
       return [gradKeyA(s.key), gradKeyB(s.key)].map((key) => source(key).map((v) => v / m));
     });
   };

@@ -61,7 +61,7 @@ function expectedTensors(kind: RoundKind, shapes: RoundShapes): { chunk: Map<str
     case 'local-delta':
       return { chunk: new Map([...shapes.vision, [TEXT_FEATURES_KEY, shapes.textFeatures]]), shard: new Map([[DELTA_KEY, shapes.delta]]) };
     case 'text':
-      return { chunk: new Map(), shard: new Map(shapes.text) };
+      return { chunk: new Map(shapes.text), shard: new Map() };
   }
 }
 
@@ -107,8 +107,7 @@ export function decodeTask(message: Task__Output, shapes: RoundShapes): { task: 
   const delta = message.delta_source === 'delta' ? decodeTensor(message.delta, { name: `${context} delta`, expectShape: shapes.delta, rejectNonFinite: true }).data : null;
   const textGrad = message.text_grad ? decodeTensor(message.text_grad, { name: `${context} text_grad`, expectShape: shapes.textFeatures, rejectNonFinite: true }).data : null;
   if (kind === 'text' && !textGrad) throw invalidArgument(`${context}: a TEXT_GRAD task needs text_grad`);
-  if (kind === 'text' && message.chunks.length > 0) throw invalidArgument(`${context}: a TEXT_GRAD task has no chunks`);
-  if (kind !== 'text' && message.chunks.length === 0) throw invalidArgument(`${context}: no chunks`);
+  if (message.chunks.length === 0) throw invalidArgument(`${context}: no chunks`);
   const seen = new Set<number>();
   const chunks: Chunk[] = message.chunks.map((c) => {
     if (seen.has(c.chunk_index)) throw invalidArgument(`${context}: chunk ${c.chunk_index} appears twice`);
@@ -141,7 +140,7 @@ const named = (grads: ReadonlyMap<string, Float32Array>, shapes: ReadonlyMap<str
 /** A shard computer's result for a task as a TaskResult message. */
 export function encodeResult(taskId: string, task: RoundTask, result: RoundResult, timing: WorkerTiming, shapes: RoundShapes): TaskResult {
   const expected = expectedTensors(task.kind, shapes);
-  const shard = task.kind === 'local-delta' && result.localDelta ? new Map([[DELTA_KEY, result.localDelta.delta]]) : result.grads;
+  const shard = task.kind === 'local-delta' && result.localDelta ? new Map([[DELTA_KEY, result.localDelta.delta]]) : new Map<string, Float32Array>();
   return {
     task_id: taskId,
     step: task.step,
@@ -218,5 +217,5 @@ export function decodeResult(message: TaskResult__Output, task: RoundTask, shape
   const count = chunks.reduce((n, c) => n + c.count, 0);
   const localDelta = task.kind === 'local-delta' ? { count, delta: shard.get(DELTA_KEY)! } : null;
   const timing = message.timing ?? { compute_ms: 0, fetch_ms: 0, decode_ms: 0, encode_ms: 0, total_ms: 0 };
-  return { chunks, localDelta, grads: task.kind === 'text' ? shard : new Map(), timing };
+  return { chunks, localDelta, timing };
 }

@@ -238,7 +238,8 @@ export class Worker {
       const result = await this.setup.shard.compute(task, tensors, envelope.adapterVersion);
       if (this.o.testTaskBlockMs) blockEventLoop(this.o.testTaskBlockMs);
       const t3 = performance.now();
-      const samples = task.chunks.reduce((n, c) => n + c.samples.length, 0);
+      // a text round's chunks hold classes, not training images
+      const samples = task.kind === 'text' ? 0 : task.chunks.reduce((n, c) => n + c.samples.length, 0);
       const timing = { decode_ms: t1 - t0, fetch_ms: t2 - t1, compute_ms: t3 - t2, encode_ms: 0, total_ms: 0 };
       const encoded = encodeResult(envelope.taskId, task, result, timing, this.setup.shapes);
       const t4 = performance.now();

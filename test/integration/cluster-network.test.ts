@@ -38,11 +38,10 @@ const zeros = (shapes: Iterable<readonly [string, readonly number[]]>) => new Ma
 /** A result of `task` as a worker shapes it, every number zero. */
 function resultLike(task: RoundTask, shapes: RoundShapes): RoundResult {
   const perChunk: [string, readonly number[]][] =
-    task.kind === 'delta' ? [[DELTA_KEY, shapes.delta]] : task.kind === 'lora' ? [...shapes.vision, [TEXT_FEATURES_KEY, shapes.textFeatures]] : [];
+    task.kind === 'delta' ? [[DELTA_KEY, shapes.delta]] : task.kind === 'lora' ? [...shapes.vision, [TEXT_FEATURES_KEY, shapes.textFeatures]] : [...shapes.text];
   return {
     chunks: task.chunks.map((c) => ({ index: c.index, count: c.samples.length, lossSum: 0, cleanLossSum: NaN, grads: zeros(perChunk) })),
     localDelta: null,
-    grads: task.kind === 'text' ? zeros(shapes.text) : new Map(),
   };
 }
 

@@ -59,7 +59,6 @@ test('a result for another worker’s task is refused as wrong_worker and counte
     wire(encodeResult(t.task_id!, { ...task, chunks: t.chunks!.map((c) => ({ index: c.chunk_index!, samples: c.sample_indices! })) }, {
       chunks: t.chunks!.map((c) => ({ index: c.chunk_index!, count: c.sample_indices!.length, lossSum: 1, cleanLossSum: NaN, grads: new Map([['delta', new Float32Array(12).fill(grad)]]) })),
       localDelta: null,
-      grads: new Map(),
     }, { compute_ms: 1, fetch_ms: 0, decode_ms: 0, encode_ms: 0, total_ms: 1 }, shapes));
   const [ta, tb] = [sent.get(a)![0], sent.get(b)![0]];
   executor.onResult(b, answer(ta, 666)); // b answers a's task
@@ -89,5 +88,32 @@ test('a step’s bytes are its tasks out and its results and task errors back; h
   const costs = executor.takeCosts();
   assert.deepEqual([costs.sentBytes, costs.receivedBytes], [2000, 3070]);
   assert.deepEqual([executor.takeCosts().sentBytes, executor.takeCosts().receivedBytes], [0, 0]);
+  executor.close();
+});
+
+test('a text round is cut into class groups spread over the workers, and comes back in group order', async () => {
+  const textShapes: RoundShapes = { ...shapes, textFeatures: [10, 4], text: new Map([['t.A', [2]]]) };
+  const registry = new WorkerRegistry();
+  const sent = new Map<string, Task[]>();
+  for (const name of ['a', 'b']) {
+    const id = registry.admit({ worker_name: name } as WorkerCapabilities__Output);
+    sent.set(id, []);
+    registry.join(id, 0, (m: CoordinatorMessage) => m.task && sent.get(id)!.push(m.task), () => undefined);
+  }
+  const executor = executorFor(registry, { shapes: textShapes, minWorkers: 2 });
+  const task: RoundTask = { step: 0, round: 2, kind: 'text', chunks: [], delta: null, textGrad: new Float32Array(40) };
+  const round = executor.execute(task, lora, 0);
+  while ([...sent.values()].some((tasks) => tasks.length === 0)) await new Promise((r) => setTimeout(r, 5));
+  const groups = [...sent.values()].flatMap((tasks) => tasks.flatMap((t) => t.chunks!.map((c) => [c.chunk_index!, [...c.sample_indices!]] as const)));
+  assert.deepEqual(new Map(groups), new Map([[0, [0, 1, 2, 3]], [1, [4, 5, 6, 7]], [2, [8, 9]]]), 'the 10 classes in groups of 4, each group once');
+  for (const [id, tasks] of sent) {
+    for (const t of tasks) {
+      const mine = t.chunks!.map((c) => ({ index: c.chunk_index!, samples: c.sample_indices! }));
+      const result = { chunks: mine.map((c) => ({ index: c.index, count: c.samples.length, lossSum: 0, cleanLossSum: NaN, grads: new Map([['t.A', Float32Array.of(c.index, 1)]]) })), localDelta: null };
+      executor.onResult(id, wire(encodeResult(t.task_id!, { ...task, chunks: mine }, result, { compute_ms: 1, fetch_ms: 0, decode_ms: 0, encode_ms: 0, total_ms: 1 }, textShapes)));
+    }
+  }
+  const done = await round;
+  assert.deepEqual(done.chunks.map((c) => [c.index, c.count, c.grads.get('t.A')![0]]), [[0, 4, 0], [1, 4, 1], [2, 2, 2]]);
   executor.close();
 });

@@ -35,10 +35,10 @@ const loraTask: RoundTask = { step: 3, round: 2, kind: 'lora', chunks: [{ index:
 const timing = { compute_ms: 1, fetch_ms: 0, decode_ms: 0, encode_ms: 0, total_ms: 2 };
 
 const validDeltaResult = resultBytes(
-  encodeResult('3.1.7', deltaTask, { chunks: [0, 2].map((index) => ({ index, count: 2, lossSum: 1.5, cleanLossSum: NaN, grads: new Map([['delta', f(12)]]) })), localDelta: null, grads: new Map() }, timing, shapes),
+  encodeResult('3.1.7', deltaTask, { chunks: [0, 2].map((index) => ({ index, count: 2, lossSum: 1.5, cleanLossSum: NaN, grads: new Map([['delta', f(12)]]) })), localDelta: null }, timing, shapes),
 );
 const loraGrads = new Map<string, Float32Array>([['v.A', f(2)], ['v.B', f(2)], ['text_features', f(12)]]);
-const validLoraResult = resultBytes(encodeResult('3.2.8', loraTask, { chunks: [{ index: 1, count: 2, lossSum: 0.5, cleanLossSum: 0.25, grads: loraGrads }], localDelta: null, grads: new Map() }, timing, shapes));
+const validLoraResult = resultBytes(encodeResult('3.2.8', loraTask, { chunks: [{ index: 1, count: 2, lossSum: 0.5, cleanLossSum: 0.25, grads: loraGrads }], localDelta: null }, timing, shapes));
 const validTask = taskBytes(encodeTask(deltaTask, envelope, shapes));
 
 /** Decodes a result for `task`; anything else than an accepted, fitting result must be an InvalidResult with a known reason. */
