@@ -11,7 +11,7 @@ export interface Chunk {
    */
   'chunk_index'?: (number);
   /**
-   * Data-set sample indices, in minibatch order.
+   * Data-set sample indices, in minibatch order (class indices for TEXT_GRAD).
    */
   'sample_indices'?: (number)[];
 }
@@ -26,7 +26,7 @@ export interface Chunk__Output {
    */
   'chunk_index': (number);
   /**
-   * Data-set sample indices, in minibatch order.
+   * Data-set sample indices, in minibatch order (class indices for TEXT_GRAD).
    */
   'sample_indices': (number)[];
 }

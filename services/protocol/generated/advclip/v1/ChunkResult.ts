@@ -22,7 +22,8 @@ export interface ChunkResult {
   /**
    * Gradient SUMS over the chunk: "delta" for DELTA_GRAD; for LORA_GRAD /
    * LOCAL_DELTA one entry "<site>.A" / "<site>.B" per image-tower LoRA
-   * factor (site = HF module path) and "text_features" (dF/dT); empty for EVAL.
+   * factor (site = HF module path) and "text_features" (dF/dT); for TEXT_GRAD
+   * "<site>.A" / "<site>.B" of every text-tower factor; empty for EVAL.
    */
   'grads'?: (_advclip_v1_NamedTensor)[];
   /**
@@ -51,7 +52,8 @@ export interface ChunkResult__Output {
   /**
    * Gradient SUMS over the chunk: "delta" for DELTA_GRAD; for LORA_GRAD /
    * LOCAL_DELTA one entry "<site>.A" / "<site>.B" per image-tower LoRA
-   * factor (site = HF module path) and "text_features" (dF/dT); empty for EVAL.
+   * factor (site = HF module path) and "text_features" (dF/dT); for TEXT_GRAD
+   * "<site>.A" / "<site>.B" of every text-tower factor; empty for EVAL.
    */
   'grads': (_advclip_v1_NamedTensor__Output)[];
   /**

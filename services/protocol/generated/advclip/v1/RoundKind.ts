@@ -24,9 +24,9 @@ export const RoundKind = {
   EVAL: 'EVAL',
   /**
    * The text-tower LoRA gradient of one step: the VJP of the class text
-   * features T with G = sum over chunks of dF/dT (Task.text_grad). Has no
-   * chunks; goes to one worker; the result carries the gradients in
-   * TaskResult.shard_tensors.
+   * features T with G = sum over chunks of dF/dT (Task.text_grad). Its chunks
+   * are groups of classes (sample_indices hold class indices), spread over
+   * the workers; each chunk result carries its group's gradients.
    */
   TEXT_GRAD: 'TEXT_GRAD',
 } as const;
@@ -60,9 +60,9 @@ export type RoundKind =
   | 4
   /**
    * The text-tower LoRA gradient of one step: the VJP of the class text
-   * features T with G = sum over chunks of dF/dT (Task.text_grad). Has no
-   * chunks; goes to one worker; the result carries the gradients in
-   * TaskResult.shard_tensors.
+   * features T with G = sum over chunks of dF/dT (Task.text_grad). Its chunks
+   * are groups of classes (sample_indices hold class indices), spread over
+   * the workers; each chunk result carries its group's gradients.
    */
   | 'TEXT_GRAD'
   | 5

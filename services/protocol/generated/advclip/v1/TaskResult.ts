@@ -16,8 +16,7 @@ export interface TaskResult {
   'timing'?: (_advclip_v1_Timing | null);
   /**
    * Per-task (not per-chunk) tensors: LOCAL_DELTA returns the worker's
-   * final delta here as "delta", weighted by the summed chunk counts;
-   * TEXT_GRAD returns "<site>.A" / "<site>.B" of every text-tower factor.
+   * final delta here as "delta", weighted by the summed chunk counts.
    */
   'shard_tensors'?: (_advclip_v1_NamedTensor)[];
 }
@@ -33,8 +32,7 @@ export interface TaskResult__Output {
   'timing': (_advclip_v1_Timing__Output | null);
   /**
    * Per-task (not per-chunk) tensors: LOCAL_DELTA returns the worker's
-   * final delta here as "delta", weighted by the summed chunk counts;
-   * TEXT_GRAD returns "<site>.A" / "<site>.B" of every text-tower factor.
+   * final delta here as "delta", weighted by the summed chunk counts.
    */
   'shard_tensors': (_advclip_v1_NamedTensor__Output)[];
 }
