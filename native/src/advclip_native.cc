@@ -133,25 +133,23 @@ advclip::LayerNormShape layerNormShape(const FusedArgs& a, std::size_t at) {
   return {static_cast<std::int64_t>(a.spec[at]), static_cast<std::int64_t>(a.spec[at + 1]), static_cast<float>(a.spec[at + 2])};
 }
 
-napi_value LayerNorm(napi_env env, napi_callback_info info) {
+using RowKernel = void (*)(const float*, const float*, const float*, float*, const advclip::LayerNormShape&, advclip::Pool&);
+
+/** layerNorm and layerNormGrad: [x, gamma, third, out, rows, width, eps], `third` being β [width] or dy [rows, width]. */
+napi_value callRowKernel(napi_env env, napi_callback_info info, const char* name, bool thirdPerRow, RowKernel kernel) {
   FusedArgs a;
-  if (!readFused(env, info, "layerNorm", 7, a)) return nullptr;
+  if (!readFused(env, info, name, 7, a)) return nullptr;
   const auto s = layerNormShape(a, 4);
-  float *x = floatsAt(a, 0, s.rows * s.width), *gamma = floatsAt(a, 1, s.width), *beta = floatsAt(a, 2, s.width), *y = floatsAt(a, 3, s.rows * s.width);
-  if (!x || !gamma || !beta || !y || s.width < 1) return fail(env, "layerNorm: bad shape, or operands misaligned or past the end of the heap");
-  advclip::layerNorm(x, gamma, beta, y, s, *gPool);
+  const std::int64_t all = s.rows * s.width;
+  float *x = floatsAt(a, 0, all), *gamma = floatsAt(a, 1, s.width), *third = floatsAt(a, 2, thirdPerRow ? all : s.width), *out = floatsAt(a, 3, all);
+  if (!x || !gamma || !third || !out || s.width < 1) return fail(env, std::string(name) + ": bad shape, or operands misaligned or past the end of the heap");
+  kernel(x, gamma, third, out, s, *gPool);
   return nullptr;
 }
 
-napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
-  FusedArgs a;
-  if (!readFused(env, info, "layerNormGrad", 7, a)) return nullptr;
-  const auto s = layerNormShape(a, 4);
-  float *x = floatsAt(a, 0, s.rows * s.width), *gamma = floatsAt(a, 1, s.width), *dy = floatsAt(a, 2, s.rows * s.width), *dx = floatsAt(a, 3, s.rows * s.width);
-  if (!x || !gamma || !dy || !dx || s.width < 1) return fail(env, "layerNormGrad: bad shape, or operands misaligned or past the end of the heap");
-  advclip::layerNormGrad(x, gamma, dy, dx, s, *gPool);
-  return nullptr;
-}
+napi_value LayerNorm(napi_env env, napi_callback_info info) { return callRowKernel(env, info, "layerNorm", false, advclip::layerNorm); }
+
+napi_value LayerNormGrad(napi_env env, napi_callback_info info) { return callRowKernel(env, info, "layerNormGrad", true, advclip::layerNormGrad); }
 
 napi_value LayerNormGammaGrad(napi_env env, napi_callback_info info) {
   FusedArgs a;

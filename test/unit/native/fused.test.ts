@@ -5,32 +5,18 @@
  * thread count, tensors released, and layers.ts dispatching to them only
  * while they are installed.
  */
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../services/core/backend.ts';
 import { FusedKernel, hasFusedKernel } from '../../../services/core/fused.ts';
 import { layerNorm, quickGelu } from '../../../services/core/layers.ts';
 import { installNativeKernels } from '../../../services/core/native-kernels.ts';
-import { addon, skip } from './addon.ts';
+import { addon, onBoth, skip, withNative, withNativeAsync } from './addon.ts';
 
-let restore: (() => void) | null = null;
 before(async () => {
   await initBackend('wasm');
 });
-after(() => restore?.());
-
-/** f once on wasm's kernels (composite math), once with the native kernels installed (fused). */
-function onBoth<T>(f: () => T): { composite: T; fused: T } {
-  const composite = f();
-  restore = installNativeKernels(addon!);
-  try {
-    return { composite, fused: f() };
-  } finally {
-    restore();
-    restore = null;
-  }
-}
 
 /** |actual − expected| ≤ tolerance·max|expected| + 1e-5 everywhere (the floor covers outputs that are 0 up to rounding). */
 function assertClose(actual: Float32Array, expected: Float32Array, tolerance: number, what: string): void {
@@ -62,7 +48,7 @@ describe('native fused kernels', { skip }, () => {
           const [dx] = tf.grads((t: tf.Tensor) => tf.sum(tf.mul(quickGelu(t), w)))([x]);
           return [values(quickGelu(x)), values(dx)];
         });
-      const { composite, fused } = onBoth(run);
+      const { wasm: composite, native: fused } = onBoth(run);
       assertClose(fused[0], composite[0], 1e-6, `quick_gelu ${shape}`);
       assertClose(fused[1], composite[1], 1e-6, `d quick_gelu ${shape}`);
       tf.dispose([x, w]);
@@ -82,15 +68,14 @@ describe('native fused kernels', { skip }, () => {
           const grads = tf.grads(f)([x, gamma, beta]);
           return [values(layerNorm(x, gamma, beta, 1e-5)), ...grads.map(values)];
         });
-      const { composite, fused } = onBoth(run);
+      const { wasm: composite, native: fused } = onBoth(run);
       ['y', 'dx', 'dγ', 'dβ'].forEach((name, i) => assertClose(fused[i], composite[i], 2e-5, `LayerNorm ${name} ${shape}`));
       tf.dispose([x, gamma, beta, w]);
     }
   });
 
   test('a frozen γ, β (fine-tuning) asks for dx only: no γ-gradient kernel runs', async () => {
-    restore = installNativeKernels(addon!);
-    try {
+    await withNativeAsync(async () => {
       const x = tf.randomNormal([8, 50, 64], 0, 1, 'float32', 9);
       const gamma = tf.ones([64]) as tf.Tensor1D;
       const beta = tf.zeros([64]) as tf.Tensor1D;
@@ -99,10 +84,7 @@ describe('native fused kernels', { skip }, () => {
       assert.ok(names.has(FusedKernel.layerNorm) && names.has(FusedKernel.layerNormGrad), [...names].join(', '));
       assert.ok(!names.has(FusedKernel.layerNormGammaGrad), 'γ is not trained here');
       tf.dispose([x, gamma, beta]);
-    } finally {
-      restore();
-      restore = null;
-    }
+    });
   });
 
   test('the same bits on any number of threads (tiles depend on the shape only)', () => {
@@ -110,28 +92,24 @@ describe('native fused kernels', { skip }, () => {
     const gamma = tf.randomNormal([3072], 1, 0.5, 'float32', 11) as tf.Tensor1D;
     const beta = tf.randomNormal([3072], 0, 0.5, 'float32', 12) as tf.Tensor1D;
     const saved = addon!.threads();
-    restore = installNativeKernels(addon!);
     try {
       const runs = [1, 2, 3].map((threads) => {
         addon!.setThreads(threads);
-        return tf.tidy(() => {
+        return withNative(() => tf.tidy(() => {
           const [dGelu] = tf.grads((t: tf.Tensor) => tf.sum(tf.mul(quickGelu(t), t)))([x]);
           const [dNorm] = tf.grads((t: tf.Tensor) => tf.sum(tf.mul(layerNorm(t, gamma, beta, 1e-5), t)))([x]);
           return [values(quickGelu(x)), values(dGelu), values(layerNorm(x, gamma, beta, 1e-5)), values(dNorm)];
-        });
+        }));
       });
       for (const run of runs.slice(1)) run.forEach((v, i) => assert.ok(v.every((e, j) => Object.is(e, runs[0][i][j])), `output ${i}`));
     } finally {
       addon!.setThreads(saved);
-      restore();
-      restore = null;
       tf.dispose([x, gamma, beta]);
     }
   });
 
   test('numTensors and the bytes held stay flat over repeated forward and backward passes', () => {
-    restore = installNativeKernels(addon!);
-    try {
+    withNative(() => {
       const x = tf.randomNormal([16, 96], 0, 1, 'float32', 13);
       const gamma = tf.ones([96]) as tf.Tensor1D;
       const beta = tf.zeros([96]) as tf.Tensor1D;
@@ -142,24 +120,19 @@ describe('native fused kernels', { skip }, () => {
       assert.equal(tf.memory().numTensors, start.numTensors);
       assert.equal(tf.memory().numBytes, start.numBytes);
       tf.dispose([x, gamma, beta]);
-    } finally {
-      restore();
-      restore = null;
-    }
+    });
   });
 
   test('layers.ts uses the fused kernels only while they are installed', () => {
     assert.equal(hasFusedKernel(FusedKernel.quickGelu), false);
-    restore = installNativeKernels(addon!);
+    const restore = installNativeKernels(addon!);
     for (const name of Object.values(FusedKernel)) assert.equal(hasFusedKernel(name), true, name);
     restore();
-    restore = null;
     for (const name of Object.values(FusedKernel)) assert.equal(hasFusedKernel(name), false, name);
   });
 
   test('a Cast to the same dtype shares the data; to another dtype it converts', () => {
-    restore = installNativeKernels(addon!);
-    try {
+    withNative(() => {
       const buffers = () => tf.engine().backend.numDataIds();
       const x = tf.tensor1d([1.5, -2.5, 3]);
       const start = buffers();
@@ -171,9 +144,6 @@ describe('native fused kernels', { skip }, () => {
       assert.deepEqual(Array.from(same.dataSync()), [1.5, -2.5, 3]);
       assert.deepEqual(Array.from(other.dataSync()), [1, -2, 3]);
       tf.dispose([same, other]);
-    } finally {
-      restore();
-      restore = null;
-    }
+    });
   });
 });

@@ -8,9 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../services/core/backend.ts';
-import { installNativeKernels } from '../../../services/core/native-kernels.ts';
 import { relativeError } from '../core/numeric.ts';
-import { addon, skip } from './addon.ts';
+import { addon, onBoth, skip, withNative } from './addon.ts';
 
 const TOLERANCE = 1e-5;
 const Flags = [
@@ -20,23 +19,9 @@ const Flags = [
   [true, true],
 ] as const;
 
-let restore: (() => void) | null = null;
 before(async () => {
   await initBackend('wasm');
 });
-after(() => restore?.());
-
-/** f run on wasm's kernel, then on the native one (the same inputs). */
-function onBoth<T>(f: () => T): { wasm: T; native: T } {
-  const wasm = f();
-  restore = installNativeKernels(addon!);
-  try {
-    return { wasm, native: f() };
-  } finally {
-    restore();
-    restore = null;
-  }
-}
 
 /** float64 product of op(a)·op(b) with tfjs' right-aligned batch broadcasting. */
 function reference(a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean): { shape: number[]; values: Float64Array } {
@@ -213,13 +198,7 @@ for (const threads of [1, 3]) describe(`native BatchMatMul values, ${threads} th
   });
 
   test('int32 operands are refused as wasm refuses them', () => {
-    restore = installNativeKernels(addon!);
-    try {
-      assert.throws(() => tf.tidy(() => tf.matMul(tf.ones([2, 2], 'int32'), tf.ones([2, 2], 'int32'))), /float32/);
-    } finally {
-      restore();
-      restore = null;
-    }
+    withNative(() => assert.throws(() => tf.tidy(() => tf.matMul(tf.ones([2, 2], 'int32'), tf.ones([2, 2], 'int32'))), /float32/));
   });
 });
 
@@ -256,8 +235,7 @@ describe('native BatchMatMul gradients', { skip }, () => {
 describe('native BatchMatMul memory', { skip }, () => {
   test('numTensors and the bytes held stay flat over repeated products and gradients', () => {
     const [a, b] = operands([4, 50, 64], [4, 64, 50], 1);
-    restore = installNativeKernels(addon!);
-    try {
+    withNative(() => {
       const step = () => tf.tidy(() => {
         const y = tf.matMul(a, b, false, false);
         const g = tf.grads((x: tf.Tensor, z: tf.Tensor) => tf.sum(tf.matMul(x, z, true, true)))([b, a]);
@@ -269,10 +247,7 @@ describe('native BatchMatMul memory', { skip }, () => {
       const after = tf.memory();
       assert.equal(after.numTensors, before.numTensors);
       assert.equal(after.numBytes, before.numBytes);
-    } finally {
-      restore();
-      restore = null;
-      tf.dispose([a, b]);
-    }
+    });
+    tf.dispose([a, b]);
   });
 });
