@@ -19,7 +19,10 @@ after(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const ARGS = [...TINY, '--iters', '16'];
+// long enough that both hangs start before the last step: tiny steps take ~0.1 s, and on a loaded
+// machine the wait for each stale answer lets the run go on for many steps (16 iterations once ended first)
+const ITERS = 48;
+const ARGS = [...TINY, '--iters', String(ITERS)];
 const HANGS = 2;
 
 test(`a worker SIGSTOPped ${HANGS} times then SIGCONTed: deadline, reassignment, late answers discarded as stale; result equal`, async (t) => {
@@ -32,6 +35,7 @@ test(`a worker SIGSTOPped ${HANGS} times then SIGCONTed: deadline, reassignment,
   let hangs = 0;
   for (; hangs < HANGS; hangs++) {
     const at = coordinator.steps() + 2;
+    assert.ok(at < ITERS - 2, `the run is nearly over (step ${at} of ${ITERS}) before hang ${hangs + 1}: raise ITERS`);
     await until(() => coordinator.steps() >= at, 120_000, `step ${at}`);
     const deadlines = count(/did not deliver \(deadline\)/g);
     hanging.child.kill('SIGSTOP');
