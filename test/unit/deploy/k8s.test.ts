@@ -102,10 +102,18 @@ describe('Kubernetes manifests under deploy/k8s', () => {
     assert.doesNotMatch(text, /password:\s*\S/i);
     for (const name of ['advclip-coordinator', 'advclip-worker']) {
       const pod = find(name === 'advclip-worker' ? 'Deployment' : 'StatefulSet', name).spec.template.spec;
-      const env = Object.fromEntries(pod.containers[0].env.map((e: any) => [e.name, e.valueFrom?.secretKeyRef?.name]));
-      assert.deepEqual(env, { NATS_USER: 'advclip-nats-auth', NATS_PASSWORD: 'advclip-nats-auth' });
+      const secretRefs = Object.fromEntries(pod.containers[0].env.filter((e: any) => e.valueFrom?.secretKeyRef).map((e: any) => [e.name, e.valueFrom.secretKeyRef.name]));
+      assert.deepEqual(secretRefs, { NATS_USER: 'advclip-nats-auth', NATS_PASSWORD: 'advclip-nats-auth' });
+      assert.ok(pod.containers[0].env.every((e: any) => e.valueFrom || !/password|token|secret/i.test(e.name)), 'no literal secret in env');
       assert.equal(pod.volumes.find((v: any) => v.name === 'tls').secret.secretName, `${name}-tls`);
     }
+  });
+
+  it("gives each worker as many native threads as its pod requests CPUs, not the node's every core", () => {
+    const worker = find('Deployment', 'advclip-worker').spec.template.spec.containers[0];
+    const threads = worker.env.find((e: any) => e.name === 'ADVCLIP_NATIVE_THREADS');
+    assert.deepEqual(threads?.valueFrom?.resourceFieldRef, { containerName: worker.name, resource: 'requests.cpu', divisor: '1' });
+    assert.ok(worker.resources.requests.cpu, 'the request it reads is set');
   });
 
   it('runs the coordinator as a StatefulSet with a checkpoint PVC behind the advclip-coordinator Service', () => {
