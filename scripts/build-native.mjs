@@ -83,8 +83,15 @@ const gyp = findNodeGyp();
 if (!gyp) done(false, 'not built: node-gyp not found (it comes with npm)');
 const [command, ...prefixArgs] = gyp;
 // node-gyp hands unknown --name=value options to gyp as variables (binding.gyp's with_dnnl)
-const blas = process.env.ADVCLIP_NATIVE_BLAS === 'openblas' ? ['--with_dnnl=0'] : [];
-const build = spawnSync(command, [...prefixArgs, 'rebuild', `--directory=${nativeDir}`, ...localHeaders(), ...blas], { encoding: 'utf8', cwd: root });
+const rebuild = (blas) => spawnSync(command, [...prefixArgs, 'rebuild', `--directory=${nativeDir}`, ...localHeaders(), ...blas], { encoding: 'utf8', cwd: root });
+const openblasOnly = process.env.ADVCLIP_NATIVE_BLAS === 'openblas';
+let build = rebuild(openblasOnly ? ['--with_dnnl=0'] : []);
+if (build.status !== 0 && !openblasOnly) {
+  // oneDNN's headers without a usable library (or a broken install): OpenBLAS may still build
+  const retry = rebuild(['--with_dnnl=0']);
+  if (retry.status === 0) console.log('advclip native: the oneDNN build failed; built against OpenBLAS instead');
+  build = retry.status === 0 ? retry : build;
+}
 if (build.status !== 0) {
   const output = `${build.stdout ?? ''}\n${build.stderr ?? ''}`;
   const reasons = [
