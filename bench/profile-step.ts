@@ -59,9 +59,9 @@ interface KernelRow {
 function matMulFlops(inputs: readonly number[][], output: readonly number[]): number {
   const a = inputs[0];
   const outCount = output.reduce((p, d) => p * d, 1);
-  const aLast2 = a.slice(-2);
-  const outRows = output[output.length - 2];
-  const k = aLast2[0] === outRows && aLast2[1] !== outRows ? aLast2[1] : aLast2[0] === outRows ? aLast2[1] : aLast2[0];
+  const [rows, cols] = a.slice(-2);
+  // a is [m, k], or [k, m] when transposed: k is its columns when its rows match the output's (right either way if k = m), else its rows
+  const k = rows === output[output.length - 2] ? cols : rows;
   return 2 * outCount * k;
 }
 

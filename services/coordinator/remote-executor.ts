@@ -11,7 +11,7 @@
  */
 import { AdvclipError } from '../core/errors.ts';
 import type { LoraWeights } from '../core/lora.ts';
-import { textChunks, type Chunk, type ChunkResult, type RoundTask } from '../core/shard.ts';
+import { imageSamplesOf, textChunks, type Chunk, type ChunkResult, type RoundTask } from '../core/shard.ts';
 import type { ExecutedRound, Executor } from '../core/trainer.ts';
 import type { TaskError__Output } from '../protocol/generated/advclip/v1/TaskError.ts';
 import type { TaskResult__Output } from '../protocol/generated/advclip/v1/TaskResult.ts';
@@ -278,6 +278,3 @@ export class RemoteExecutor {
     });
   }
 }
-
-/** Training images a task covers (a text round's chunks hold classes: they count for no worker's rate). */
-const imageSamplesOf = (task: RoundTask) => (task.kind === 'text' ? 0 : task.chunks.reduce((n, c) => n + c.samples.length, 0));

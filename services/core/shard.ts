@@ -73,6 +73,9 @@ export type SampleSource = (samples: readonly number[]) => Promise<SampleBatch>;
 /** classes per text-tower pass: bounds activation memory (the wasm heap is 4 GB) */
 const TEXT_GROUP = 4;
 
+/** Training images a task covers: a text round's chunks hold classes, which count for no worker's rate or sample total. */
+export const imageSamplesOf = (task: RoundTask): number => (task.kind === 'text' ? 0 : task.chunks.reduce((n, c) => n + c.samples.length, 0));
+
 /** The chunks of a 'text' round: the classes in groups of TEXT_GROUP, in order. */
 export function textChunks(classes: number): Chunk[] {
   const chunks: Chunk[] = [];
@@ -271,7 +274,9 @@ export class ShardComputer {
       const grads = new Map<string, Float32Array>();
       if (sites.length) {
         hostTidy(() => {
-          const g = tf.tensor2d(Float32Array.from(group.samples.flatMap((c) => [...task.textGrad!.subarray(c * projection, (c + 1) * projection)])), [group.samples.length, projection]);
+          const rows = new Float32Array(group.samples.length * projection);
+          group.samples.forEach((c, i) => rows.set(task.textGrad!.subarray(c * projection, (c + 1) * projection), i * projection));
+          const g = tf.tensor2d(rows, [group.samples.length, projection]);
           const prompts = group.samples.map((c) => this.prompts[c]);
           const dropout = this.textDropout(task.step, group.samples);
           const f = (...args: tf.Tensor[]) => {

@@ -14,7 +14,7 @@ import type { ClientDuplexStream } from '@grpc/grpc-js';
 import * as tf from '@tensorflow/tfjs';
 import { AdvclipError, failedPrecondition } from '../core/errors.ts';
 import type { LoraWeights } from '../core/lora.ts';
-import type { ShardComputer } from '../core/shard.ts';
+import { imageSamplesOf, type ShardComputer } from '../core/shard.ts';
 import { AdapterSubscriber } from '../protocol/adapter-store.ts';
 import type { CoordinatorClient } from '../protocol/generated/advclip/v1/Coordinator.ts';
 import type { CoordinatorMessage__Output } from '../protocol/generated/advclip/v1/CoordinatorMessage.ts';
@@ -238,8 +238,7 @@ export class Worker {
       const result = await this.setup.shard.compute(task, tensors, envelope.adapterVersion);
       if (this.o.testTaskBlockMs) blockEventLoop(this.o.testTaskBlockMs);
       const t3 = performance.now();
-      // a text round's chunks hold classes, not training images
-      const samples = task.kind === 'text' ? 0 : task.chunks.reduce((n, c) => n + c.samples.length, 0);
+      const samples = imageSamplesOf(task);
       const timing = { decode_ms: t1 - t0, fetch_ms: t2 - t1, compute_ms: t3 - t2, encode_ms: 0, total_ms: 0 };
       const encoded = encodeResult(envelope.taskId, task, result, timing, this.setup.shapes);
       const t4 = performance.now();
