@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { coordinatorService } from '../../../services/protocol/proto-loader.ts';
-import { decodeResult, decodeTask, encodeResult, encodeTask, InvalidResult, type RoundShapes } from '../../../services/protocol/task-codec.ts';
+import { decodeResult, decodeTask, encodeResult, encodeTask, InvalidResult } from '../../../services/protocol/task-codec.ts';
 import type { RoundTask } from '../../../services/core/shard.ts';
 import type { Task__Output } from '../../../services/protocol/generated/advclip/v1/Task.ts';
 import type { TaskResult__Output } from '../../../services/protocol/generated/advclip/v1/TaskResult.ts';
+import { envelope, f, shapes, work } from '../protocol/codec-fixtures.ts';
 
-const shapes: RoundShapes = {
-  delta: [2, 2, 3],
-  textFeatures: [3, 4],
-  vision: new Map([['v.A', [1, 2]], ['v.B', [2, 1]]]),
-  text: new Map([['t.A', [1, 2]], ['t.B', [2, 1]]]),
-};
-const envelope = { taskId: '3.1.7', adapterVersion: 4, adapterSha256: 'a'.repeat(64), seed: 1, epoch: 0, deadlineMs: 1000 };
-const f = (n: number, v = 0.5) => Float32Array.from({ length: n }, (_, i) => v + i);
 
 /** Through protobuf bytes and back, as on the wire (the Work stream's own serializers). */
-const work = coordinatorService().Work;
 const wireTask = (t: ReturnType<typeof encodeTask>): Task__Output => work.responseDeserialize(work.responseSerialize({ task: t })).task!;
 const wireResult = (r: ReturnType<typeof encodeResult>): TaskResult__Output => work.requestDeserialize(work.requestSerialize({ result: r })).result!;
 

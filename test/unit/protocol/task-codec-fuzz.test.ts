@@ -12,19 +12,10 @@ import { AdvclipError } from '../../../services/core/errors.ts';
 import type { RoundTask } from '../../../services/core/shard.ts';
 import type { Task__Output } from '../../../services/protocol/generated/advclip/v1/Task.ts';
 import type { TaskResult__Output } from '../../../services/protocol/generated/advclip/v1/TaskResult.ts';
-import { coordinatorService } from '../../../services/protocol/proto-loader.ts';
-import { decodeResult, decodeTask, encodeResult, encodeTask, InvalidResult, RejectReasons, type RoundShapes } from '../../../services/protocol/task-codec.ts';
+import { decodeResult, decodeTask, encodeResult, encodeTask, InvalidResult, RejectReasons } from '../../../services/protocol/task-codec.ts';
+import { envelope, f, shapes, work } from './codec-fixtures.ts';
 
-const shapes: RoundShapes = {
-  delta: [2, 2, 3],
-  textFeatures: [3, 4],
-  vision: new Map([['v.A', [1, 2]], ['v.B', [2, 1]]]),
-  text: new Map([['t.A', [1, 2]], ['t.B', [2, 1]]]),
-};
-const envelope = { taskId: '3.1.7', adapterVersion: 4, adapterSha256: 'a'.repeat(64), seed: 1, epoch: 0, deadlineMs: 1000 };
-const f = (n: number, v = 0.5) => Float32Array.from({ length: n }, (_, i) => v + i);
 
-const work = coordinatorService().Work;
 const taskBytes = (t: ReturnType<typeof encodeTask>) => work.responseSerialize({ task: t });
 const resultBytes = (r: ReturnType<typeof encodeResult>) => work.requestSerialize({ result: r });
 const asTask = (bytes: Uint8Array): Task__Output | undefined => work.responseDeserialize(Buffer.from(bytes)).task ?? undefined;
