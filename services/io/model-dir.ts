@@ -1,5 +1,6 @@
 /**
- * A Hugging Face CLIPModel directory on disk, read and written:
+ * A Hugging Face CLIPModel directory on disk (or a Hub repo id, fetched into
+ * the Hugging Face cache by hub.ts), read and written:
  *   config.json                    required
  *   model.safetensors              or model.safetensors.index.json + shards
  *   preprocessor_config.json       optional (defaults: CLIP's pipeline at the model's image size)
@@ -25,6 +26,7 @@ import {
 } from './hf-config.ts';
 import { readSafetensorsFile, writeSafetensors, type WritableDtype } from './safetensors.ts';
 import { ClipTokenizer } from './tokenizer.ts';
+import { hubOptionsFromEnv, parseHubModelRef, resolveHubModel, type HubOptions } from './hub.ts';
 import { expectedClipShapes } from '../core/clip-shapes.ts';
 
 export { expectedClipShapes };
@@ -143,7 +145,21 @@ function defaultPreprocess(config: ClipConfig): ImagePreprocessConfig {
   return Object.freeze({ ...DEFAULT_PREPROCESS, size: config.vision.imageSize, cropSize: config.vision.imageSize });
 }
 
-export async function loadClipModelDir(dir: string): Promise<ClipModelDir> {
+/**
+ * The directory `model` names: a local path as it is, or, when no such path
+ * exists and it reads `owner/name[@revision]`, that Hub repo's snapshot in the
+ * Hugging Face cache (downloaded first when needed; see hub.ts).
+ */
+export async function resolveModelDir(model: string, hubOptions?: HubOptions): Promise<string> {
+  if ((await kindOf(model)) !== null) return model;
+  const ref = parseHubModelRef(model);
+  if (ref === null) throw notFound(`${model}: model directory does not exist`);
+  return resolveHubModel(ref, hubOptions ?? (await hubOptionsFromEnv()));
+}
+
+/** Loads a model directory or Hub repo id (see resolveModelDir). */
+export async function loadClipModelDir(model: string, hubOptions?: HubOptions): Promise<ClipModelDir> {
+  const dir = await resolveModelDir(model, hubOptions);
   const kind = await kindOf(dir);
   if (kind === null) throw notFound(`${dir}: model directory does not exist`);
   if (kind !== 'dir') throw invalidArgument(`${dir}: is a file, expected a model directory`);

@@ -1,0 +1,249 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { AdvclipError } from '../../../services/core/errors.ts';
+import { hubOptionsFromEnv, parseHubModelRef, repoCacheDir, resolveHubModel, type HubOptions } from '../../../services/io/hub.ts';
+import { loadClipModelDir } from '../../../services/io/model-dir.ts';
+import { modelDirSha256 } from '../../../services/io/model-hash.ts';
+
+const fixture = new URL('../../fixtures/tiny-clip-f32/', import.meta.url).pathname;
+const REPO = 'tiny/clip-f32';
+const COMMIT = 'c0ffee'.padEnd(40, '7');
+const TOKEN = 'hf_loopbacktesttoken';
+const LFS = new Set(['model.safetensors']);
+const FILES = ['config.json', 'model.safetensors', 'preprocessor_config.json', 'tokenizer.json'];
+
+type Fault = 'truncate' | 'corrupt' | '401' | '404';
+
+/**
+ * A loopback stand-in for the Hub's download routes, for one repo at one
+ * commit: the revision API, resolve/<rev>/<file> (regular files answered
+ * directly with a git-sha1 ETag; LFS files redirected to a CDN route, with
+ * X-Linked-Etag = sha256 and X-Linked-Size), Range requests, and faults.
+ */
+class FakeHub {
+  readonly files = new Map(FILES.map((f) => [f, readFileSync(join(fixture, f))]));
+  readonly faults = new Map<string, Fault>();
+  requireToken = false;
+  requests: string[] = [];
+  private server!: Server;
+  url = '';
+
+  static gitSha1 = (b: Buffer) => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
+  static sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  etagOf = (file: string) => (LFS.has(file) ? FakeHub.sha256(this.files.get(file)!) : FakeHub.gitSha1(this.files.get(file)!));
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => this.handle(req, res));
+    await new Promise<void>((ok) => this.server.listen(0, '127.0.0.1', ok));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((ok) => this.server.close(() => ok()));
+  }
+
+  private json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+    res.writeHead(status, { 'Content-Type': 'application/json', ...headers }).end(JSON.stringify(body));
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const path = decodeURIComponent(new URL(req.url!, this.url).pathname);
+    this.requests.push(`${req.headers.range ? 'RANGE ' : ''}${path}`);
+    const authorised = req.headers.authorization === `Bearer ${TOKEN}`;
+    const api = /^\/api\/models\/([^/]+\/[^/]+)\/revision\/(.+)$/.exec(path);
+    if (api) {
+      if (api[1] !== REPO) return this.json(res, 404, { error: 'Repository not found' }, { 'X-Error-Code': 'RepoNotFound' });
+      if (this.requireToken && !authorised) return this.json(res, 401, { error: 'Invalid credentials in Authorization header' });
+      if (api[2] !== 'main' && api[2] !== COMMIT) return this.json(res, 404, { error: 'Revision not found' }, { 'X-Error-Code': 'RevisionNotFound' });
+      return this.json(res, 200, { _id: 'x', id: REPO, sha: COMMIT, private: false, siblings: FILES.map((rfilename) => ({ rfilename })) });
+    }
+    const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path);
+    if (resolve) {
+      const [, repo, rev, file] = resolve;
+      if (repo !== REPO) return this.json(res, 404, { error: 'Repository not found' }, { 'X-Error-Code': 'RepoNotFound' });
+      const fault = this.faults.get(file);
+      if (fault === '401' || (this.requireToken && !authorised)) return this.json(res, 401, { error: `Access to ${repo} is restricted` });
+      if (fault === '404' || !this.files.has(file) || (rev !== 'main' && rev !== COMMIT)) {
+        return this.json(res, 404, { error: 'Entry not found' }, { 'X-Error-Code': 'EntryNotFound' });
+      }
+      const common = { 'X-Repo-Commit': COMMIT, 'X-Linked-Etag': `"${this.etagOf(file)}"`, 'X-Linked-Size': String(this.files.get(file)!.length) };
+      if (LFS.has(file)) {
+        res.writeHead(302, { ...common, Location: `/cdn/${this.etagOf(file)}?file=${encodeURIComponent(file)}` }).end();
+        return;
+      }
+      return this.body(req, res, file, { ...common, ETag: `"${this.etagOf(file)}"` });
+    }
+    const cdn = /^\/cdn\/([0-9a-f]{64})$/.exec(path);
+    if (cdn) {
+      const file = new URL(req.url!, this.url).searchParams.get('file')!;
+      return this.body(req, res, file, { ETag: `"${cdn[1]}"` });
+    }
+    this.json(res, 404, { error: `no route ${path}` });
+  }
+
+  /** The file, or the byte range asked for; a fault bends the full-body answer. */
+  private body(req: IncomingMessage, res: ServerResponse, file: string, headers: Record<string, string>): void {
+    let bytes = this.files.get(file)!;
+    const range = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''));
+    if (range) {
+      const [start, end] = [Number(range[1]), Math.min(Number(range[2]), bytes.length - 1)];
+      res.writeHead(206, { ...headers, 'Content-Range': `bytes ${start}-${end}/${bytes.length}`, 'Content-Length': String(end - start + 1) });
+      res.end(bytes.subarray(start, end + 1));
+      return;
+    }
+    const fault = this.faults.get(file);
+    if (fault === 'corrupt') {
+      bytes = Buffer.from(bytes);
+      bytes[bytes.length - 1] ^= 0xff;
+    }
+    res.writeHead(200, { ...headers, 'Content-Length': String(bytes.length) });
+    if (fault === 'truncate') {
+      // half the promised bytes, then the connection drops
+      res.write(bytes.subarray(0, bytes.length >> 1), () => res.destroy());
+      return;
+    }
+    res.end(bytes);
+  }
+}
+
+const hub = new FakeHub();
+let cache = '';
+const opts = (over: Partial<HubOptions> = {}): HubOptions => ({ endpoint: hub.url, cacheDir: cache, offline: false, ...over });
+const ref = { repo: REPO, revision: 'main' };
+const repoDir = () => repoCacheDir(cache, REPO);
+const blobs = () => readdirSync(join(repoDir(), 'blobs'));
+
+async function rejectsWith(p: Promise<unknown>, code: string, ...patterns: RegExp[]): Promise<void> {
+  await assert.rejects(p, (error: unknown) => {
+    assert.ok(error instanceof AdvclipError, `an AdvclipError, got ${error}`);
+    assert.equal(error.code, code, error.message);
+    for (const re of patterns) assert.match(error.message, re);
+    return true;
+  });
+}
+
+describe('Hugging Face Hub models (loopback Hub)', () => {
+  before(() => hub.start());
+  after(() => hub.close());
+  beforeEach(() => {
+    cache = mkdtempSync(join(tmpdir(), 'advclip-hub-'));
+    hub.faults.clear();
+    hub.requireToken = false;
+    hub.requests = [];
+  });
+  afterEach(() => rmSync(cache, { recursive: true, force: true }));
+
+  it('downloads a repo into the huggingface_hub cache layout; the model equals the local directory', async () => {
+    const progress: Array<[string, number, number]> = [];
+    const snapshot = await resolveHubModel(ref, opts({ progress: (f, d, t) => progress.push([f, d, t]) }));
+    assert.equal(snapshot, join(repoDir(), 'snapshots', COMMIT));
+    assert.equal(readFileSync(join(repoDir(), 'refs', 'main'), 'utf8'), COMMIT);
+    for (const file of FILES) {
+      assert.deepEqual(readFileSync(join(snapshot, file)), hub.files.get(file), file);
+      assert.equal(readlinkSync(join(snapshot, file)), join('..', '..', 'blobs', hub.etagOf(file)), `${file} links to its blob`);
+    }
+    assert.deepEqual(blobs().sort(), FILES.map((f) => hub.etagOf(f)).sort(), 'no temporary file left behind');
+    for (const file of FILES) {
+      const last = progress.filter(([f]) => f === file).at(-1);
+      assert.deepEqual(last, [file, hub.files.get(file)!.length, hub.files.get(file)!.length], `${file} progress ends at its size`);
+    }
+
+    const [fromHub, local] = [await loadClipModelDir(REPO, opts()), await loadClipModelDir(fixture)];
+    assert.deepEqual(fromHub.config, local.config);
+    assert.deepEqual([...fromHub.weights.keys()], [...local.weights.keys()]);
+    for (const [name, t] of local.weights) assert.deepEqual(fromHub.weights.get(name)!.data, t.data, name);
+    assert.deepEqual(fromHub.preprocess, local.preprocess);
+    assert.equal((await fromHub.loadTokenizer()).vocabSize, (await local.loadTokenizer()).vocabSize);
+  });
+
+  it('a second run reads the cache: offline with the Hub gone, and online without downloading again', async () => {
+    const first = await resolveHubModel(ref, opts());
+    hub.requests = [];
+    assert.equal(await resolveHubModel(ref, opts()), first);
+    assert.ok(!hub.requests.some((r) => r.startsWith('/cdn/')), `no blob fetched again: ${hub.requests.join(', ')}`);
+
+    const closed = opts({ endpoint: 'http://127.0.0.1:9', offline: true });
+    assert.equal(await resolveHubModel(ref, closed), first);
+    assert.equal(await resolveHubModel({ repo: REPO, revision: COMMIT }, closed), first, 'a commit id needs no ref');
+    assert.equal(await modelDirSha256(first), await modelDirSha256(fixture), 'same files, same model hash');
+    const warnings: string[] = [];
+    assert.equal(await resolveHubModel(ref, opts({ endpoint: 'http://127.0.0.1:9', warn: (m) => warnings.push(m) })), first, 'an unreachable Hub falls back to the cache');
+    assert.match(warnings.join('\n'), /unreachable.*cached snapshot/);
+  });
+
+  it('offline with an empty cache says what is missing and where it looked', async () => {
+    await rejectsWith(resolveHubModel(ref, opts({ offline: true })), 'NOT_FOUND', /tiny\/clip-f32@main/, /HF_HUB_OFFLINE=1/, new RegExp(cache));
+    assert.deepEqual(hub.requests, [], 'offline sends nothing');
+  });
+
+  it('a truncated download is discarded, names the repo and file, and a retry succeeds', async () => {
+    hub.faults.set('model.safetensors', 'truncate');
+    await rejectsWith(resolveHubModel(ref, opts()), 'DATA_LOSS', /tiny\/clip-f32@main: model\.safetensors/, /\d+ of 257764 bytes/);
+    assert.ok(!blobs().includes(hub.etagOf('model.safetensors')), 'no blob of the broken file');
+    assert.ok(blobs().every((b) => !b.endsWith('.incomplete')), 'no partial file left');
+    await rejectsWith(resolveHubModel(ref, opts({ offline: true })), 'NOT_FOUND', /no complete snapshot/);
+    hub.faults.clear();
+    assert.deepEqual(readFileSync(join(await resolveHubModel(ref, opts()), 'model.safetensors')), hub.files.get('model.safetensors'));
+  });
+
+  it('a download whose bytes do not match the etag (sha256, git sha1) is discarded', async () => {
+    hub.faults.set('model.safetensors', 'corrupt');
+    await rejectsWith(resolveHubModel(ref, opts()), 'DATA_LOSS', /model\.safetensors: sha256 [0-9a-f]{64} does not match the etag/, /discarded/);
+    hub.faults.clear();
+    hub.faults.set('tokenizer.json', 'corrupt');
+    await rejectsWith(resolveHubModel(ref, opts()), 'DATA_LOSS', /tokenizer\.json: git blob sha1 .* does not match/);
+    assert.ok(!blobs().includes(hub.etagOf('tokenizer.json')));
+  });
+
+  it('404: an unknown repo, revision or file names what was asked for', async () => {
+    await rejectsWith(resolveHubModel({ repo: 'tiny/nope', revision: 'main' }, opts()), 'NOT_FOUND', /tiny\/nope@main/, /404/);
+    await rejectsWith(resolveHubModel({ repo: REPO, revision: 'v9' }, opts()), 'NOT_FOUND', /tiny\/clip-f32@v9/);
+    hub.faults.set('model.safetensors', '404');
+    await rejectsWith(resolveHubModel(ref, opts()), 'NOT_FOUND', /tiny\/clip-f32@main: model\.safetensors/);
+  });
+
+  it('401: says to set HF_TOKEN; with the token it downloads', async () => {
+    hub.requireToken = true;
+    await rejectsWith(resolveHubModel(ref, opts()), 'FAILED_PRECONDITION', /tiny\/clip-f32@main/, /401/, /HF_TOKEN/);
+    hub.requireToken = false;
+    hub.faults.set('model.safetensors', '401'); // a gated file: the repo answers, the file does not
+    await rejectsWith(resolveHubModel(ref, opts()), 'FAILED_PRECONDITION', /tiny\/clip-f32@main: model\.safetensors from http:\/\/127\.0\.0\.1:\d+: HTTP 401/, /set HF_TOKEN/);
+    hub.faults.clear();
+    hub.requireToken = true;
+    assert.ok(await resolveHubModel(ref, opts({ token: TOKEN })));
+  });
+
+  it('loadClipModelDir still says a missing local directory is missing', async () => {
+    await rejectsWith(loadClipModelDir(join(cache, 'nothing-here')), 'NOT_FOUND', /model directory does not exist/);
+  });
+});
+
+describe('Hub repo ids and the environment', () => {
+  it('reads owner/name[@revision] and nothing path-like', () => {
+    assert.deepEqual(parseHubModelRef('openai/clip-vit-base-patch32'), { repo: 'openai/clip-vit-base-patch32', revision: 'main' });
+    assert.deepEqual(parseHubModelRef('openai/clip-vit-base-patch16@v1.0'), { repo: 'openai/clip-vit-base-patch16', revision: 'v1.0' });
+    assert.deepEqual(parseHubModelRef(`a/b@${COMMIT}`), { repo: 'a/b', revision: COMMIT });
+    for (const notHub of ['/models/clip', './models/clip', 'models/clip/x', '../a', 'a/..', 'clip', 'a/b@', 'a/b@../x', 'a/b c']) {
+      assert.equal(parseHubModelRef(notHub), null, notHub);
+    }
+  });
+
+  it('maps HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_CACHE and HF_HUB_OFFLINE as huggingface_hub does', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'advclip-hfhome-'));
+    try {
+      const base = await hubOptionsFromEnv({ HOME: home, HF_HOME: home });
+      assert.deepEqual([base.endpoint, base.cacheDir, base.offline, base.token], ['https://huggingface.co', join(home, 'hub'), false, undefined]);
+      const set = await hubOptionsFromEnv({ HF_HOME: home, HF_ENDPOINT: 'http://mirror:8080/', HF_TOKEN: TOKEN, HF_HUB_CACHE: '/c', HF_HUB_OFFLINE: '1' });
+      assert.deepEqual([set.endpoint, set.cacheDir, set.offline, set.token], ['http://mirror:8080', '/c', true, TOKEN]);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
