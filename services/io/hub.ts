@@ -255,7 +255,9 @@ async function download(
     },
   });
   try {
-    const body = await downloadFile({ ...hub, downloadInfo: info });
+    // One HTTP stream through resolve/ (xet: false) rather than Xet chunk
+    // reconstruction: the bytes are hashed as they arrive, the path tests cover.
+    const body = await downloadFile({ ...hub, downloadInfo: info, xet: false });
     if (!body) throw notFound(`${what} is not in the repo at commit ${job.commit}`);
     await pipeline(Readable.fromWeb(body.stream() as NodeReadableStream), count, createWriteStream(incomplete, { mode: 0o644 }));
     if (done !== info.size) throw dataLoss(`${what}: download truncated: ${done} of ${info.size} bytes`);
@@ -290,6 +292,9 @@ const mismatch = (kind: string, got: string, want: string) => (got === want ? nu
 
 function hubError(where: string, file: string, opts: HubOptions, error: unknown): AdvclipError {
   if (error instanceof AdvclipError) return error;
+  if (error instanceof TypeError && /access token/i.test(error.message)) {
+    return invalidArgument(`${where}: HF_TOKEN is not a Hugging Face token (${error.message})`);
+  }
   const at = `${where}: ${file} from ${opts.endpoint}`;
   if (error instanceof HubApiError) {
     const status = error.statusCode;

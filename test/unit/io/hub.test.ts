@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { AdvclipError } from '../../../services/core/errors.ts';
-import { hubOptionsFromEnv, parseHubModelRef, repoCacheDir, resolveHubModel, type HubOptions } from '../../../services/io/hub.ts';
+import { hubOptionsFromEnv, parseHubModelRef, repoCacheDir, resolveHubModel, stderrProgress, type HubOptions } from '../../../services/io/hub.ts';
 import { loadClipModelDir } from '../../../services/io/model-dir.ts';
 import { modelDirSha256 } from '../../../services/io/model-hash.ts';
 
@@ -217,6 +217,7 @@ describe('Hugging Face Hub models (loopback Hub)', () => {
     await rejectsWith(resolveHubModel(ref, opts()), 'FAILED_PRECONDITION', /tiny\/clip-f32@main: model\.safetensors from http:\/\/127\.0\.0\.1:\d+: HTTP 401/, /set HF_TOKEN/);
     hub.faults.clear();
     hub.requireToken = true;
+    await rejectsWith(resolveHubModel(ref, opts({ token: 'not-a-token' })), 'INVALID_ARGUMENT', /HF_TOKEN is not a Hugging Face token/);
     assert.ok(await resolveHubModel(ref, opts({ token: TOKEN })));
   });
 
@@ -225,7 +226,20 @@ describe('Hugging Face Hub models (loopback Hub)', () => {
   });
 });
 
-describe('Hub repo ids and the environment', () => {
+describe('Hub repo ids, the environment and progress', () => {
+  it('progress: a bar redrawn in place on a terminal, a JSON line per file elsewhere', () => {
+    const lines = (isTTY: boolean) => {
+      const out: string[] = [];
+      const report = stderrProgress({ isTTY, write: (s: string) => out.push(s) } as unknown as NodeJS.WriteStream);
+      report('model.safetensors', 0, 2_000_000);
+      report('model.safetensors', 2_000_000, 2_000_000);
+      return out;
+    };
+    assert.deepEqual(lines(true), ['\radvclip: model.safetensors 0.0/2.0 MB 0%', '\radvclip: model.safetensors 2.0/2.0 MB 100%\n']);
+    const json = lines(false).map((l) => JSON.parse(l));
+    assert.deepEqual(json.map((j) => [j.level, j.msg, j.bytes, j.total]), [['info', 'download model.safetensors', 0, 2_000_000], ['info', 'download model.safetensors', 2_000_000, 2_000_000]]);
+  });
+
   it('reads owner/name[@revision] and nothing path-like', () => {
     assert.deepEqual(parseHubModelRef('openai/clip-vit-base-patch32'), { repo: 'openai/clip-vit-base-patch32', revision: 'main' });
     assert.deepEqual(parseHubModelRef('openai/clip-vit-base-patch16@v1.0'), { repo: 'openai/clip-vit-base-patch16', revision: 'v1.0' });
