@@ -11,7 +11,8 @@
  * the tensor named, not deep inside a matMul.
  */
 import { mkdir, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { ClipConfig } from '../core/clip-config.ts';
 import { invalidArgument, notFound } from '../core/errors.ts';
 import { sizeOf, type HostTensor } from '../core/tensor.ts';
@@ -155,6 +156,16 @@ export async function resolveModelDir(model: string, hubOptions?: HubOptions): P
   const ref = parseHubModelRef(model);
   if (ref === null) throw notFound(`${model}: model directory does not exist`);
   return resolveHubModel(ref, hubOptions ?? (await hubOptionsFromEnv()));
+}
+
+/**
+ * `model` as another process should be told it (a worker's run config): a
+ * local path made absolute, so a process with another working directory
+ * finds it; a Hub repo id as it is, so each process resolves it in its cache.
+ */
+export function modelReference(model: string): string {
+  if (existsSync(model) || parseHubModelRef(model) === null) return resolve(model);
+  return model;
 }
 
 /** Loads a model directory or Hub repo id (see resolveModelDir). */

@@ -4,12 +4,13 @@
  * same thing as with the local directory; offline it runs from the cache.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.ts';
 import { FakeHub, fixture, REPO } from '../helpers/fake-hub.ts';
+import { TINY } from '../integration/cluster-harness.ts';
 
 describe('advclip embed --model <Hub repo id>', () => {
   const hub = new FakeHub();
@@ -34,6 +35,23 @@ describe('advclip embed --model <Hub repo id>', () => {
     assert.equal(offline.code, 0, offline.stderr);
     assert.deepEqual(JSON.parse(offline.stdout), JSON.parse(local.stdout));
     await hub.start();
+  });
+
+  it('advclip cluster: the coordinator passes the repo id on, its workers fetch it too; the adapter is the local directory\'s', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'advclip-hub-cluster-'));
+    try {
+      const args = (model: string) => TINY.map((a, i) => (TINY[i - 1] === '--model' ? model : a));
+      const local = await runCli(['train', ...args(fixture), '--out', join(out, 'local'), '--json']);
+      assert.equal(local.code, 0, local.stderr);
+      const cluster = await runCli(['cluster', '--workers', '1', ...args(REPO), '--out', join(out, 'hub'), '--metrics-port', '0', '--json'], {
+        env: { HF_HOME: hfHome, HF_ENDPOINT: hub.url, HF_TOKEN: '' },
+      });
+      assert.equal(cluster.code, 0, cluster.stderr);
+      const weights = (dir: string) => readFileSync(join(out, dir, 'adapter_model.safetensors'));
+      assert.ok(weights('hub').equals(weights('local')), 'same adapter from the Hub model as from the directory');
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 
   it('a refused download is one error line naming the repo and file, exit 1', async () => {
