@@ -14,7 +14,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ClipConfig } from '../core/clip-config.ts';
-import { invalidArgument, notFound } from '../core/errors.ts';
+import { AdvclipError, invalidArgument, notFound } from '../core/errors.ts';
 import { sizeOf, type HostTensor } from '../core/tensor.ts';
 import {
   clipConfigToJson,
@@ -155,7 +155,13 @@ export async function resolveModelDir(model: string, hubOptions?: HubOptions): P
   if ((await kindOf(model)) !== null) return model;
   const ref = parseHubModelRef(model);
   if (ref === null) throw notFound(`${model}: model directory does not exist`);
-  return resolveHubModel(ref, hubOptions ?? (await hubOptionsFromEnv()));
+  try {
+    return await resolveHubModel(ref, hubOptions ?? (await hubOptionsFromEnv()));
+  } catch (error) {
+    // a mistyped relative path reads like a repo id too: say both
+    if (!(error instanceof AdvclipError)) throw error;
+    throw new AdvclipError(error.code, `${model}: no such local directory, and as a Hugging Face Hub repo id: ${error.message}`, { cause: error });
+  }
 }
 
 /**

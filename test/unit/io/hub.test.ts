@@ -117,8 +117,9 @@ describe('Hugging Face Hub models (loopback Hub)', () => {
     assert.ok(await resolveHubModel(ref, opts({ token: TOKEN })));
   });
 
-  it('loadClipModelDir still says a missing local directory is missing', async () => {
+  it('loadClipModelDir still says a missing local directory is missing; a missing one that reads as a repo id gets both readings', async () => {
     await rejectsWith(loadClipModelDir(join(cache, 'nothing-here')), 'NOT_FOUND', /model directory does not exist/);
+    await rejectsWith(loadClipModelDir('models/clip-smal', opts()), 'NOT_FOUND', /^models\/clip-smal: no such local directory, and as a Hugging Face Hub repo id: models\/clip-smal@main: .*404/);
   });
 });
 
