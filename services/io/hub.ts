@@ -134,7 +134,7 @@ export async function resolveHubModel(ref: HubModelRef, opts: HubOptions): Promi
   try {
     const info = await modelInfo({ ...hub, name: ref.repo, revision: ref.revision, additionalFields: ['sha', 'filePaths'] });
     commit = info.sha;
-    files = info.filePaths;
+    files = info.filePaths ?? [];
   } catch (error) {
     if (isUnreachable(error)) {
       const cached = await cachedSnapshot(root, ref);
@@ -159,7 +159,8 @@ export async function resolveHubModel(ref: HubModelRef, opts: HubOptions): Promi
     for (const shard of await shardsOf(index, where)) await fetchOne(shard);
   } else {
     const other = files.filter((f) => /\.(bin|h5|msgpack)$/.test(f));
-    throw notFound(`${where}: no ${WEIGHTS} or ${WEIGHTS_INDEX} in the repo${other.length ? ` (it has ${other.join(', ')}; convert them to safetensors)` : ''}`);
+    const hint = other.length ? ` (it has ${other.join(', ')}: convert them to safetensors, or pick a revision that has them, e.g. the Hub's conversion pull request: ${ref.repo}@refs/pr/N)` : '';
+    throw notFound(`${where}: no ${WEIGHTS} or ${WEIGHTS_INDEX} in the repo${hint}`);
   }
   for (const file of OPTIONAL_FILES) if (files.includes(file)) await fetchOne(file);
   if (ref.revision !== commit) {

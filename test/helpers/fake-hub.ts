@@ -23,6 +23,9 @@ export type Fault = 'truncate' | 'corrupt' | '401' | '404';
 export class FakeHub {
   readonly files = new Map(FILES.map((f) => [f, readFileSync(join(fixture, f))]));
   readonly faults = new Map<string, Fault>();
+  /** files the repo listing leaves out, and extra names it lists (a repo of other formats) */
+  readonly hidden = new Set<string>();
+  readonly extraListed: string[] = [];
   requireToken = false;
   requests: string[] = [];
   private server!: Server;
@@ -56,7 +59,7 @@ export class FakeHub {
       if (api[1] !== REPO) return this.json(res, 404, { error: 'Repository not found' }, { 'X-Error-Code': 'RepoNotFound' });
       if (this.requireToken && !authorised) return this.json(res, 401, { error: 'Invalid credentials in Authorization header' });
       if (api[2] !== 'main' && api[2] !== COMMIT) return this.json(res, 404, { error: 'Revision not found' }, { 'X-Error-Code': 'RevisionNotFound' });
-      return this.json(res, 200, { _id: 'x', id: REPO, sha: COMMIT, private: false, siblings: FILES.map((rfilename) => ({ rfilename })) });
+      return this.json(res, 200, { _id: 'x', id: REPO, sha: COMMIT, private: false, siblings: [...FILES.filter((f) => !this.hidden.has(f)), ...this.extraListed].map((rfilename) => ({ rfilename })) });
     }
     const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path);
     if (resolve) {

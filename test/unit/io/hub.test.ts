@@ -105,6 +105,18 @@ describe('Hugging Face Hub models (loopback Hub)', () => {
     await rejectsWith(resolveHubModel(ref, opts()), 'NOT_FOUND', /tiny\/clip-f32@main: model\.safetensors/);
   });
 
+  it('a repo without safetensors weights says what it has and what to do', async () => {
+    hub.hidden.add('model.safetensors');
+    hub.extraListed.push('pytorch_model.bin', 'tf_model.h5');
+    try {
+      await rejectsWith(resolveHubModel(ref, opts()), 'NOT_FOUND', /tiny\/clip-f32@main: no model\.safetensors .*it has pytorch_model\.bin, tf_model\.h5: convert them to safetensors, or .*@refs\/pr\/N/);
+      assert.ok(await resolveHubModel(ref, opts({ offline: true })).catch(() => null) === null, 'nothing complete was cached');
+    } finally {
+      hub.hidden.clear();
+      hub.extraListed.length = 0;
+    }
+  });
+
   it('401: says to set HF_TOKEN; with the token it downloads', async () => {
     hub.requireToken = true;
     await rejectsWith(resolveHubModel(ref, opts()), 'FAILED_PRECONDITION', /tiny\/clip-f32@main/, /401/, /HF_TOKEN/);
@@ -141,6 +153,7 @@ describe('Hub repo ids, the environment and progress', () => {
     assert.deepEqual(parseHubModelRef('openai/clip-vit-base-patch32'), { repo: 'openai/clip-vit-base-patch32', revision: 'main' });
     assert.deepEqual(parseHubModelRef('openai/clip-vit-base-patch16@v1.0'), { repo: 'openai/clip-vit-base-patch16', revision: 'v1.0' });
     assert.deepEqual(parseHubModelRef(`a/b@${COMMIT}`), { repo: 'a/b', revision: COMMIT });
+    assert.deepEqual(parseHubModelRef('a/b@refs/pr/3'), { repo: 'a/b', revision: 'refs/pr/3' });
     for (const notHub of ['/models/clip', './models/clip', 'models/clip/x', '../a', 'a/..', 'clip', 'a/b@', 'a/b@../x', 'a/b c']) {
       assert.equal(parseHubModelRef(notHub), null, notHub);
     }
