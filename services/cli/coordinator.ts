@@ -13,6 +13,7 @@ import { invalidArgument } from '../core/errors.ts';
 import { SyncModes, type SyncMode } from '../core/train-spec.ts';
 import { initTrainState, type StepReport, type TrainState } from '../core/trainer.ts';
 import { modelSha256, trainSetSha256 } from '../io/model-hash.ts';
+import { modelReference } from '../io/model-dir.ts';
 import type { RunConfig } from '../protocol/run-config.ts';
 import { roundShapes } from '../protocol/task-codec.ts';
 import type { CommandSpec, FlagTable, FlagValues } from './args.ts';
@@ -79,7 +80,7 @@ export async function serveTraining(flags: FlagValues, log: Logger, options: Ser
   const abs = (p: unknown) => (typeof p === 'string' && !isAbsolute(p) ? resolve(p) : p);
   const runFlags = Object.fromEntries(Object.entries(flags).filter(([k]) => !LOCAL_ONLY.has(k)));
   const runConfig: RunConfig = {
-    flags: { ...runFlags, model: abs(flags.model), data: abs(flags.data), 'split-file': abs(flags['split-file']) } as RunConfig['flags'],
+    flags: { ...runFlags, model: modelReference(flags.model as string), data: abs(flags.data), 'split-file': abs(flags['split-file']) } as RunConfig['flags'],
     sync: spec.sync,
     model_sha256: await modelSha256(setup.dir.files),
     train_set_sha256: trainSetSha256(setup.dataset.root, setup.trainSet),

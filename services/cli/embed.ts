@@ -16,7 +16,7 @@ export const embedCommand: CommandSpec = {
   summary: 'Embed images and texts with a CLIP model directory (HF layout)',
   usage: 'advclip embed --model DIR [--image FILE]... [--text STR]... [--input-ids 49406,320,49407]... --json',
   flags: {
-    model: { type: 'string', arg: 'DIR', required: true, help: 'HF CLIPModel directory (config.json, model.safetensors, tokenizer.json)' },
+    model: { type: 'string', arg: 'DIR', required: true, help: 'HF CLIPModel directory (config.json, model.safetensors, tokenizer.json) or a Hub repo id owner/name[@revision], fetched into the HF cache (HF_HOME; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE=1)' },
     image: { type: 'list', arg: 'FILE', help: 'an 8-bit PNG or JPEG image' },
     text: { type: 'list', arg: 'STR', help: 'a text, tokenised with the model’s tokenizer.json' },
     'input-ids': { type: 'list', arg: 'IDS', help: 'token ids, comma-separated, used as given' },

@@ -16,7 +16,7 @@ export const exportCommand: CommandSpec = {
   summary: 'Merge a LoRA adapter into a full HF CLIP checkpoint',
   usage: 'advclip export --model DIR --adapter ADAPTER_DIR --out DIR --merge [--dtype F32|F16] [--json]',
   flags: {
-    model: { type: 'string', arg: 'DIR', required: true, help: 'the base HF CLIPModel directory' },
+    model: { type: 'string', arg: 'DIR', required: true, help: 'the base HF CLIPModel directory or a Hub repo id owner/name[@revision], fetched into the HF cache (HF_HOME; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE=1)' },
     adapter: { type: 'string', arg: 'ADAPTER_DIR', required: true, help: 'PEFT LoRA adapter' },
     out: { type: 'string', arg: 'DIR', required: true, help: 'where the merged model goes' },
     merge: { type: 'boolean', help: 'merge the adapter into the weights (the only export there is)' },

@@ -16,6 +16,7 @@ import { runWorker, workerCommand } from './worker.ts';
 import { clusterCommand, runCluster } from './cluster.ts';
 import { demoCommand, runDemo } from './demo.ts';
 import { benchCommand, runBench } from './bench.ts';
+import { adapterCommand, runAdapter } from './adapter.ts';
 
 interface Command {
   readonly spec: CommandSpec;
@@ -32,6 +33,7 @@ const commands: readonly Command[] = [
   { spec: clusterCommand, run: runCluster },
   { spec: demoCommand, run: runDemo },
   { spec: benchCommand, run: runBench },
+  { spec: adapterCommand, run: runAdapter },
 ];
 
 function usage(): string {

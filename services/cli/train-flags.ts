@@ -11,7 +11,7 @@ import type { FlagTable, FlagValues } from './args.ts';
 import { backendFlag } from './runtime.ts';
 
 export const dataFlags: FlagTable = {
-  model: { type: 'string', arg: 'DIR', required: true, help: 'HF CLIPModel directory' },
+  model: { type: 'string', arg: 'DIR', required: true, help: 'HF CLIPModel directory or a Hub repo id owner/name[@revision], fetched into the HF cache (HF_HOME; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE=1)' },
   data: { type: 'string', arg: 'DIR', required: true, help: 'data set: ImageFolder (train/, test/) or CoOp layout' },
   'split-file': { type: 'string', arg: 'FILE', help: 'CoOp split_zhou_<Name>.json' },
   'dataset-name': { type: 'string', arg: 'NAME', help: 'CoOp data set name for its class-name rules (default: from the folder)' },

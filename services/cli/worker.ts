@@ -27,7 +27,7 @@ export const workerCommand: CommandSpec = {
     coordinator: { type: 'string', arg: 'HOST:PORT', required: true, help: 'gRPC address of the coordinator' },
     nats: { type: 'string', arg: 'URL', help: 'NATS server for adapter versions (default: the coordinator’s; credentials: env NATS_USER, NATS_PASSWORD)' },
     ...metricsFlags,
-    model: { type: 'string', arg: 'DIR', help: 'HF CLIPModel directory (default: the path in the run configuration)' },
+    model: { type: 'string', arg: 'DIR', help: 'HF CLIPModel directory or a Hub repo id owner/name[@revision], fetched into the HF cache (HF_HOME; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE=1) (default: the model in the run configuration)' },
     data: { type: 'string', arg: 'DIR', help: 'data set directory (default: the path in the run configuration)' },
     ...tlsFlags,
     name: { type: 'string', arg: 'NAME', help: 'name in the coordinator’s logs and metrics (default HOST-PID)' },

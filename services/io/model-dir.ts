@@ -1,5 +1,6 @@
 /**
- * A Hugging Face CLIPModel directory on disk, read and written:
+ * A Hugging Face CLIPModel directory on disk (or a Hub repo id, fetched into
+ * the Hugging Face cache by hub.ts), read and written:
  *   config.json                    required
  *   model.safetensors              or model.safetensors.index.json + shards
  *   preprocessor_config.json       optional (defaults: CLIP's pipeline at the model's image size)
@@ -10,9 +11,10 @@
  * the tensor named, not deep inside a matMul.
  */
 import { mkdir, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { ClipConfig } from '../core/clip-config.ts';
-import { invalidArgument, notFound } from '../core/errors.ts';
+import { AdvclipError, invalidArgument, notFound } from '../core/errors.ts';
 import { sizeOf, type HostTensor } from '../core/tensor.ts';
 import {
   clipConfigToJson,
@@ -25,6 +27,7 @@ import {
 } from './hf-config.ts';
 import { readSafetensorsFile, writeSafetensors, type WritableDtype } from './safetensors.ts';
 import { ClipTokenizer } from './tokenizer.ts';
+import { hubOptionsFromEnv, parseHubModelRef, resolveHubModel, type HubOptions } from './hub.ts';
 import { expectedClipShapes } from '../core/clip-shapes.ts';
 
 export { expectedClipShapes };
@@ -143,7 +146,37 @@ function defaultPreprocess(config: ClipConfig): ImagePreprocessConfig {
   return Object.freeze({ ...DEFAULT_PREPROCESS, size: config.vision.imageSize, cropSize: config.vision.imageSize });
 }
 
-export async function loadClipModelDir(dir: string): Promise<ClipModelDir> {
+/**
+ * The directory `model` names: a local path as it is, or, when no such path
+ * exists and it reads `owner/name[@revision]`, that Hub repo's snapshot in the
+ * Hugging Face cache (downloaded first when needed; see hub.ts).
+ */
+export async function resolveModelDir(model: string, hubOptions?: HubOptions): Promise<string> {
+  if ((await kindOf(model)) !== null) return model;
+  const ref = parseHubModelRef(model);
+  if (ref === null) throw notFound(`${model}: model directory does not exist`);
+  try {
+    return await resolveHubModel(ref, hubOptions ?? (await hubOptionsFromEnv()));
+  } catch (error) {
+    // a mistyped relative path reads like a repo id too: say both
+    if (!(error instanceof AdvclipError)) throw error;
+    throw new AdvclipError(error.code, `${model}: no such local directory, and as a Hugging Face Hub repo id: ${error.message}`, { cause: error });
+  }
+}
+
+/**
+ * `model` as another process should be told it (a worker's run config): a
+ * local path made absolute, so a process with another working directory
+ * finds it; a Hub repo id as it is, so each process resolves it in its cache.
+ */
+export function modelReference(model: string): string {
+  if (existsSync(model) || parseHubModelRef(model) === null) return resolve(model);
+  return model;
+}
+
+/** Loads a model directory or Hub repo id (see resolveModelDir). */
+export async function loadClipModelDir(model: string, hubOptions?: HubOptions): Promise<ClipModelDir> {
+  const dir = await resolveModelDir(model, hubOptions);
   const kind = await kindOf(dir);
   if (kind === null) throw notFound(`${dir}: model directory does not exist`);
   if (kind !== 'dir') throw invalidArgument(`${dir}: is a file, expected a model directory`);

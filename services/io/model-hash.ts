@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import type { LabeledImage } from './datasets.ts';
-import { CONFIG_FILE, WEIGHTS_FILE, WEIGHTS_INDEX_FILE, type ClipModelFiles } from './model-dir.ts';
+import { CONFIG_FILE, resolveModelDir, WEIGHTS_FILE, WEIGHTS_INDEX_FILE, type ClipModelFiles } from './model-dir.ts';
 
 /** SHA-256 (hex) of config.json followed by the weights files in name order. */
 export async function modelSha256(files: Pick<ClipModelFiles, 'config' | 'weights'>): Promise<string> {
@@ -21,8 +21,12 @@ export async function modelSha256(files: Pick<ClipModelFiles, 'config' | 'weight
   return hash.digest('hex');
 }
 
-/** modelSha256 of a model directory without loading it (a worker's capability before it has the run's setup). */
-export async function modelDirSha256(dir: string): Promise<string> {
+/**
+ * modelSha256 of a model directory (or Hub repo id, fetched into the cache
+ * first) without loading it: a worker's capability before it has the run's setup.
+ */
+export async function modelDirSha256(model: string): Promise<string> {
+  const dir = await resolveModelDir(model);
   const single = join(dir, WEIGHTS_FILE);
   const exists = await access(single).then(() => true, () => false);
   const weights = exists

@@ -287,6 +287,27 @@ export class AdapterSubscriber {
     return adapter;
   }
 
+  /**
+   * One version kept on NATS, default the newest, checked against the
+   * SHA-256 its value names; it is not held (for `advclip adapter pull`).
+   */
+  async read(version?: number): Promise<HeldAdapter> {
+    return this.#verified(version === undefined ? await this.#newest() : await this.#findInHistory(version));
+  }
+
+  async #newest(): Promise<LatestAdapter> {
+    let entry;
+    try {
+      entry = await this.#buckets.kv.get(this.#link.subjects.latestAdapterKey);
+    } catch (err) {
+      throw wrapNatsError('UNAVAILABLE', `cannot read ${this.#link.subjects.latestAdapterKey}`, err);
+    }
+    if (!entry || entry.operation !== 'PUT') {
+      throw new AdvclipError('NOT_FOUND', `no adapter version on NATS (bucket ${this.#link.subjects.adapterKvBucket}, key ${this.#link.subjects.latestAdapterKey}): has a run published one?`);
+    }
+    return parseLatest(entry.value);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     this.#stopWatch?.();

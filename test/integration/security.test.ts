@@ -265,7 +265,7 @@ test('every listener binds to loopback unless told otherwise (containers pass 0.
   assert.equal(coordinator['metrics-host'], '127.0.0.1');
   assert.equal(parseFlags(workerCommand, ['--coordinator', 'c:1'])['metrics-host'], '127.0.0.1');
   assert.equal(parseFlags(clusterCommand, ['--model', 'm', '--data', 'd', '--out', 'o'])['metrics-host'], '127.0.0.1');
-  for (const file of ['docker-compose.yml', 'deploy/k8s/base/coordinator-statefulset.yaml', 'deploy/k8s/base/worker-deployment.yaml']) {
+  for (const file of ['docker-compose.yml', 'deploy/k8s/base/coordinator-job.yaml', 'deploy/k8s/base/worker-deployment.yaml']) {
     assert.match(readFileSync(join(REPO, file), 'utf8'), /0\.0\.0\.0/, `${file} chooses all interfaces itself`);
   }
 });
