@@ -7,7 +7,7 @@ import { localExecutor } from '../../../services/core/local-executor.ts';
 import { initLora, loraScale, type LoraWeights } from '../../../services/core/lora.ts';
 import { RandomStream } from '../../../services/core/rng.ts';
 import { chunksOf } from '../../../services/core/sampling.ts';
-import { gradKeyA, gradKeyB, ShardComputer, textChunks, type ChunkResult, type RoundTask } from '../../../services/core/shard.ts';
+import { AdapterTensors, gradKeyA, gradKeyB, ShardComputer, textChunks, type ChunkResult, type RoundKind, type RoundTask, type TrainingSource } from '../../../services/core/shard.ts';
 import { hostTidy } from '../../../services/core/scope.ts';
 import type { TrainSpec } from '../../../services/core/train-spec.ts';
 import { initTrainState, trainStep, type ExecutedRound, type Executor, type StepReport, type TrainState } from '../../../services/core/trainer.ts';
@@ -390,5 +390,37 @@ describe('training', () => {
     const counts: number[] = [];
     await train(spec, task, 21, { afterStep: () => counts.push(tf.memory().numTensors) });
     assert.deepEqual(counts.slice(1), Array(20).fill(counts[0]), `numTensors per step: ${counts.join(',')}`);
+  });
+});
+
+describe('augmentation of the originals', () => {
+  test('every round of a step sees the same crop of each original, on any split; the next step another', async () => {
+    // originals of their own sizes, none the model's: the crop is drawn on each and resized to it
+    const originals = [0, 1, 2, 3].map((i) => {
+      const rng = RandomStream.of(40, i);
+      const [width, height] = [2 * tinyConfig.vision.imageSize + 5 * i, tinyConfig.vision.imageSize + 3 * i];
+      return { width, height, data: Uint8Array.from({ length: width * height * 3 }, () => rng.below(256)) };
+    });
+    const source: TrainingSource = async (samples) => ({ originals: samples.map((s) => originals[s]), labels: samples.map((s) => s % 3) });
+    const spec = tinySpec({ augment: 'crop-flip', batchSize: 4, chunkSize: 4 }); // no LoRA dropout: rounds differ by nothing else
+    const shard = new ShardComputer(model, spec, colourTask(3).prompts, source);
+    const adapter = new AdapterTensors(loraWithB(spec));
+    const at = async (step: number, round: number, kind: RoundKind, chunks = [{ index: 0, samples: [0, 1, 2, 3] }]) =>
+      (await shard.compute({ step, round, kind, chunks, delta: null, textGrad: null }, adapter, 0)).chunks;
+    try {
+      const [first] = await at(0, 0, 'delta');
+      const [second] = await at(0, 1, 'delta');
+      const [descent] = await at(0, 2, 'lora');
+      const split = await at(0, 1, 'delta', [{ index: 0, samples: [0, 1] }, { index: 1, samples: [2, 3] }]);
+      const [next] = await at(1, 0, 'delta');
+      assert.ok(bitwiseEqual(first.grads.get('delta')!, second.grads.get('delta')!), 'the two ascent rounds');
+      assert.ok(Math.abs(descent.lossSum - first.lossSum) <= 1e-5 * Math.abs(first.lossSum), `the descent round: loss ${descent.lossSum} vs ${first.lossSum}`);
+      const halves = Float32Array.from(split[0].grads.get('delta')!, (v, j) => v + split[1].grads.get('delta')![j]);
+      assert.ok(maxAbsDiff(halves, first.grads.get('delta')!) <= 1e-5 * maxAbs(first.grads.get('delta')!), 'two chunks of two samples');
+      assert.ok(!bitwiseEqual(first.grads.get('delta')!, next.grads.get('delta')!), 'the next step crops anew');
+    } finally {
+      adapter.dispose();
+      shard.dispose();
+    }
   });
 });
