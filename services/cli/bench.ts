@@ -61,6 +61,7 @@ export function benchSpec(flags: FlagValues): TrainSpec {
     perturbation: 'universal',
     deltaStep: 'sign',
     lrDelta: 0.5 / 255,
+    deltaCalibration: 'none',
     loraUpdate: 'jacobi',
     optimizer: 'adamw',
     lr: 2e-4,

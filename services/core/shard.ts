@@ -323,13 +323,13 @@ export function addInto(acc: Float32Array, g: Float32Array): void {
   for (let j = 0; j < acc.length; j++) acc[j] += g[j];
 }
 
-/** One projected ascent step on the universal δ: δ ← P_Δ(δ + η_δ·g) or with sign(g); g = sum / count. */
-export function ascend(delta: Float32Array, gradSum: Float32Array, count: number, spec: TrainSpec): Float32Array {
+/** One projected ascent step on the universal δ: δ ← P_Δ(δ + η_δ·g) or with sign(g); g = sum / count; η_δ is --lr-delta unless calibrated. */
+export function ascend(delta: Float32Array, gradSum: Float32Array, count: number, spec: TrainSpec, lrDelta = spec.lrDelta): Float32Array {
   const eps = spec.epsilon;
   const out = new Float32Array(delta.length);
   for (let j = 0; j < delta.length; j++) {
     const g = gradSum[j] / count;
-    const stepped = delta[j] + spec.lrDelta * (spec.deltaStep === 'sign' ? Math.sign(g) : g);
+    const stepped = delta[j] + lrDelta * (spec.deltaStep === 'sign' ? Math.sign(g) : g);
     out[j] = Math.min(eps, Math.max(-eps, stepped));
   }
   return out;

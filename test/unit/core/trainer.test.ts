@@ -424,3 +424,58 @@ describe('augmentation of the originals', () => {
     }
   });
 });
+
+describe("the paper's δ ascent with a calibrated η_δ", () => {
+  const task = colourTask(8);
+  const rms = (x: Float32Array) => Math.sqrt(x.reduce((s, v) => s + v * v, 0) / x.length);
+
+  test('η_δ is fixed at the first δ round as lrDelta·√d/‖ḡ₀‖₂: the first raw step moves each pixel lrDelta in RMS; later steps keep η_δ', async () => {
+    // ε large enough that the projection never clips: δ₁ = η_δ·ḡ₀ exactly
+    const spec = tinySpec({ deltaStep: 'grad', deltaCalibration: 'first-gradient', epsilon: 0.5, lrDelta: 0.01, tau: 1, batchSize: 4, chunkSize: 2, iters: 3 });
+    const etas: (number | null)[] = [];
+    const deltas: Float32Array[] = [];
+    const run = await train(spec, task, 3, { afterStep: (s) => (etas.push(s.calibratedLrDelta), deltas.push(Float32Array.from(s.delta!))) });
+    assert.ok(maxAbs(deltas[0]) < spec.epsilon, 'not clipped');
+    assert.ok(Math.abs(rms(deltas[0]) - spec.lrDelta) < 1e-6, `RMS of the first step ${rms(deltas[0])}`);
+    assert.ok(etas[0] !== null && etas.every((e) => e === etas[0]), `η_δ per step: ${etas.join(', ')}`);
+    // ḡ₀ from the first δ round, and η_δ from it by the formula
+    const shard = new ShardComputer(model, spec, task.prompts, task.source);
+    const adapter = new AdapterTensors(initLora(tinyConfig, spec.lora, spec.seed));
+    try {
+      const first = run.tasks.find((t) => t.kind === 'delta')!;
+      const chunks = (await shard.compute(first, adapter, 0)).chunks;
+      const g = Float32Array.from(chunks[0].grads.get('delta')!, (v, j) => v + chunks[1].grads.get('delta')![j]);
+      const norm = Math.sqrt(g.reduce((s, v) => s + (v / 4) ** 2, 0));
+      assert.ok(Math.abs(etas[0]! - (spec.lrDelta * Math.sqrt(g.length)) / norm) <= 1e-6 * etas[0]!);
+    } finally {
+      adapter.dispose();
+      shard.dispose();
+    }
+  });
+
+  test('default training moves δ: ‖δ‖∞ ≥ ε/2 from the first step on, at ε = 1/255, and δ stays in Δ', async () => {
+    // the defaults of advclip train (train-flags.test.ts), on a tiny batch
+    const defaults = { epsilon: 1 / 255, lrDelta: 0.5 / 255, tau: 2, deltaStep: 'grad', deltaCalibration: 'first-gradient', batchSize: 8, chunkSize: 4, optimizer: 'adamw', lr: 2e-4, schedule: 'cosine', iters: 3 } as const;
+    const run = await train(tinySpec({ ...defaults, lora: { ...tinySpec().lora, dropout: 0.25 }, augment: 'crop-flip' }), task, 3);
+    const eps = defaults.epsilon;
+    for (const r of run.reports) assert.ok(r.deltaLinf >= eps / 2 && r.deltaLinf <= eps + 1e-9, `step ${r.step}: ‖δ‖∞ = ${r.deltaLinf * 255}/255`);
+    assert.ok(rms(run.state.delta!) >= eps / 4, `most pixels move too: RMS ${rms(run.state.delta!) * 255}/255`);
+  });
+
+  test('a run resumed from a state with the calibrated η_δ continues bit for bit; without it, it refuses', async () => {
+    const spec = tinySpec({ deltaStep: 'grad', deltaCalibration: 'first-gradient', epsilon: 4 / 255, lrDelta: 2 / 255, batchSize: 4, chunkSize: 2, iters: 4 });
+    const whole = await train(spec, task, 4);
+    const half = await train(spec, task, 2);
+    const shard = new ShardComputer(model, spec, task.prompts, task.source);
+    const ex = localExecutor(shard);
+    try {
+      const resumed = { ...half.state, calibratedLrDelta: half.state.calibratedLrDelta };
+      for (let i = 0; i < 2; i++) await trainStep(resumed, spec, task.labels.length, ex.execute);
+      assert.ok(sameAdapters(resumed.lora, whole.state.lora) && bitwiseEqual(resumed.delta!, whole.state.delta!));
+      const lost = { ...half.state, calibratedLrDelta: null };
+      await assert.rejects(trainStep(lost, spec, task.labels.length, ex.execute), /at step 2 but has no calibrated η_δ/);
+    } finally {
+      ex.dispose();
+    }
+  });
+});
