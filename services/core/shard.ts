@@ -123,6 +123,8 @@ export class AdapterTensors {
 
 export class ShardComputer {
   private textCache: { key: string; features: tf.Tensor2D } | null = null;
+  /** this step's augmented images by sample */
+  private augmented: { step: number; bySample: Map<number, Float32Array> } = { step: -1, bySample: new Map() };
 
   constructor(
     private readonly model: ClipModel,
@@ -173,6 +175,7 @@ export class ShardComputer {
   dispose(): void {
     this.textCache?.features.dispose();
     this.textCache = null;
+    this.augmented = { step: -1, bySample: new Map() };
   }
 
   async compute(task: RoundTask, adapter: AdapterTensors, version: number): Promise<RoundResult> {
@@ -192,15 +195,28 @@ export class ShardComputer {
   private images(batch: SampleBatch | OriginalsBatch, step: number, samples: readonly number[]): tf.Tensor4D {
     const s = this.imageSize;
     const per = s * s * 3;
+    let images: readonly PixelImage[];
     if ('originals' in batch) {
       if (this.spec.augment === 'none') throw invalidArgument('a run without augmentation needs model-size pixels, but the sample source gave original images');
       if (batch.originals.length !== samples.length) throw invalidArgument(`sample batch has ${batch.originals.length} images, expected ${samples.length}`);
-      return tf.tensor4d(augmentImages(batch.originals, this.spec.seed, step, samples, s), [samples.length, s, s, 3]);
+      images = batch.originals;
+    } else {
+      if (batch.pixels.length !== samples.length * per) throw invalidArgument(`sample batch has ${batch.pixels.length} values, expected ${samples.length}×${s}×${s}×3`);
+      if (this.spec.augment === 'none') return tf.tensor4d(batch.pixels, [samples.length, s, s, 3]);
+      images = samples.map((_, i): PixelImage => ({ width: s, height: s, data: batch.pixels.subarray(i * per, (i + 1) * per) }));
     }
-    if (batch.pixels.length !== samples.length * per) throw invalidArgument(`sample batch has ${batch.pixels.length} values, expected ${samples.length}×${s}×${s}×3`);
-    if (this.spec.augment === 'none') return tf.tensor4d(batch.pixels, [samples.length, s, s, 3]);
-    const images = samples.map((_, i): PixelImage => ({ width: s, height: s, data: batch.pixels.subarray(i * per, (i + 1) * per) }));
-    return tf.tensor4d(augmentImages(images, this.spec.seed, step, samples, s), [samples.length, s, s, 3]);
+    // a step's rounds read the same crops: resample each sample once per step
+    if (this.augmented.step !== step) this.augmented = { step, bySample: new Map() };
+    const pixels = new Float32Array(samples.length * per);
+    samples.forEach((sample, i) => {
+      let image = this.augmented.bySample.get(sample);
+      if (!image) {
+        image = augmentImages([images[i]], this.spec.seed, step, [sample], s);
+        this.augmented.bySample.set(sample, image);
+      }
+      pixels.set(image, i * per);
+    });
+    return tf.tensor4d(pixels, [samples.length, s, s, 3]);
   }
 
   private deltaTensor(delta: Float32Array | null): tf.Tensor3D {
