@@ -46,6 +46,8 @@ export interface StepReport {
   readonly cleanLoss: number;
   readonly gradNorm: { readonly A: number; readonly B: number; readonly delta: number };
   readonly deltaLinf: number;
+  /** η_δ of this step's universal-δ ascent (the calibrated value when calibrated; 0 without one) */
+  readonly lrDelta: number;
   readonly samples: number;
   readonly rounds: number;
 }
@@ -101,13 +103,15 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
   };
 
   let deltaGradNorm = 0;
+  let lrDelta = 0;
   let loraRound: ExecutedRound;
   if (universal && spec.sync === 'exact') {
     for (let r = 0; r < tau; r++) {
       const res = await run('delta', r);
       const g = chunkSum(res.chunks, 'delta');
       deltaGradNorm = l2([g]) / m;
-      state.delta = ascend(state.delta ?? new Float32Array(g.length), g, m, spec, lrDeltaOf(state, spec, g, m));
+      lrDelta = lrDeltaOf(state, spec, g, m);
+      state.delta = ascend(state.delta ?? new Float32Array(g.length), g, m, spec, lrDelta);
     }
     loraRound = await run('lora', tau);
   } else if (universal) {
@@ -159,6 +163,7 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
     cleanLoss: sum((c) => c.cleanLossSum) / m,
     gradNorm: { A: l2(aIdx.map((i) => grads[i])), B: l2(bIdx.map((i) => bGrads[i])), delta: deltaGradNorm },
     deltaLinf: linf(state.delta),
+    lrDelta: universal && spec.sync === 'local-delta' ? spec.lrDelta : lrDelta,
     samples: m,
     rounds,
   };

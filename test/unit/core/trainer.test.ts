@@ -438,6 +438,7 @@ describe("the paper's δ ascent with a calibrated η_δ", () => {
     assert.ok(maxAbs(deltas[0]) < spec.epsilon, 'not clipped');
     assert.ok(Math.abs(rms(deltas[0]) - spec.lrDelta) < 1e-6, `RMS of the first step ${rms(deltas[0])}`);
     assert.ok(etas[0] !== null && etas.every((e) => e === etas[0]), `η_δ per step: ${etas.join(', ')}`);
+    assert.ok(run.reports.every((r) => r.lrDelta === etas[0]), 'each step reports the η_δ it used');
     // ḡ₀ from the first δ round, and η_δ from it by the formula
     const shard = new ShardComputer(model, spec, task.prompts, task.source);
     const adapter = new AdapterTensors(initLora(tinyConfig, spec.lora, spec.seed));
