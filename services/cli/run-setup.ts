@@ -15,7 +15,7 @@ import type { TrainSpec } from '../core/train-spec.ts';
 import { loadDataset, type FewShotDataset, type LabeledImage } from '../io/datasets.ts';
 import { preprocessImages } from '../io/images.ts';
 import { sampleKShot } from '../io/kshot.ts';
-import { DecodedImageCache, originalsSource } from '../io/original-images.ts';
+import { checkOriginals, DecodedImageCache, originalsSource } from '../io/original-images.ts';
 import { loadClipModelDir, type ClipModelDir } from '../io/model-dir.ts';
 import type { FlagValues } from './args.ts';
 import type { Logger } from './log.ts';
@@ -80,6 +80,13 @@ export async function inMemorySource(images: readonly LabeledImage[], dir: ClipM
   };
 }
 
+/** The decoded originals of the training images, each decoded once now so a bad file fails before the first step. */
+async function originalsFor(images: readonly LabeledImage[]): Promise<TrainingSource> {
+  const cache = new DecodedImageCache();
+  await checkOriginals(images, cache);
+  return originalsSource(images, cache);
+}
+
 function planFrom(data: DataPlan, flags: FlagValues, spec: TrainSpec, log: Logger): RunPlan {
   const trainSet = sampleKShot(data.dataset.train, data.dataset.classNames.length, flags.shots as number, spec.seed, data.dataset.classNames);
   if (spec.batchSize > trainSet.length) {
@@ -98,6 +105,6 @@ export async function prepareTraining(flags: FlagValues, spec: TrainSpec, backen
   const plan = planFrom(data, flags, spec, log);
   // augmentation crops the decoded original (CLIP-LoRA's RandomResizedCrop), decoded on first use;
   // without it, every step reads the same model-size centre crops, packed once
-  const source = spec.augment === 'crop-flip' ? originalsSource(plan.trainSet, new DecodedImageCache()) : await inMemorySource(plan.trainSet, data.dir);
+  const source = spec.augment === 'crop-flip' ? await originalsFor(plan.trainSet) : await inMemorySource(plan.trainSet, data.dir);
   return { ...plan, model: data.model, source };
 }

@@ -73,6 +73,15 @@ export class DecodedImageCache {
   }
 }
 
+/**
+ * Decodes every image once, `concurrency` at a time, so that an unreadable
+ * file fails the run before its first step (as packing the centre crops
+ * did), not hours in; what fits the cache stays warm.
+ */
+export async function checkOriginals(images: readonly LabeledImage[], cache: DecodedImageCache, concurrency = 2): Promise<void> {
+  await mapBounded(images, concurrency, (image) => cache.get(image.path));
+}
+
 /** A training source of originals: sample s is images[s], decoded through the cache, `concurrency` files at a time. */
 export function originalsSource(images: readonly LabeledImage[], cache: DecodedImageCache, concurrency = 2): TrainingSource {
   return async (samples): Promise<OriginalsBatch> => {

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { OriginalsBatch } from '../../../services/core/shard.ts';
 import { encodePng, type RgbImage } from '../../../services/io/images.ts';
-import { DecodedImageCache, originalsSource } from '../../../services/io/original-images.ts';
+import { checkOriginals, DecodedImageCache, originalsSource } from '../../../services/io/original-images.ts';
 
 /** a fake decoder: a 10×10 image (300 bytes) per path, counting its calls */
 function countingDecoder() {
@@ -71,6 +71,22 @@ test('originalsSource gives the decoded originals at their own size and the labe
     assert.deepEqual(batch.originals.map((o) => [o.width, o.height]), [[4, 9], [12, 5], [4, 9]]);
     assert.deepEqual(Array.from(batch.originals[1].data), Array.from(files[0].image.data), 'the decoded pixels, not resized');
     await assert.rejects(source([2]), /sample index 2 is outside the training set \(0\.\.1\)/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('checkOriginals decodes every training image up front: a broken file fails naming it, before any step', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'advclip-originals-'));
+  try {
+    const good = join(dir, 'good.png');
+    const bad = join(dir, 'bad.png');
+    await encodePng({ width: 3, height: 3, data: new Uint8Array(27) }, good);
+    await writeFile(bad, 'not a png');
+    const cache = new DecodedImageCache();
+    await checkOriginals([{ path: good, label: 0 }], cache);
+    assert.equal(cache.size, 1, 'and keeps what it decoded');
+    await assert.rejects(checkOriginals([{ path: good, label: 0 }, { path: bad, label: 1 }], cache), (e: unknown) => e instanceof Error && e.message.includes('bad.png: not a decodable image'));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
