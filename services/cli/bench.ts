@@ -61,6 +61,7 @@ export function benchSpec(flags: FlagValues): TrainSpec {
     perturbation: 'universal',
     deltaStep: 'sign',
     lrDelta: 0.5 / 255,
+    deltaCalibration: 'none',
     loraUpdate: 'jacobi',
     optimizer: 'adamw',
     lr: 2e-4,
@@ -168,7 +169,7 @@ async function benchCluster(flags: FlagValues, log: Logger): Promise<void> {
     const run = await writeSyntheticRun(dir, config, spec.batchSize, flags.prompts as number);
     const args = [
       '--model', run.model, '--data', run.data, '--shots', String(run.shots), '--seed', String(spec.seed), '--method', spec.method,
-      '--iters', String(spec.iters), '--epsilon', String(spec.epsilon), '--tau', String(spec.tau), '--lr-delta', String(spec.lrDelta),
+      '--iters', String(spec.iters), '--epsilon', String(spec.epsilon), '--tau', String(spec.tau), '--delta-step', spec.deltaStep, '--lr-delta', String(spec.lrDelta),
       '--batch-size', String(spec.batchSize), '--chunk-size', String(spec.chunkSize), '--lora-dropout', '0', '--augment', 'none',
       '--no-clean-loss', '--schedule', 'constant', '--workers', String(workers), '--metrics-port', '0', '--out', join(dir, 'out'),
       ...(typeof flags.backend === 'string' ? ['--backend', flags.backend] : []),

@@ -1,7 +1,8 @@
 /**
  * Everything a training run needs before its first step, built from the
- * flags: backend, model, data set, the K-shot training set (preprocessed once
- * to the model's size), the class prompts, the frozen TrainSpec and the
+ * flags: backend, model, data set, the K-shot training set (its decoded
+ * originals when the run augments, else preprocessed once to the model's
+ * size), the class prompts, the frozen TrainSpec and the
  * initial adapters. The single-process trainer, the coordinator and every
  * worker build it the same way, so they agree on samples and prompts.
  */
@@ -9,11 +10,12 @@ import type { BackendChoice } from '../core/backend.ts';
 import type { ClipModel } from '../core/clip.ts';
 import { invalidArgument } from '../core/errors.ts';
 import { initLora, type LoraWeights } from '../core/lora.ts';
-import type { SampleSource } from '../core/shard.ts';
+import type { SampleSource, TrainingSource } from '../core/shard.ts';
 import type { TrainSpec } from '../core/train-spec.ts';
 import { loadDataset, type FewShotDataset, type LabeledImage } from '../io/datasets.ts';
 import { preprocessImages } from '../io/images.ts';
 import { sampleKShot } from '../io/kshot.ts';
+import { checkOriginals, DecodedImageCache, originalsSource } from '../io/original-images.ts';
 import { loadClipModelDir, type ClipModelDir } from '../io/model-dir.ts';
 import type { FlagValues } from './args.ts';
 import type { Logger } from './log.ts';
@@ -39,7 +41,7 @@ export interface RunPlan extends DataPlan {
 
 export interface TrainingSetup extends RunPlan {
   readonly model: ClipModel;
-  readonly source: SampleSource;
+  readonly source: TrainingSource;
 }
 
 export function promptFor(template: string, className: string): string {
@@ -78,6 +80,13 @@ export async function inMemorySource(images: readonly LabeledImage[], dir: ClipM
   };
 }
 
+/** The decoded originals of the training images, each decoded once now so a bad file fails before the first step. */
+async function originalsFor(images: readonly LabeledImage[]): Promise<TrainingSource> {
+  const cache = new DecodedImageCache();
+  await checkOriginals(images, cache);
+  return originalsSource(images, cache);
+}
+
 function planFrom(data: DataPlan, flags: FlagValues, spec: TrainSpec, log: Logger): RunPlan {
   const trainSet = sampleKShot(data.dataset.train, data.dataset.classNames.length, flags.shots as number, spec.seed, data.dataset.classNames);
   if (spec.batchSize > trainSet.length) {
@@ -94,5 +103,8 @@ export async function planRun(flags: FlagValues, spec: TrainSpec, log: Logger): 
 export async function prepareTraining(flags: FlagValues, spec: TrainSpec, backend: BackendChoice, log: Logger): Promise<TrainingSetup> {
   const data = await prepareData(flags, backend, log);
   const plan = planFrom(data, flags, spec, log);
-  return { ...plan, model: data.model, source: await inMemorySource(plan.trainSet, data.dir) };
+  // augmentation crops the decoded original (CLIP-LoRA's RandomResizedCrop), decoded on first use;
+  // without it, every step reads the same model-size centre crops, packed once
+  const source = spec.augment === 'crop-flip' ? await originalsFor(plan.trainSet) : await inMemorySource(plan.trainSet, data.dir);
+  return { ...plan, model: data.model, source };
 }

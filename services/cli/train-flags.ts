@@ -2,11 +2,14 @@
  * The training flags, shared by `advclip train`, `coordinator` and `cluster`,
  * and their mapping onto the frozen TrainSpec. Defaults are ALGORITHM.md's
  * (CLIP-LoRA practice): r 2, α 1, dropout 0.25, AdamW 2e-4 with cosine to
- * 1e-6, batch 32, 500 × shots iterations, τ 2, ε 1/255, signed δ steps of ε/2.
+ * 1e-6, batch 32, 500 × shots iterations, τ 2, ε 1/255; the δ ascent is the
+ * paper's (Algorithm 1: the universal δ carried across steps, raw mean
+ * gradient) with our calibrated η_δ, and Madry's signed ε/4 steps for
+ * per-sample δ.
  */
 import { invalidArgument } from '../core/errors.ts';
 import { LoraTargets, defaultLoraConfig, validateLoraConfig, type LoraTarget, type Tower } from '../core/lora.ts';
-import { DeltaSteps, LoraUpdates, Methods, Optimizers, Perturbations, Schedules, SyncModes, validateTrainSpec, type TrainSpec } from '../core/train-spec.ts';
+import { DeltaCalibrations, DeltaSteps, LoraUpdates, Methods, Optimizers, Perturbations, Schedules, SyncModes, validateTrainSpec, type TrainSpec } from '../core/train-spec.ts';
 import type { FlagTable, FlagValues } from './args.ts';
 import { backendFlag } from './runtime.ts';
 
@@ -27,9 +30,22 @@ export const trainFlags: FlagTable = {
   iters: { type: 'int', arg: 'N', help: 'optimiser steps (default 500 × shots; 0 writes the initial adapter)' },
   epsilon: { type: 'fraction', default: '1/255', help: 'ℓ∞ radius of δ in [0,1] pixels (1/255 or a decimal)' },
   tau: { type: 'int', default: 2, help: 'ascent steps on δ per step' },
-  'lr-delta': { type: 'fraction', arg: 'η', help: 'δ step size η_δ (default ε/2)' },
-  'delta-step': { type: 'string', default: 'sign', choices: DeltaSteps, help: 'δ ascent: raw gradient or its sign' },
-  perturbation: { type: 'string', default: 'universal', choices: Perturbations, help: 'one δ carried across minibatches, or Madry per-sample PGD' },
+  'delta-step': {
+    type: 'string',
+    choices: DeltaSteps,
+    help: 'δ ascent: grad, the raw mean gradient (the paper, Algorithm 1; default for universal δ), or its sign (FGSM/PGD-style; default for per-sample δ)',
+  },
+  'lr-delta': {
+    type: 'fraction',
+    arg: 'η',
+    help: 'δ step: with grad and first-gradient calibration, the per-pixel RMS length of the first step (default ε/2); else η_δ itself (default ε/2 universal, ε/4 per-sample)',
+  },
+  'delta-calibration': {
+    type: 'string',
+    choices: DeltaCalibrations,
+    help: 'grad steps: first-gradient (ours; default for universal δ with --sync exact) fixes η_δ = lr-delta·√d/‖ḡ₀‖₂ from the run’s first mean δ-gradient ḡ₀, so the raw gradient moves δ whatever its scale; none: η_δ = --lr-delta times the raw gradient',
+  },
+  perturbation: { type: 'string', default: 'universal', choices: Perturbations, help: 'universal: one δ carried across minibatches (the paper); per-sample: Madry PGD, a fresh δ per image (ours)' },
   'reset-delta': { type: 'boolean', help: 'reset the universal δ each epoch (the authors’ code; Algorithm 1 carries it)' },
   'lora-update': { type: 'string', default: 'jacobi', choices: LoraUpdates, help: 'update A and B together, or A then B at the new A' },
   optimizer: { type: 'string', default: 'adamw', choices: Optimizers, help: 'AdamW (β 0.9/0.999, ε 1e-8) or plain SGD' },
@@ -46,7 +62,7 @@ export const trainFlags: FlagTable = {
   'lora-towers': { type: 'string', default: 'vision,text', arg: 'LIST', help: 'adapted towers' },
   'lora-layers': { type: 'string', arg: 'LIST', help: 'adapted layer indices, e.g. 0,1,2 (default all)' },
   'lora-init': { type: 'string', default: 'kaiming-uniform', choices: ['kaiming-uniform', 'gaussian'], help: 'initialisation of A' },
-  augment: { type: 'string', default: 'crop-flip', choices: ['crop-flip', 'none'], help: 'RandomResizedCrop + flip, or none' },
+  augment: { type: 'string', default: 'crop-flip', choices: ['crop-flip', 'none'], help: 'crop-flip: CLIP-LoRA’s RandomResizedCrop (scale 0.08–1, ratio 3/4–4/3, bicubic) of the decoded original + flip; none: the evaluation centre crop' },
   'no-clean-loss': { type: 'boolean', help: 'skip the extra forward pass that logs the clean loss' },
   out: { type: 'string', arg: 'ADAPTER_DIR', required: true, help: 'where the PEFT adapter and train.json go' },
   json: { type: 'boolean', help: 'final JSON object on stdout; a JSON line per step on stderr' },
@@ -76,6 +92,9 @@ export function trainSpecFrom(flags: FlagValues, sync: TrainSpec['sync'] = 'exac
     layers,
     init: flags['lora-init'] as 'kaiming-uniform' | 'gaussian',
   });
+  // δ defaults by mode: the paper's raw-gradient ascent for the universal δ, Madry's signed steps of ε/4 per sample
+  const universal = flags.perturbation === 'universal';
+  const deltaStep = (flags['delta-step'] as TrainSpec['deltaStep'] | undefined) ?? (universal ? 'grad' : 'sign');
   return validateTrainSpec({
     method: flags.method as TrainSpec['method'],
     seed: flags.seed as number,
@@ -83,8 +102,9 @@ export function trainSpecFrom(flags: FlagValues, sync: TrainSpec['sync'] = 'exac
     epsilon,
     tau: flags.tau as number,
     perturbation: flags.perturbation as TrainSpec['perturbation'],
-    deltaStep: flags['delta-step'] as TrainSpec['deltaStep'],
-    lrDelta: (flags['lr-delta'] as number | undefined) ?? epsilon / 2,
+    deltaStep,
+    lrDelta: (flags['lr-delta'] as number | undefined) ?? (universal ? epsilon / 2 : epsilon / 4),
+    deltaCalibration: (flags['delta-calibration'] as TrainSpec['deltaCalibration'] | undefined) ?? (universal && deltaStep === 'grad' ? 'first-gradient' : 'none'),
     loraUpdate: flags['lora-update'] as TrainSpec['loraUpdate'],
     optimizer: flags.optimizer as TrainSpec['optimizer'],
     lr: flags.lr as number,

@@ -83,7 +83,7 @@ export async function writeTrainOutputs(out: string, setup: RunPlan, state: Trai
   const trainJson = {
     ...summary,
     config: { ...setup.spec, classes: setup.dataset.classNames, train_images: setup.trainSet.length },
-    history: history.map((h) => ({ step: h.step, loss: h.loss, clean_loss: h.cleanLoss, lr: h.lr, grad_norm: h.gradNorm, delta_linf: h.deltaLinf, seconds: h.seconds })),
+    history: history.map((h) => ({ step: h.step, loss: h.loss, clean_loss: h.cleanLoss, lr: h.lr, grad_norm: h.gradNorm, delta_linf: h.deltaLinf, lr_delta: h.lrDelta, seconds: h.seconds })),
   };
   await writeFile(join(out, 'train.json'), JSON.stringify(trainJson, null, 2) + '\n');
   return summary as TrainSummary;

@@ -1,55 +1,75 @@
 /**
- * Training augmentation as CLIP-LoRA's: RandomResizedCrop(scale 0.08–1,
- * ratio 3/4–4/3) then a horizontal flip with probability ½, drawn per sample
- * from (seed, step, sample index). One crop-and-resize call does both: a box
- * given right-to-left comes out mirrored. Resampling is bilinear (tfjs has no
- * bicubic crop-and-resize).
+ * Training augmentation as CLIP-LoRA's: RandomResizedCrop(size, scale
+ * 0.08–1, ratio 3/4–4/3, bicubic) on the decoded original image, then a
+ * horizontal flip with probability ½. Every draw comes from (seed, step,
+ * sample index) — never the round — so the ascent and descent rounds of a
+ * step see the same crop, on whichever worker computes the sample. The
+ * result is in [0,1]; CLIP's normalisation is the model's first layer.
  */
-import * as tf from '@tensorflow/tfjs';
 import { Purpose, RandomStream } from './rng.ts';
+import { resampleBox, type PixelBox, type PixelImage } from './resample.ts';
 
 export type Augment = 'crop-flip' | 'none';
 
-export interface CropBox {
-  readonly y1: number;
-  readonly x1: number;
-  readonly y2: number;
-  readonly x2: number;
+export const CROP_SCALE = [0.08, 1] as const;
+export const CROP_RATIO = [3 / 4, 4 / 3] as const;
+
+export interface CropParams extends PixelBox {
+  readonly flip: boolean;
 }
 
-/** torchvision's RandomResizedCrop.get_params in normalised coordinates, plus a flip. */
-export function randomCropBox(seed: number, step: number, sample: number, size: number): CropBox {
+/** Python's round(): halves go to the even neighbour. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * torchvision's RandomResizedCrop.get_params on a width × height image: up
+ * to 10 draws of an area fraction in CROP_SCALE and a log-uniform aspect
+ * ratio in CROP_RATIO; when none fits, the centre crop with the ratio
+ * clamped to CROP_RATIO. Then the flip.
+ */
+export function randomResizedCrop(seed: number, step: number, sample: number, width: number, height: number): CropParams {
   const rng = RandomStream.of(Purpose.augment, seed, step, sample);
-  const area = size * size;
-  let box: CropBox = { y1: 0, x1: 0, y2: 1, x2: 1 };
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const target = area * (0.08 + rng.uniform() * (1 - 0.08));
-    const logRatio = Math.log(3 / 4) + rng.uniform() * (Math.log(4 / 3) - Math.log(3 / 4));
-    const ratio = Math.exp(logRatio);
-    const w = Math.round(Math.sqrt(target * ratio));
-    const h = Math.round(Math.sqrt(target / ratio));
-    if (w > 0 && h > 0 && w <= size && h <= size) {
-      const top = rng.below(size - h + 1);
-      const left = rng.below(size - w + 1);
-      box = { y1: top / size, x1: left / size, y2: (top + h) / size, x2: (left + w) / size };
-      break;
+  const area = width * height;
+  const [logLo, logHi] = [Math.log(CROP_RATIO[0]), Math.log(CROP_RATIO[1])];
+  let box: PixelBox | null = null;
+  for (let attempt = 0; attempt < 10 && box === null; attempt++) {
+    const target = area * (CROP_SCALE[0] + rng.uniform() * (CROP_SCALE[1] - CROP_SCALE[0]));
+    const ratio = Math.exp(logLo + rng.uniform() * (logHi - logLo));
+    const w = roundHalfEven(Math.sqrt(target * ratio));
+    const h = roundHalfEven(Math.sqrt(target / ratio));
+    if (w > 0 && h > 0 && w <= width && h <= height) {
+      box = { top: rng.below(height - h + 1), left: rng.below(width - w + 1), height: h, width: w };
     }
   }
-  const flip = rng.uniform() < 0.5;
-  return flip ? { ...box, x1: box.x2, x2: box.x1 } : box;
+  box ??= centreFallback(width, height);
+  return { ...box, flip: rng.uniform() < 0.5 };
 }
 
-/** images [n, S, S, 3] → augmented [n, S, S, 3]; identity for 'none'. */
-export function augmentImages(images: tf.Tensor4D, mode: Augment, seed: number, step: number, samples: readonly number[]): tf.Tensor4D {
-  if (mode === 'none') return images;
-  const size = images.shape[1];
-  // pixel-centre convention of crop_and_resize: a box edge at (size-1)/size covers the last pixel
-  const scale = size / (size - 1);
-  const boxes = samples.map((s) => {
-    const b = randomCropBox(seed, step, s, size);
-    const edge = (v: number, lo: boolean) => Math.min(1, Math.max(0, (lo ? v : v - 1 / size) * scale));
-    const [x1, x2] = b.x1 <= b.x2 ? [edge(b.x1, true), edge(b.x2, false)] : [edge(b.x1, false), edge(b.x2, true)];
-    return [edge(b.y1, true), x1, edge(b.y2, false), x2];
+function centreFallback(width: number, height: number): PixelBox {
+  const ratio = width / height;
+  let [w, h] = [width, height];
+  if (ratio < CROP_RATIO[0]) h = roundHalfEven(w / CROP_RATIO[0]);
+  else if (ratio > CROP_RATIO[1]) w = roundHalfEven(h * CROP_RATIO[1]);
+  return { top: Math.trunc((height - h) / 2), left: Math.trunc((width - w) / 2), height: h, width: w };
+}
+
+/**
+ * The augmented training images of some samples → [n, size, size, 3],
+ * clamped to [0,1]: sample `samples[i]` is cropped from `images[i]` (its decoded
+ * original, or model-size pixels where no original is at hand).
+ */
+export function augmentImages(images: readonly PixelImage[], seed: number, step: number, samples: readonly number[], size: number): Float32Array {
+  const per = size * size * 3;
+  const out = new Float32Array(samples.length * per);
+  samples.forEach((sample, i) => {
+    const image = images[i];
+    const crop = randomResizedCrop(seed, step, sample, image.width, image.height);
+    resampleBox(image, crop, size, crop.flip, out, i * per);
   });
-  return tf.image.cropAndResize(images, boxes, samples.map((_, i) => i), [size, size], 'bilinear');
+  // the cubic's negative lobes overshoot at edges; images live in [0,1] (and Pillow's 8-bit output is clipped too)
+  for (let j = 0; j < out.length; j++) out[j] = Math.min(1, Math.max(0, out[j]));
+  return out;
 }

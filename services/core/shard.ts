@@ -19,6 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { augmentImages } from './augment.ts';
+import type { PixelImage } from './resample.ts';
 import type { Adapters, ClipModel } from './clip.ts';
 import type { DropoutPlan } from './dropout.ts';
 import { invalidArgument } from './errors.ts';
@@ -70,6 +71,18 @@ export interface SampleBatch {
 }
 export type SampleSource = (samples: readonly number[]) => Promise<SampleBatch>;
 
+/** The decoded original images of some samples, for augmentation (RandomResizedCrop acts on the original). */
+export interface OriginalsBatch {
+  readonly originals: readonly PixelImage[];
+  readonly labels: readonly number[];
+}
+/**
+ * What training reads: originals when it augments, model-size pixels when
+ * not. A source of pixels only (synthetic benches, tests) is cropped from
+ * those pixels when the run augments.
+ */
+export type TrainingSource = (samples: readonly number[]) => Promise<SampleBatch | OriginalsBatch>;
+
 /** classes per text-tower pass: bounds activation memory (the wasm heap is 4 GB) */
 const TEXT_GROUP = 4;
 
@@ -110,13 +123,15 @@ export class AdapterTensors {
 
 export class ShardComputer {
   private textCache: { key: string; features: tf.Tensor2D } | null = null;
+  /** this step's augmented images by sample */
+  private augmented: { step: number; bySample: Map<number, Float32Array> } = { step: -1, bySample: new Map() };
 
   constructor(
     private readonly model: ClipModel,
     private readonly spec: TrainSpec,
     /** tokenised class prompts, one per class */
     private readonly prompts: readonly (readonly number[])[],
-    private readonly source: SampleSource,
+    private readonly source: TrainingSource,
   ) {}
 
   /** classes (prompts) the text round's chunks group */
@@ -160,6 +175,7 @@ export class ShardComputer {
   dispose(): void {
     this.textCache?.features.dispose();
     this.textCache = null;
+    this.augmented = { step: -1, bySample: new Map() };
   }
 
   async compute(task: RoundTask, adapter: AdapterTensors, version: number): Promise<RoundResult> {
@@ -175,10 +191,32 @@ export class ShardComputer {
     return { chunks, localDelta: null };
   }
 
-  private images(batch: SampleBatch, step: number, samples: readonly number[]): tf.Tensor4D {
+  /** the model's input [n, S, S, 3] in [0,1]: augmented from (seed, step, sample), the same in every round of the step */
+  private images(batch: SampleBatch | OriginalsBatch, step: number, samples: readonly number[]): tf.Tensor4D {
     const s = this.imageSize;
-    if (batch.pixels.length !== samples.length * s * s * 3) throw invalidArgument(`sample batch has ${batch.pixels.length} values, expected ${samples.length}×${s}×${s}×3`);
-    return augmentImages(tf.tensor4d(batch.pixels, [samples.length, s, s, 3]), this.spec.augment, this.spec.seed, step, samples);
+    const per = s * s * 3;
+    let images: readonly PixelImage[];
+    if ('originals' in batch) {
+      if (this.spec.augment === 'none') throw invalidArgument('a run without augmentation needs model-size pixels, but the sample source gave original images');
+      if (batch.originals.length !== samples.length) throw invalidArgument(`sample batch has ${batch.originals.length} images, expected ${samples.length}`);
+      images = batch.originals;
+    } else {
+      if (batch.pixels.length !== samples.length * per) throw invalidArgument(`sample batch has ${batch.pixels.length} values, expected ${samples.length}×${s}×${s}×3`);
+      if (this.spec.augment === 'none') return tf.tensor4d(batch.pixels, [samples.length, s, s, 3]);
+      images = samples.map((_, i): PixelImage => ({ width: s, height: s, data: batch.pixels.subarray(i * per, (i + 1) * per) }));
+    }
+    // a step's rounds read the same crops: resample each sample once per step
+    if (this.augmented.step !== step) this.augmented = { step, bySample: new Map() };
+    const pixels = new Float32Array(samples.length * per);
+    samples.forEach((sample, i) => {
+      let image = this.augmented.bySample.get(sample);
+      if (!image) {
+        image = augmentImages([images[i]], this.spec.seed, step, [sample], s);
+        this.augmented.bySample.set(sample, image);
+      }
+      pixels.set(image, i * per);
+    });
+    return tf.tensor4d(pixels, [samples.length, s, s, 3]);
   }
 
   private deltaTensor(delta: Float32Array | null): tf.Tensor3D {
@@ -187,7 +225,7 @@ export class ShardComputer {
   }
 
   /** Σ_i ∇_δ F over one chunk at the universal δ */
-  private deltaChunk(task: RoundTask, chunk: Chunk, batch: SampleBatch, adapter: AdapterTensors, text: tf.Tensor2D, delta: Float32Array | null): ChunkResult {
+  private deltaChunk(task: RoundTask, chunk: Chunk, batch: SampleBatch | OriginalsBatch, adapter: AdapterTensors, text: tf.Tensor2D, delta: Float32Array | null): ChunkResult {
     return hostTidy(() => {
       const x = this.images(batch, task.step, chunk.samples);
       const y = oneHotLabels(batch.labels, this.prompts.length);
@@ -219,7 +257,7 @@ export class ShardComputer {
   }
 
   /** Σ_i ∇ F w.r.t. the image-tower factors and the text features, at δ */
-  private loraChunk(task: RoundTask, chunk: Chunk, batch: SampleBatch, adapter: AdapterTensors, text: tf.Tensor2D, delta: Float32Array | null, round: number): ChunkResult {
+  private loraChunk(task: RoundTask, chunk: Chunk, batch: SampleBatch | OriginalsBatch, adapter: AdapterTensors, text: tf.Tensor2D, delta: Float32Array | null, round: number): ChunkResult {
     return hostTidy(() => {
       const x = this.images(batch, task.step, chunk.samples);
       const y = oneHotLabels(batch.labels, this.prompts.length);
@@ -245,7 +283,7 @@ export class ShardComputer {
   }
 
   /** local-δ (federated): τ ascent steps on this shard's own δ, then the LoRA gradients at it. */
-  private localDeltaRound(task: RoundTask, adapter: AdapterTensors, text: tf.Tensor2D, batches: readonly SampleBatch[]): RoundResult {
+  private localDeltaRound(task: RoundTask, adapter: AdapterTensors, text: tf.Tensor2D, batches: readonly (SampleBatch | OriginalsBatch)[]): RoundResult {
     const size = this.imageSize * this.imageSize * 3;
     let delta: Float32Array = task.delta ? Float32Array.from(task.delta) : new Float32Array(size);
     const count = task.chunks.reduce((n, c) => n + c.samples.length, 0);
@@ -301,13 +339,13 @@ export function addInto(acc: Float32Array, g: Float32Array): void {
   for (let j = 0; j < acc.length; j++) acc[j] += g[j];
 }
 
-/** One projected ascent step on the universal δ: δ ← P_Δ(δ + η_δ·g) or with sign(g); g = sum / count. */
-export function ascend(delta: Float32Array, gradSum: Float32Array, count: number, spec: TrainSpec): Float32Array {
+/** One projected ascent step on the universal δ: δ ← P_Δ(δ + η_δ·g) or with sign(g); g = sum / count; η_δ is --lr-delta unless calibrated. */
+export function ascend(delta: Float32Array, gradSum: Float32Array, count: number, spec: TrainSpec, lrDelta = spec.lrDelta): Float32Array {
   const eps = spec.epsilon;
   const out = new Float32Array(delta.length);
   for (let j = 0; j < delta.length; j++) {
     const g = gradSum[j] / count;
-    const stepped = delta[j] + spec.lrDelta * (spec.deltaStep === 'sign' ? Math.sign(g) : g);
+    const stepped = delta[j] + lrDelta * (spec.deltaStep === 'sign' ? Math.sign(g) : g);
     out[j] = Math.min(eps, Math.max(-eps, stepped));
   }
   return out;

@@ -13,6 +13,9 @@ export const Perturbations = ['universal', 'per-sample'] as const;
 export type Perturbation = (typeof Perturbations)[number];
 export const DeltaSteps = ['grad', 'sign'] as const;
 export type DeltaStep = (typeof DeltaSteps)[number];
+/** How η_δ of raw-gradient steps is set: calibrated once per run from its first mean δ-gradient (ours), or as given (the paper's η_δ). */
+export const DeltaCalibrations = ['first-gradient', 'none'] as const;
+export type DeltaCalibration = (typeof DeltaCalibrations)[number];
 export const LoraUpdates = ['jacobi', 'gauss-seidel'] as const;
 export type LoraUpdate = (typeof LoraUpdates)[number];
 export const Optimizers = ['adamw', 'sgd'] as const;
@@ -32,8 +35,14 @@ export interface TrainSpec {
   readonly tau: number;
   readonly perturbation: Perturbation;
   readonly deltaStep: DeltaStep;
-  /** η_δ */
+  /**
+   * the δ step: η_δ itself, except with deltaCalibration 'first-gradient',
+   * where it is the per-pixel RMS length of the run's first ascent step (see
+   * calibratedLrDelta)
+   */
   readonly lrDelta: number;
+  /** 'none' for sign steps, whose length needs no calibration */
+  readonly deltaCalibration: DeltaCalibration;
   readonly loraUpdate: LoraUpdate;
   readonly optimizer: OptimizerName;
   readonly lr: number;
@@ -67,11 +76,44 @@ export function validateTrainSpec(s: TrainSpec): TrainSpec {
   check(Number.isInteger(s.chunkSize) && s.chunkSize >= 1, `--chunk-size must be a positive integer, got ${s.chunkSize}`);
   check(Perturbations.includes(s.perturbation), `--perturbation must be one of ${Perturbations.join('|')}`);
   check(DeltaSteps.includes(s.deltaStep), `--delta-step must be one of ${DeltaSteps.join('|')}`);
+  check(DeltaCalibrations.includes(s.deltaCalibration), `--delta-calibration must be one of ${DeltaCalibrations.join('|')}`);
+  const calibrated = s.deltaStep === 'grad' && s.deltaCalibration === 'first-gradient';
+  check(
+    !calibrated || s.perturbation === 'universal',
+    '--delta-calibration first-gradient calibrates the universal δ; with --perturbation per-sample pass --delta-calibration none (η_δ = --lr-delta) or --delta-step sign',
+  );
+  check(
+    !calibrated || s.sync === 'exact',
+    '--delta-calibration first-gradient needs --sync exact (in local-delta mode no process sees the run\'s first mean δ-gradient): ' +
+      'pass --delta-calibration none with an --lr-delta for the raw gradient, or --delta-step sign',
+  );
   check(LoraUpdates.includes(s.loraUpdate), `--lora-update must be one of ${LoraUpdates.join('|')}`);
   check(Optimizers.includes(s.optimizer), `--optimizer must be one of ${Optimizers.join('|')}`);
   check(Schedules.includes(s.schedule), `--schedule must be one of ${Schedules.join('|')}`);
   check(SyncModes.includes(s.sync), `--sync must be one of ${SyncModes.join('|')}`);
-  return Object.freeze({ ...s, tau: s.method === 'clip-lora' ? 0 : s.tau });
+  return Object.freeze({ ...s, tau: s.method === 'clip-lora' ? 0 : s.tau, deltaCalibration: s.deltaStep === 'sign' ? 'none' : s.deltaCalibration });
+}
+
+/** η_δ is calibrated from the run's first mean δ-gradient. */
+export const calibratesLrDelta = (s: TrainSpec): boolean => s.deltaStep === 'grad' && s.deltaCalibration === 'first-gradient' && ascentSteps(s) > 0 && s.perturbation === 'universal';
+
+/**
+ * η_δ of a calibrated run: lrDelta·√d / ‖ḡ₀‖₂, with ḡ₀ the mean δ-gradient
+ * of the run's first ascent round (step 0, δ = 0, the initial adapters) and
+ * d its length. So the first raw-gradient step has the ℓ2 length of a signed
+ * step of lrDelta (each pixel moves lrDelta in RMS), whatever the scale of
+ * the model's gradients; later steps use the same η_δ on the raw gradient,
+ * as Algorithm 1 does. A function of the run's settings, model and data
+ * only: one process and N workers compute the same ḡ₀ bit for bit.
+ */
+export function calibratedLrDelta(s: TrainSpec, gradSum: Float32Array, count: number): number {
+  let sq = 0;
+  for (let j = 0; j < gradSum.length; j++) sq += (gradSum[j] / count) ** 2;
+  const norm = Math.sqrt(sq);
+  if (!(norm > 0) || !Number.isFinite(norm)) {
+    throw invalidArgument(`cannot calibrate η_δ: the first mean δ-gradient has norm ${norm}; pass --delta-calibration none with an --lr-delta, or --delta-step sign`);
+  }
+  return (s.lrDelta * Math.sqrt(gradSum.length)) / norm;
 }
 
 /** τ in effect: clip-lora is the same loop with no ascent. */

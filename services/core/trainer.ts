@@ -11,7 +11,8 @@ import { addInto, ascend, gradKeyA, gradKeyB } from './shard.ts';
 import type { LoraWeights } from './lora.ts';
 import { applyUpdate, initOptimizer, learningRate, type OptimizerState } from './optim.ts';
 import { batchAt, chunksOf, effectiveBatchSize } from './sampling.ts';
-import { ascentSteps, type TrainSpec } from './train-spec.ts';
+import { failedPrecondition } from './errors.ts';
+import { ascentSteps, calibratedLrDelta, calibratesLrDelta, type TrainSpec } from './train-spec.ts';
 import type { HostTensor } from './tensor.ts';
 
 export interface ExecutedRound {
@@ -32,6 +33,8 @@ export interface TrainState {
   /** the universal δ, carried across minibatches ([S·S·3]) */
   delta: Float32Array | null;
   deltaEpoch: number;
+  /** η_δ calibrated from the run's first mean δ-gradient (calibratesLrDelta); null before, or when not calibrated */
+  calibratedLrDelta: number | null;
 }
 
 export interface StepReport {
@@ -43,13 +46,15 @@ export interface StepReport {
   readonly cleanLoss: number;
   readonly gradNorm: { readonly A: number; readonly B: number; readonly delta: number };
   readonly deltaLinf: number;
+  /** η_δ of this step's universal-δ ascent (the calibrated value when calibrated; 0 without one) */
+  readonly lrDelta: number;
   readonly samples: number;
   readonly rounds: number;
 }
 
 export function initTrainState(spec: TrainSpec, lora: LoraWeights): TrainState {
   const sizes = lora.sites.flatMap((_, i) => [lora.a[i].data.length, lora.b[i].data.length]);
-  return { step: 0, version: 0, lora, optimizer: initOptimizer(spec.optimizer, sizes), delta: null, deltaEpoch: 0 };
+  return { step: 0, version: 0, lora, optimizer: initOptimizer(spec.optimizer, sizes), delta: null, deltaEpoch: 0, calibratedLrDelta: null };
 }
 
 /** Σ over chunks, in chunk order, of one named gradient. */
@@ -70,6 +75,16 @@ function withFactors(lora: LoraWeights, params: readonly Float32Array[]): LoraWe
   return { ...lora, a: lora.a.map((t, i) => tensor(t, params[2 * i])), b: lora.b.map((t, i) => tensor(t, params[2 * i + 1])) };
 }
 
+/** η_δ of this ascent step: --lr-delta, or the calibrated value, fixed at the first δ round of the run. */
+function lrDeltaOf(state: TrainState, spec: TrainSpec, gradSum: Float32Array, count: number): number {
+  if (!calibratesLrDelta(spec)) return spec.lrDelta;
+  if (state.calibratedLrDelta === null) {
+    if (state.step > 0) throw failedPrecondition(`the run is at step ${state.step} but has no calibrated η_δ (a checkpoint without it?): it is fixed at step 0`);
+    state.calibratedLrDelta = calibratedLrDelta(spec, gradSum, count);
+  }
+  return state.calibratedLrDelta;
+}
+
 /** One training step: τ ascent rounds on δ (or local/per-sample ascent), then the LoRA update. */
 export async function trainStep(state: TrainState, spec: TrainSpec, setSize: number, execute: Executor): Promise<StepReport> {
   const t = state.step;
@@ -88,13 +103,15 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
   };
 
   let deltaGradNorm = 0;
+  let lrDelta = 0;
   let loraRound: ExecutedRound;
   if (universal && spec.sync === 'exact') {
     for (let r = 0; r < tau; r++) {
       const res = await run('delta', r);
       const g = chunkSum(res.chunks, 'delta');
       deltaGradNorm = l2([g]) / m;
-      state.delta = ascend(state.delta ?? new Float32Array(g.length), g, m, spec);
+      lrDelta = lrDeltaOf(state, spec, g, m);
+      state.delta = ascend(state.delta ?? new Float32Array(g.length), g, m, spec, lrDelta);
     }
     loraRound = await run('lora', tau);
   } else if (universal) {
@@ -146,6 +163,7 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
     cleanLoss: sum((c) => c.cleanLossSum) / m,
     gradNorm: { A: l2(aIdx.map((i) => grads[i])), B: l2(bIdx.map((i) => bGrads[i])), delta: deltaGradNorm },
     deltaLinf: linf(state.delta),
+    lrDelta: universal && spec.sync === 'local-delta' ? spec.lrDelta : lrDelta,
     samples: m,
     rounds,
   };

@@ -75,6 +75,8 @@ export function encodeCheckpoint(state: TrainState, hash: string): Uint8Array {
     delta_epoch: String(state.deltaEpoch),
     optimizer: state.optimizer.name,
     sites: JSON.stringify(state.lora.sites.map((s) => s.key)),
+    // a float64's shortest round-trip decimal: the resumed run steps with the same bits
+    ...(state.calibratedLrDelta !== null ? { calibrated_lr_delta: String(state.calibratedLrDelta) } : {}),
   };
   const unsigned = writeSafetensors(tensors, { metadata });
   return writeSafetensors(tensors, { metadata: { ...metadata, sha256: checksum(unsigned, 'checkpoint') } });
@@ -127,6 +129,8 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string, expect: { re
   if (name !== 'adamw' && name !== 'sgd') throw dataLoss(`${source}: unknown optimizer ${JSON.stringify(meta.optimizer)}`);
   const moments = (kind: 'm' | 'v') => (name === 'adamw' ? sizes.map((n, j) => take(`optim.${kind}.${j}`, [n])) : []);
   const deltaTensor = file.tensors.get('delta');
+  const calibrated = meta.calibrated_lr_delta === undefined ? null : Number(meta.calibrated_lr_delta);
+  if (calibrated !== null && !(Number.isFinite(calibrated) && calibrated > 0)) throw dataLoss(`${source}: metadata "calibrated_lr_delta" is not a positive number: ${JSON.stringify(meta.calibrated_lr_delta)}`);
   return {
     step: int('step'),
     version: int('version'),
@@ -134,6 +138,7 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string, expect: { re
     optimizer: { name, m: moments('m'), v: moments('v') },
     delta: deltaTensor ? take('delta', deltaTensor.shape) : null,
     deltaEpoch: int('delta_epoch'),
+    calibratedLrDelta: calibrated,
   };
 }
 

@@ -66,6 +66,7 @@ export function tinySpec(overrides: Partial<TrainSpec> = {}): TrainSpec {
     perturbation: 'universal',
     deltaStep: 'sign',
     lrDelta: 4 / 255,
+    deltaCalibration: 'none',
     loraUpdate: 'jacobi',
     optimizer: 'sgd',
     lr: 0.1,

@@ -7,7 +7,7 @@ import { localExecutor } from '../../../services/core/local-executor.ts';
 import { initLora, loraScale, type LoraWeights } from '../../../services/core/lora.ts';
 import { RandomStream } from '../../../services/core/rng.ts';
 import { chunksOf } from '../../../services/core/sampling.ts';
-import { gradKeyA, gradKeyB, ShardComputer, textChunks, type ChunkResult, type RoundTask } from '../../../services/core/shard.ts';
+import { AdapterTensors, gradKeyA, gradKeyB, ShardComputer, textChunks, type ChunkResult, type RoundKind, type RoundTask, type TrainingSource } from '../../../services/core/shard.ts';
 import { hostTidy } from '../../../services/core/scope.ts';
 import type { TrainSpec } from '../../../services/core/train-spec.ts';
 import { initTrainState, trainStep, type ExecutedRound, type Executor, type StepReport, type TrainState } from '../../../services/core/trainer.ts';
@@ -390,5 +390,93 @@ describe('training', () => {
     const counts: number[] = [];
     await train(spec, task, 21, { afterStep: () => counts.push(tf.memory().numTensors) });
     assert.deepEqual(counts.slice(1), Array(20).fill(counts[0]), `numTensors per step: ${counts.join(',')}`);
+  });
+});
+
+describe('augmentation of the originals', () => {
+  test('every round of a step sees the same crop of each original, on any split; the next step another', async () => {
+    // originals of their own sizes, none the model's: the crop is drawn on each and resized to it
+    const originals = [0, 1, 2, 3].map((i) => {
+      const rng = RandomStream.of(40, i);
+      const [width, height] = [2 * tinyConfig.vision.imageSize + 5 * i, tinyConfig.vision.imageSize + 3 * i];
+      return { width, height, data: Uint8Array.from({ length: width * height * 3 }, () => rng.below(256)) };
+    });
+    const source: TrainingSource = async (samples) => ({ originals: samples.map((s) => originals[s]), labels: samples.map((s) => s % 3) });
+    const spec = tinySpec({ augment: 'crop-flip', batchSize: 4, chunkSize: 4 }); // no LoRA dropout: rounds differ by nothing else
+    const shard = new ShardComputer(model, spec, colourTask(3).prompts, source);
+    const adapter = new AdapterTensors(loraWithB(spec));
+    const at = async (step: number, round: number, kind: RoundKind, chunks = [{ index: 0, samples: [0, 1, 2, 3] }]) =>
+      (await shard.compute({ step, round, kind, chunks, delta: null, textGrad: null }, adapter, 0)).chunks;
+    try {
+      const [first] = await at(0, 0, 'delta');
+      const [second] = await at(0, 1, 'delta');
+      const [descent] = await at(0, 2, 'lora');
+      const split = await at(0, 1, 'delta', [{ index: 0, samples: [0, 1] }, { index: 1, samples: [2, 3] }]);
+      const [next] = await at(1, 0, 'delta');
+      assert.ok(bitwiseEqual(first.grads.get('delta')!, second.grads.get('delta')!), 'the two ascent rounds');
+      assert.ok(Math.abs(descent.lossSum - first.lossSum) <= 1e-5 * Math.abs(first.lossSum), `the descent round: loss ${descent.lossSum} vs ${first.lossSum}`);
+      const halves = Float32Array.from(split[0].grads.get('delta')!, (v, j) => v + split[1].grads.get('delta')![j]);
+      assert.ok(maxAbsDiff(halves, first.grads.get('delta')!) <= 1e-5 * maxAbs(first.grads.get('delta')!), 'two chunks of two samples');
+      assert.ok(!bitwiseEqual(first.grads.get('delta')!, next.grads.get('delta')!), 'the next step crops anew');
+    } finally {
+      adapter.dispose();
+      shard.dispose();
+    }
+  });
+});
+
+describe("the paper's δ ascent with a calibrated η_δ", () => {
+  const task = colourTask(8);
+  const rms = (x: Float32Array) => Math.sqrt(x.reduce((s, v) => s + v * v, 0) / x.length);
+
+  test('η_δ is fixed at the first δ round as lrDelta·√d/‖ḡ₀‖₂: the first raw step moves each pixel lrDelta in RMS; later steps keep η_δ', async () => {
+    // ε large enough that the projection never clips: δ₁ = η_δ·ḡ₀ exactly
+    const spec = tinySpec({ deltaStep: 'grad', deltaCalibration: 'first-gradient', epsilon: 0.5, lrDelta: 0.01, tau: 1, batchSize: 4, chunkSize: 2, iters: 3 });
+    const etas: (number | null)[] = [];
+    const deltas: Float32Array[] = [];
+    const run = await train(spec, task, 3, { afterStep: (s) => (etas.push(s.calibratedLrDelta), deltas.push(Float32Array.from(s.delta!))) });
+    assert.ok(maxAbs(deltas[0]) < spec.epsilon, 'not clipped');
+    assert.ok(Math.abs(rms(deltas[0]) - spec.lrDelta) < 1e-6, `RMS of the first step ${rms(deltas[0])}`);
+    assert.ok(etas[0] !== null && etas.every((e) => e === etas[0]), `η_δ per step: ${etas.join(', ')}`);
+    assert.ok(run.reports.every((r) => r.lrDelta === etas[0]), 'each step reports the η_δ it used');
+    // ḡ₀ from the first δ round, and η_δ from it by the formula
+    const shard = new ShardComputer(model, spec, task.prompts, task.source);
+    const adapter = new AdapterTensors(initLora(tinyConfig, spec.lora, spec.seed));
+    try {
+      const first = run.tasks.find((t) => t.kind === 'delta')!;
+      const chunks = (await shard.compute(first, adapter, 0)).chunks;
+      const g = Float32Array.from(chunks[0].grads.get('delta')!, (v, j) => v + chunks[1].grads.get('delta')![j]);
+      const norm = Math.sqrt(g.reduce((s, v) => s + (v / 4) ** 2, 0));
+      assert.ok(Math.abs(etas[0]! - (spec.lrDelta * Math.sqrt(g.length)) / norm) <= 1e-6 * etas[0]!);
+    } finally {
+      adapter.dispose();
+      shard.dispose();
+    }
+  });
+
+  test('default training moves δ: ‖δ‖∞ ≥ ε/2 from the first step on, at ε = 1/255, and δ stays in Δ', async () => {
+    // the defaults of advclip train (train-flags.test.ts), on a tiny batch
+    const defaults = { epsilon: 1 / 255, lrDelta: 0.5 / 255, tau: 2, deltaStep: 'grad', deltaCalibration: 'first-gradient', batchSize: 8, chunkSize: 4, optimizer: 'adamw', lr: 2e-4, schedule: 'cosine', iters: 3 } as const;
+    const run = await train(tinySpec({ ...defaults, lora: { ...tinySpec().lora, dropout: 0.25 }, augment: 'crop-flip' }), task, 3);
+    const eps = defaults.epsilon;
+    for (const r of run.reports) assert.ok(r.deltaLinf >= eps / 2 && r.deltaLinf <= eps + 1e-9, `step ${r.step}: ‖δ‖∞ = ${r.deltaLinf * 255}/255`);
+    assert.ok(rms(run.state.delta!) >= eps / 4, `most pixels move too: RMS ${rms(run.state.delta!) * 255}/255`);
+  });
+
+  test('a run resumed from a state with the calibrated η_δ continues bit for bit; without it, it refuses', async () => {
+    const spec = tinySpec({ deltaStep: 'grad', deltaCalibration: 'first-gradient', epsilon: 4 / 255, lrDelta: 2 / 255, batchSize: 4, chunkSize: 2, iters: 4 });
+    const whole = await train(spec, task, 4);
+    const half = await train(spec, task, 2);
+    const shard = new ShardComputer(model, spec, task.prompts, task.source);
+    const ex = localExecutor(shard);
+    try {
+      const resumed = { ...half.state, calibratedLrDelta: half.state.calibratedLrDelta };
+      for (let i = 0; i < 2; i++) await trainStep(resumed, spec, task.labels.length, ex.execute);
+      assert.ok(sameAdapters(resumed.lora, whole.state.lora) && bitwiseEqual(resumed.delta!, whole.state.delta!));
+      const lost = { ...half.state, calibratedLrDelta: null };
+      await assert.rejects(trainStep(lost, spec, task.labels.length, ex.execute), /at step 2 but has no calibrated η_δ/);
+    } finally {
+      ex.dispose();
+    }
   });
 });

@@ -39,7 +39,7 @@ function trainedState(step: number): TrainState {
   });
   const delta = new Float32Array(tinyConfig.vision.imageSize ** 2 * 3);
   fill(delta, 400);
-  return { ...s, step, version: 2 * step + 1, lora, delta, deltaEpoch: 3 };
+  return { ...s, step, version: 2 * step + 1, lora, delta, deltaEpoch: 3, calibratedLrDelta: Math.PI / 255 + step };
 }
 
 const bitsOf = (x: Float32Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength);
@@ -48,6 +48,7 @@ function assertSameState(actual: TrainState, wanted: TrainState): void {
   assert.equal(actual.step, wanted.step);
   assert.equal(actual.version, wanted.version);
   assert.equal(actual.deltaEpoch, wanted.deltaEpoch);
+  assert.ok(Object.is(actual.calibratedLrDelta, wanted.calibratedLrDelta), `calibrated η_δ ${actual.calibratedLrDelta} vs ${wanted.calibratedLrDelta}`);
   assert.equal(actual.optimizer.name, wanted.optimizer.name);
   wanted.lora.a.forEach((t, i) => assert.ok(bitsOf(actual.lora.a[i].data).equals(bitsOf(t.data)), `A ${i}`));
   wanted.lora.b.forEach((t, i) => assert.ok(bitsOf(actual.lora.b[i].data).equals(bitsOf(t.data)), `B ${i}`));
@@ -59,13 +60,14 @@ function assertSameState(actual: TrainState, wanted: TrainState): void {
 
 const isCode = (code: string, pattern: RegExp) => (e: unknown) => e instanceof AdvclipError && e.code === code && pattern.test(e.message);
 
-test('round trip keeps every bit: adapters, AdamW moments, δ and its epoch, step, version', () => {
+test('round trip keeps every bit: adapters, AdamW moments, δ and its epoch, the calibrated η_δ, step, version', () => {
   const state = trainedState(7);
   assertSameState(decodeCheckpoint(encodeCheckpoint(state, hash), 'x', expect), state);
   const fresh = initTrainState(tinySpec({ optimizer: 'sgd' }), initial);
   const sgdHash = runHash({ spec: tinySpec({ optimizer: 'sgd' }), modelSha256: '', trainSetSha256: '' });
   const back = decodeCheckpoint(encodeCheckpoint(fresh, sgdHash), 'x', { runHash: sgdHash, initial });
   assert.equal(back.delta, null, 'no δ yet stays no δ');
+  assert.equal(back.calibratedLrDelta, null, 'no calibration yet stays none');
   assert.deepEqual(back.optimizer, { name: 'sgd', m: [], v: [] });
 });
 

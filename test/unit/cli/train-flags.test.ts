@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseFlags } from '../../../services/cli/args.ts';
+import { trainSpecFrom } from '../../../services/cli/train-flags.ts';
+import { trainCommand } from '../../../services/cli/train.ts';
+import { AdvclipError } from '../../../services/core/errors.ts';
+
+const specOf = (...argv: string[]) => trainSpecFrom(parseFlags(trainCommand, ['--model', 'm', '--data', 'd', '--out', 'o', ...argv]));
+const specWithSync = (sync: 'exact' | 'local-delta', ...argv: string[]) => trainSpecFrom(parseFlags(trainCommand, ['--model', 'm', '--data', 'd', '--out', 'o', ...argv]), sync);
+
+test("the default δ ascent is the paper's: universal δ, raw mean gradient, η_δ calibrated so the first step moves ε/2 per pixel (RMS)", () => {
+  const s = specOf();
+  assert.equal(s.perturbation, 'universal');
+  assert.equal(s.deltaStep, 'grad');
+  assert.equal(s.deltaCalibration, 'first-gradient');
+  assert.equal(s.epsilon, 1 / 255);
+  assert.equal(s.lrDelta, 1 / 255 / 2);
+  assert.equal(s.resetDeltaEachEpoch, false, 'δ is carried across steps and epochs');
+  assert.equal(specOf('--epsilon', '4/255').lrDelta, 2 / 255, 'ε/2 of the run’s ε');
+});
+
+test('per-sample δ defaults to Madry’s signed steps of ε/4; sign steps need no calibration; explicit flags win', () => {
+  const p = specOf('--perturbation', 'per-sample');
+  assert.deepEqual([p.deltaStep, p.lrDelta, p.deltaCalibration], ['sign', 1 / 255 / 4, 'none']);
+  const sign = specOf('--delta-step', 'sign');
+  assert.deepEqual([sign.deltaStep, sign.lrDelta, sign.deltaCalibration], ['sign', 1 / 255 / 2, 'none']);
+  const signExplicit = specOf('--delta-step', 'sign', '--delta-calibration', 'first-gradient');
+  assert.equal(signExplicit.deltaCalibration, 'none', 'a signed step has its length already');
+  const raw = specOf('--delta-calibration', 'none', '--lr-delta', '0.3');
+  assert.deepEqual([raw.deltaStep, raw.lrDelta, raw.deltaCalibration], ['grad', 0.3, 'none']);
+});
+
+test('calibration where no process sees the first mean δ-gradient is refused, saying what to pass instead', () => {
+  const refused = (f: () => unknown, pattern: RegExp) => assert.throws(f, (e: unknown) => e instanceof AdvclipError && e.code === 'INVALID_ARGUMENT' && pattern.test(e.message));
+  refused(() => specWithSync('local-delta'), /first-gradient needs --sync exact.*--delta-calibration none with an --lr-delta.*--delta-step sign/);
+  refused(() => specOf('--perturbation', 'per-sample', '--delta-step', 'grad', '--delta-calibration', 'first-gradient'), /calibrates the universal δ/);
+  assert.equal(specWithSync('local-delta', '--delta-step', 'sign').sync, 'local-delta');
+  assert.equal(specWithSync('local-delta', '--delta-calibration', 'none', '--lr-delta', '0.2').deltaCalibration, 'none');
+  assert.equal(specOf('--perturbation', 'per-sample', '--delta-step', 'grad').deltaCalibration, 'none', 'per-sample raw steps default to η_δ = --lr-delta');
+});
