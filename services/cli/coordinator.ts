@@ -6,7 +6,7 @@
  * With --checkpoint-dir it resumes from the newest valid checkpoint and
  * writes one every --checkpoint-every steps and at the end.
  */
-import { isAbsolute, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { Coordinator } from '../coordinator/coordinator.ts';
 import { DEFAULT_DEADLINE } from '../coordinator/remote-executor.ts';
 import { invalidArgument } from '../core/errors.ts';
@@ -53,7 +53,7 @@ export const coordinatorCommand: CommandSpec = {
 };
 
 /** Flags a worker must not take from the coordinator: outputs and this process's own settings. */
-const LOCAL_ONLY = new Set(['out', 'json', 'backend', 'sync', 'nats', 'metrics-port', 'metrics-host', 'listen', 'min-workers', 'tls-ca', 'tls-cert', 'tls-key', 'insecure', 'cluster-token', 'checkpoint-dir', 'checkpoint-every', 'checkpoint-keep', 'task-deadline-ms', 'task-deadline-factor', 'heartbeat-ms']);
+const LOCAL_ONLY = new Set(['out', 'json', 'backend', 'sync', 'nats', 'metrics-port', 'metrics-host', 'listen', 'min-workers', 'tls-ca', 'tls-cert', 'tls-key', 'insecure', 'cluster-token', 'cluster-token-file', 'checkpoint-dir', 'checkpoint-every', 'checkpoint-keep', 'task-deadline-ms', 'task-deadline-factor', 'heartbeat-ms']);
 
 export interface ServeOptions {
   /** once the coordinator listens (cluster: start the workers here) */
@@ -99,6 +99,7 @@ export async function serveTraining(flags: FlagValues, log: Logger, options: Ser
     nats: natsUrl ? { url: natsUrl, ...(options.natsCredentials ?? natsCredentialsFromEnv()) } : undefined,
     metrics: { port: flags['metrics-port'] as number, host: flags['metrics-host'] as string },
     minWorkers,
+    run: basename(out),
     deadline: { minMs: deadlineMs, factor: positiveNumber(flags, 'task-deadline-factor'), unmeasuredMs: 10 * deadlineMs },
     heartbeatIntervalMs: positiveInt(flags, 'heartbeat-ms'),
     log,
