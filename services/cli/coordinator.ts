@@ -28,7 +28,7 @@ import { clusterTokenFrom, metricsFlags, natsCredentialsFromEnv, securityFrom, t
 export const distributedTrainFlags: FlagTable = {
   ...trainFlags,
   sync: { type: 'string', default: 'exact', choices: SyncModes, help: 'exact: τ δ-rounds + 1 LoRA round per step; local-delta: each worker ascends its own δ (1 round)' },
-  nats: { type: 'string', arg: 'URL', help: 'NATS server for adapter versions (credentials: env NATS_USER, NATS_PASSWORD); without it adapters go over gRPC' },
+  nats: { type: 'string', arg: 'URL', help: 'NATS server for adapter versions (credentials: env NATS_USER with NATS_PASSWORD or NATS_PASSWORD_FILE); without it adapters go over gRPC' },
   ...metricsFlags,
 };
 

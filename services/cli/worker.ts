@@ -25,7 +25,7 @@ export const workerCommand: CommandSpec = {
   usage: 'advclip worker --coordinator HOST:PORT [--nats URL] [--metrics-port 9464] [--model DIR] [--data DIR] (--tls-ca F --tls-cert F --tls-key F | --insecure) [--name NAME]',
   flags: {
     coordinator: { type: 'string', arg: 'HOST:PORT', required: true, help: 'gRPC address of the coordinator' },
-    nats: { type: 'string', arg: 'URL', help: 'NATS server for adapter versions (default: the coordinator’s; credentials: env NATS_USER, NATS_PASSWORD)' },
+    nats: { type: 'string', arg: 'URL', help: 'NATS server for adapter versions (default: the coordinator’s; credentials: env NATS_USER with NATS_PASSWORD or NATS_PASSWORD_FILE)' },
     ...metricsFlags,
     model: { type: 'string', arg: 'DIR', help: 'HF CLIPModel directory (default: the path in the run configuration)' },
     data: { type: 'string', arg: 'DIR', help: 'data set directory (default: the path in the run configuration)' },
