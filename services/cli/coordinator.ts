@@ -13,6 +13,7 @@ import { invalidArgument } from '../core/errors.ts';
 import { SyncModes, type SyncMode } from '../core/train-spec.ts';
 import { initTrainState, type StepReport, type TrainState } from '../core/trainer.ts';
 import { modelSha256, trainSetSha256 } from '../io/model-hash.ts';
+import { DrainReasons } from '../protocol/drain.ts';
 import type { RunConfig } from '../protocol/run-config.ts';
 import { roundShapes } from '../protocol/task-codec.ts';
 import type { CommandSpec, FlagTable, FlagValues } from './args.ts';
@@ -143,7 +144,7 @@ export async function serveTraining(flags: FlagValues, log: Logger, options: Ser
   } finally {
     process.removeListener('SIGTERM', onTerm);
     process.removeListener('SIGINT', onInt);
-    await coordinator.close('run finished');
+    await coordinator.close(state.step >= spec.iters ? DrainReasons.runFinished : DrainReasons.coordinatorStopping);
   }
 }
 

@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import type { SyncMode } from '../core/train-spec.ts';
 import { ShardComputer } from '../core/shard.ts';
 import { modelDirSha256, modelSha256, trainSetSha256 } from '../io/model-hash.ts';
+import { DrainReasons } from '../protocol/drain.ts';
+import { AdvclipError } from '../core/errors.ts';
 import { roundShapes } from '../protocol/task-codec.ts';
 import { Worker, type WorkerSetup } from '../worker/worker.ts';
 import type { BackendChoice } from '../core/backend.ts';
@@ -103,5 +105,9 @@ export async function runWorker(flags: FlagValues, _argv: readonly string[], log
   } finally {
     process.removeListener('SIGTERM', onTerm);
     process.removeListener('SIGINT', onInt);
+  }
+  const reason = worker.coordinatorDrainReason;
+  if (reason !== undefined && reason !== DrainReasons.runFinished) {
+    throw new AdvclipError('UNAVAILABLE', `drained before the run ended (${reason}): exiting 1 so that the supervisor (compose, Kubernetes) starts this worker again to rejoin`);
   }
 }

@@ -3,7 +3,8 @@
  * DockerComposeEnvironment: `up --build --scale worker=3` with no .env (only
  * overrides for a short run, a temp results folder and free host ports);
  * Prometheus in the project scrapes the coordinator and the 3 workers; one
- * worker is `docker kill`ed mid-run; the run finishes, the coordinator exits
+ * worker is `docker kill`ed mid-run, later `compose restart coordinator`
+ * resumes from its checkpoint and the workers rejoin; the run finishes, the coordinator exits
  * 0 and is not restarted, and its adapter in the results folder is bitwise
  * the one `advclip train` writes with the same flags in the same image; every
  * dashboard query returns data for the run (the accuracy panel, which has
@@ -30,6 +31,8 @@ const BASE_IMAGES = ['node:22-bookworm-slim', 'nats:2.10-alpine', 'prom/promethe
 const WORKERS = 3;
 const ITERS = 24;
 const KILL_AT_STEP = 8;
+/** after the checkpoint of step 12: the restarted coordinator resumes there */
+const RESTART_AT_STEP = 14;
 const RUN = 'e2e';
 /** The run's flags: the coordinator reads them as its --config, `advclip train` as its own. */
 const RUN_YAML = `method: advclip-lora
@@ -114,6 +117,13 @@ describe('docker compose up, live (testcontainers)', { skip: skipReason(), timeo
         const [id, service] = line.split(' ');
         return { id, service };
       });
+  let composeEnv: Record<string, string> = {};
+  /** The project's compose CLI, as testcontainers runs it. */
+  const compose = async (...args: string[]) => {
+    const standalone = composeExecutable();
+    const [file, pre] = standalone ? [standalone.executablePath, []] : ['docker', ['compose']];
+    return exec(file, [...pre, '-p', project, '-f', join(REPO, 'docker-compose.yml'), ...args], { cwd: REPO, env: { ...process.env, ...composeEnv }, maxBuffer: 64 << 20 });
+  };
   const coordinatorId = async () => (await containers()).find((c) => c.service === 'coordinator')!.id;
 
   async function promQuery(path: string, params: Record<string, string>): Promise<Array<{ metric: Record<string, string>; value?: [number, string]; values?: Array<[number, string]> }>> {
@@ -132,17 +142,18 @@ describe('docker compose up, live (testcontainers)', { skip: skipReason(), timeo
     const ports = { PROMETHEUS_PORT: await freePort(), NATS_MONITOR_PORT: await freePort() };
     prometheusUrl = `http://127.0.0.1:${ports.PROMETHEUS_PORT}`;
     const started = Date.now();
+    composeEnv = {
+      ADVCLIP_CONFIG: config,
+      ADVCLIP_RESULTS: results,
+      ADVCLIP_RUN: RUN,
+      PROMETHEUS_PORT: String(ports.PROMETHEUS_PORT),
+      NATS_MONITOR_PORT: String(ports.NATS_MONITOR_PORT),
+    };
     environment = await new DockerComposeEnvironment(REPO, 'docker-compose.yml')
       .withProjectName(project)
       .withBuild()
       .withAutoCleanup(false) // no Ryuk: its image comes from a registry; `after` takes the project down
-      .withEnvironment({
-        ADVCLIP_CONFIG: config,
-        ADVCLIP_RESULTS: results,
-        ADVCLIP_RUN: RUN,
-        PROMETHEUS_PORT: String(ports.PROMETHEUS_PORT),
-        NATS_MONITOR_PORT: String(ports.NATS_MONITOR_PORT),
-      })
+      .withEnvironment(composeEnv)
       .withClientOptions({ executable: composeExecutable(), commandOptions: ['--scale', `worker=${WORKERS}`] })
       .withStartupTimeout(10 * 60_000)
       .up();
@@ -169,14 +180,18 @@ describe('docker compose up, live (testcontainers)', { skip: skipReason(), timeo
     assert.equal(Number(joined.value![1]), WORKERS);
   });
 
-  it('a worker killed mid-run changes nothing: the run finishes, exits 0, and its adapter is bitwise `advclip train`’s', async () => {
-    await until(`step ${KILL_AT_STEP}`, 10 * 60_000, async () => {
-      const [s] = await promQuery('query', { query: 'advclip_step' });
-      return s && Number(s.value![1]) >= KILL_AT_STEP ? s : undefined;
-    });
+  it('a worker killed and the coordinator restarted mid-run change nothing: the run finishes, exits 0, and its adapter is bitwise `advclip train`’s', async () => {
+    const reached = (step: number) =>
+      until(`step ${step}`, 10 * 60_000, async () => {
+        const [s] = await promQuery('query', { query: 'advclip_step' });
+        return s && Number(s.value![1]) >= step ? s : undefined;
+      });
+    await reached(KILL_AT_STEP);
     const victim = (await containers(['status=running'])).find((c) => c.service === 'worker')!;
     await docker('kill', victim.id);
 
+    await reached(RESTART_AT_STEP);
+    await compose('restart', 'coordinator');
     const coordinator = await coordinatorId();
     const state = await until('the coordinator to exit', 15 * 60_000, async () => {
       const s = JSON.parse(await docker('inspect', '--format', '{{json .State}}', coordinator)) as { Status: string; ExitCode: number };
@@ -190,8 +205,14 @@ describe('docker compose up, live (testcontainers)', { skip: skipReason(), timeo
     const final = JSON.parse(await docker('inspect', '--format', '{{json .}}', coordinator)) as { RestartCount: number; State: { Status: string } };
     assert.deepEqual([final.State.Status, final.RestartCount], ['exited', 0], 'a finished run is not restarted');
     assert.match(logs, new RegExp(`wrote /results/${RUN}`));
-    const summary = JSON.parse(readFileSync(join(results, RUN, 'train.json'), 'utf8')) as { iters?: number; history?: unknown[] };
-    assert.equal(summary.history?.length, ITERS, 'train.json holds every step');
+    assert.match(logs, /resuming from \/checkpoints\/checkpoint-\d+\.safetensors at step \d+/, 'the restarted coordinator resumed from its checkpoint');
+    const secondLife = logs.slice(logs.search(/resuming from/));
+    assert.match(secondLife, /worker \S+ joined/, 'workers rejoined the restarted coordinator');
+    // (its history holds the steps of the coordinator's last life only: services' output writer, not the deploy)
+    const summary = JSON.parse(readFileSync(join(results, RUN, 'train.json'), 'utf8')) as { iters?: number; final?: { loss: number }; history?: Array<{ step: number }> };
+    assert.equal(summary.iters, ITERS);
+    assert.ok(Number.isFinite(summary.final?.loss), 'train.json has the final loss');
+    assert.equal(summary.history?.at(-1)?.step, ITERS - 1, 'train.json ends at the last step');
     const workersLeft = await until('the workers to leave', 120_000, async () => {
       const running = (await containers(['status=running'])).filter((c) => c.service === 'worker');
       return running.length === 0 ? true : undefined;
@@ -201,7 +222,7 @@ describe('docker compose up, live (testcontainers)', { skip: skipReason(), timeo
     // The same flags, in one process, in the same image (the same backend and kernels).
     const reference = join(dir, 'reference');
     await exec('docker', [
-      'run', '--rm', '--user', '0:0', '-e', 'ADVCLIP_NATIVE_THREADS=1', '-v', `${dir}:/e2e`, IMAGE,
+      'run', '--rm', '--no-healthcheck', '--user', '0:0', '-e', 'ADVCLIP_NATIVE_THREADS=1', '-v', `${dir}:/e2e`, IMAGE,
       'train', '--config', '/e2e/run.yaml', '--model', '/models/clip-small', '--data', '/data/shapes-colours', '--out', '/e2e/reference',
     ], { maxBuffer: 64 << 20 });
     const cluster = readFileSync(join(results, RUN, 'adapter_model.safetensors'));
