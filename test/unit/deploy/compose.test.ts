@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { repoRoot, run, skipUnless } from './tools.ts';
+import { onPath, repoRoot, run, skipUnless } from './tools.ts';
 
 interface Service {
   image?: string;
@@ -19,7 +20,7 @@ interface Service {
   user?: string;
   healthcheck?: { test: string[] };
   depends_on?: unknown;
-  deploy?: { resources?: { reservations?: { devices?: Array<{ driver: string; capabilities: string[] }> } } };
+  deploy?: { resources?: { reservations?: { devices?: Array<{ driver: string; capabilities: string[]; count?: number; device_ids?: string[] }> } } };
 }
 
 const read = (path: string) => readFileSync(join(repoRoot, path), 'utf8');
@@ -180,10 +181,36 @@ describe('docker-compose.yml', () => {
     assert.equal(devices.length, 1);
     assert.equal(devices[0].driver, 'nvidia');
     assert.deepEqual(devices[0].capabilities, ['gpu']);
-    assert.equal(devices[0].count, 1, 'count 1: each replica reserves its own GPU');
-    assert.equal(devices[0].device_ids, undefined, 'fixed device_ids would give every replica the same GPUs');
+    assert.equal(devices[0].count, 1, 'one GPU (the first: count names no device, so replicas would share it)');
     assert.deepEqual(gpu.command, services.worker.command);
     assert.match(read('deploy/docker/Dockerfile.gpu'), /^FROM node:22-bookworm-slim AS node$/m);
+  });
+
+  it('gives each GPU worker its own device through deploy/docker/gpu-workers.mjs, all scraped as worker-gpu', () => {
+    const r = spawnSync(process.execPath, [join(repoRoot, 'deploy/docker/gpu-workers.mjs'), '3'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const generated = parse(r.stdout, { merge: true }) as { services: Record<string, Service & { networks: { default: { aliases: string[] } } }> };
+    assert.deepEqual(Object.keys(generated.services), ['worker-gpu-0', 'worker-gpu-1', 'worker-gpu-2']);
+    const ids = Object.values(generated.services).map((g) => g.deploy!.resources!.reservations!.devices![0].device_ids);
+    assert.deepEqual(ids, [['0'], ['1'], ['2']]);
+    for (const g of Object.values(generated.services)) {
+      assert.deepEqual(g.networks.default.aliases, ['worker-gpu'], 'Prometheus finds it under worker-gpu');
+      assert.deepEqual(g.command, services.worker.command);
+      assert.equal(g.image, 'advclip-cluster:gpu');
+      assert.equal(g.profiles, undefined);
+    }
+    assert.equal(Object.values(generated.services).filter((g) => g.build).length, 1, 'the GPU image is built once');
+    assert.notEqual(spawnSync(process.execPath, [join(repoRoot, 'deploy/docker/gpu-workers.mjs'), '0'], { encoding: 'utf8' }).status, 0);
+    if (onPath('docker-compose')) {
+      const dir = mkdtempSync(join(tmpdir(), 'advclip-gpus-'));
+      try {
+        writeFileSync(join(dir, 'docker-compose.gpus.yml'), r.stdout);
+        const check = spawnSync('docker-compose', ['-f', 'docker-compose.yml', '-f', join(dir, 'docker-compose.gpus.yml'), '--project-directory', repoRoot, 'config', '-q'], { cwd: repoRoot, encoding: 'utf8' });
+        assert.equal(check.status, 0, check.stderr);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
   });
 
   it('points Prometheus at the coordinator and at every worker container through Docker DNS', () => {
