@@ -311,7 +311,9 @@ async function main(): Promise<void> {
       const series: Series[] = [];
       for (const target of panel.targets) {
         const ofTarget: Series[] = [];
-        for (const s of await c.queryRange(target.expr, start, end, step)) {
+        // The dashboard's variables as Grafana fills them in: every run, 1-minute rate windows.
+        const expr = target.expr.replaceAll('$__rate_interval', '1m').replaceAll('$run', '.*');
+        for (const s of await c.queryRange(expr, start, end, step)) {
           ofTarget.push({ name: legend(target.legendFormat, readable(s.metric)), points: s.values.filter(([t]) => t >= start).map(([t, v]) => [t - start, Number(v) * scale] as const) });
         }
         series.push(...ofTarget.sort((a, b) => a.name.localeCompare(b.name)));

@@ -6,7 +6,7 @@
  * With --checkpoint-dir it resumes from the newest valid checkpoint and
  * writes one every --checkpoint-every steps and at the end.
  */
-import { isAbsolute, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { Coordinator } from '../coordinator/coordinator.ts';
 import { DEFAULT_DEADLINE } from '../coordinator/remote-executor.ts';
 import { invalidArgument } from '../core/errors.ts';
@@ -14,6 +14,7 @@ import { SyncModes, type SyncMode } from '../core/train-spec.ts';
 import { initTrainState, type StepReport, type TrainState } from '../core/trainer.ts';
 import { modelSha256, trainSetSha256 } from '../io/model-hash.ts';
 import { modelReference } from '../io/model-dir.ts';
+import { DrainReasons } from '../protocol/drain.ts';
 import type { RunConfig } from '../protocol/run-config.ts';
 import { roundShapes } from '../protocol/task-codec.ts';
 import type { CommandSpec, FlagTable, FlagValues } from './args.ts';
@@ -29,7 +30,7 @@ import { clusterTokenFrom, metricsFlags, natsCredentialsFromEnv, securityFrom, t
 export const distributedTrainFlags: FlagTable = {
   ...trainFlags,
   sync: { type: 'string', default: 'exact', choices: SyncModes, help: 'exact: τ δ-rounds + 1 LoRA round per step; local-delta: each worker ascends its own δ (1 round)' },
-  nats: { type: 'string', arg: 'URL', help: 'NATS server for adapter versions (credentials: env NATS_USER, NATS_PASSWORD); without it adapters go over gRPC' },
+  nats: { type: 'string', arg: 'URL', help: 'NATS server for adapter versions (credentials: env NATS_USER with NATS_PASSWORD or NATS_PASSWORD_FILE); without it adapters go over gRPC' },
   ...metricsFlags,
 };
 
@@ -54,7 +55,7 @@ export const coordinatorCommand: CommandSpec = {
 };
 
 /** Flags a worker must not take from the coordinator: outputs and this process's own settings. */
-const LOCAL_ONLY = new Set(['out', 'json', 'backend', 'sync', 'nats', 'metrics-port', 'metrics-host', 'listen', 'min-workers', 'tls-ca', 'tls-cert', 'tls-key', 'insecure', 'cluster-token', 'checkpoint-dir', 'checkpoint-every', 'checkpoint-keep', 'task-deadline-ms', 'task-deadline-factor', 'heartbeat-ms']);
+const LOCAL_ONLY = new Set(['out', 'json', 'backend', 'sync', 'nats', 'metrics-port', 'metrics-host', 'listen', 'min-workers', 'tls-ca', 'tls-cert', 'tls-key', 'insecure', 'cluster-token', 'cluster-token-file', 'checkpoint-dir', 'checkpoint-every', 'checkpoint-keep', 'task-deadline-ms', 'task-deadline-factor', 'heartbeat-ms']);
 
 export interface ServeOptions {
   /** once the coordinator listens (cluster: start the workers here) */
@@ -100,6 +101,7 @@ export async function serveTraining(flags: FlagValues, log: Logger, options: Ser
     nats: natsUrl ? { url: natsUrl, ...(options.natsCredentials ?? natsCredentialsFromEnv()) } : undefined,
     metrics: { port: flags['metrics-port'] as number, host: flags['metrics-host'] as string },
     minWorkers,
+    run: basename(out),
     deadline: { minMs: deadlineMs, factor: positiveNumber(flags, 'task-deadline-factor'), unmeasuredMs: 10 * deadlineMs },
     heartbeatIntervalMs: positiveInt(flags, 'heartbeat-ms'),
     log,
@@ -143,7 +145,7 @@ export async function serveTraining(flags: FlagValues, log: Logger, options: Ser
   } finally {
     process.removeListener('SIGTERM', onTerm);
     process.removeListener('SIGINT', onInt);
-    await coordinator.close('run finished');
+    await coordinator.close(state.step >= spec.iters ? DrainReasons.runFinished : DrainReasons.coordinatorStopping);
   }
 }
 

@@ -3,6 +3,7 @@
  * plaintext only with --insecure), the cluster token, NATS credentials
  * from the environment (never argv), and the metrics endpoint.
  */
+import { readFileSync } from 'node:fs';
 import { invalidArgument } from '../core/errors.ts';
 import type { TransportSecurity } from '../protocol/tls.ts';
 import type { FlagTable, FlagValues } from './args.ts';
@@ -13,6 +14,7 @@ export const tlsFlags: FlagTable = {
   'tls-key': { type: 'string', arg: 'FILE', help: 'PEM private key of this process (mTLS)' },
   insecure: { type: 'boolean', help: 'plaintext gRPC instead of mTLS (logs a warning)' },
   'cluster-token': { type: 'string', arg: 'TOKEN', help: 'shared secret of the cluster (env ADVCLIP_CLUSTER_TOKEN)' },
+  'cluster-token-file': { type: 'string', arg: 'FILE', help: 'file holding the shared secret of the cluster (env ADVCLIP_CLUSTER_TOKEN_FILE); keeps it out of argv and env' },
 };
 
 export const metricsFlags: FlagTable = {
@@ -31,11 +33,30 @@ export function securityFrom(flags: FlagValues): TransportSecurity {
   return { mode: 'mtls', caPath: files[0] as string, certPath: files[1] as string, keyPath: files[2] as string };
 }
 
-export const clusterTokenFrom = (flags: FlagValues): string | undefined =>
-  (flags['cluster-token'] as string | undefined) ?? (process.env.ADVCLIP_CLUSTER_TOKEN || undefined);
+/** A secret kept in a file (a mounted Docker or Kubernetes secret): its content without the final newline. */
+function readSecretFile(path: string, what: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw invalidArgument(`${what} ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  const secret = text.replace(/\r?\n$/, '');
+  if (secret === '') throw invalidArgument(`${what} ${path}: the file is empty`);
+  return secret;
+}
 
+export function clusterTokenFrom(flags: FlagValues): string | undefined {
+  const file = (flags['cluster-token-file'] as string | undefined) ?? (process.env.ADVCLIP_CLUSTER_TOKEN_FILE || undefined);
+  if (flags['cluster-token'] !== undefined && file !== undefined) throw invalidArgument('give --cluster-token or --cluster-token-file, not both');
+  if (file !== undefined) return readSecretFile(file, '--cluster-token-file');
+  return (flags['cluster-token'] as string | undefined) ?? (process.env.ADVCLIP_CLUSTER_TOKEN || undefined);
+}
+
+/** NATS_USER with NATS_PASSWORD, or with NATS_PASSWORD_FILE (a mounted secret, so `docker inspect` does not show it). */
 export function natsCredentialsFromEnv(): { user?: string; password?: string } {
   const user = process.env.NATS_USER || undefined;
-  const password = process.env.NATS_PASSWORD || undefined;
+  const passwordFile = process.env.NATS_PASSWORD_FILE || undefined;
+  const password = process.env.NATS_PASSWORD || (passwordFile !== undefined ? readSecretFile(passwordFile, 'NATS_PASSWORD_FILE') : undefined);
   return user !== undefined && password !== undefined ? { user, password } : {};
 }

@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import type { SyncMode } from '../core/train-spec.ts';
 import { ShardComputer } from '../core/shard.ts';
 import { modelDirSha256, modelSha256, trainSetSha256 } from '../io/model-hash.ts';
+import { DrainReasons } from '../protocol/drain.ts';
+import { AdvclipError } from '../core/errors.ts';
 import { roundShapes } from '../protocol/task-codec.ts';
 import { Worker, type WorkerSetup } from '../worker/worker.ts';
 import type { BackendChoice } from '../core/backend.ts';
@@ -25,7 +27,7 @@ export const workerCommand: CommandSpec = {
   usage: 'advclip worker --coordinator HOST:PORT [--nats URL] [--metrics-port 9464] [--model DIR] [--data DIR] (--tls-ca F --tls-cert F --tls-key F | --insecure) [--name NAME]',
   flags: {
     coordinator: { type: 'string', arg: 'HOST:PORT', required: true, help: 'gRPC address of the coordinator' },
-    nats: { type: 'string', arg: 'URL', help: 'NATS server for adapter versions (default: the coordinator’s; credentials: env NATS_USER, NATS_PASSWORD)' },
+    nats: { type: 'string', arg: 'URL', help: 'NATS server for adapter versions (default: the coordinator’s; credentials: env NATS_USER with NATS_PASSWORD or NATS_PASSWORD_FILE)' },
     ...metricsFlags,
     model: { type: 'string', arg: 'DIR', help: 'HF CLIPModel directory or a Hub repo id owner/name[@revision], fetched into the HF cache (HF_HOME; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE=1) (default: the model in the run configuration)' },
     data: { type: 'string', arg: 'DIR', help: 'data set directory (default: the path in the run configuration)' },
@@ -103,5 +105,9 @@ export async function runWorker(flags: FlagValues, _argv: readonly string[], log
   } finally {
     process.removeListener('SIGTERM', onTerm);
     process.removeListener('SIGINT', onInt);
+  }
+  const reason = worker.coordinatorDrainReason;
+  if (reason !== undefined && reason !== DrainReasons.runFinished) {
+    throw new AdvclipError('UNAVAILABLE', `drained before the run ended (${reason}): exiting 1 so that the supervisor (compose, Kubernetes) starts this worker again to rejoin`);
   }
 }

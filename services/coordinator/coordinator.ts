@@ -56,6 +56,8 @@ export interface CoordinatorOptions {
   readonly nats?: NatsOptions;
   readonly metrics: { readonly port: number; readonly host?: string };
   readonly minWorkers: number;
+  /** the run's name, the `run` label of advclip_run_info (default: the method) */
+  readonly run?: string;
   readonly heartbeatIntervalMs?: number;
   readonly deadline?: DeadlineOptions;
   readonly log: CoordinatorLog;
@@ -75,6 +77,9 @@ export class Coordinator {
   #state: LifecycleState = 'starting';
   #stepStart = performance.now();
   #lastStepCosts: StepCosts | null = null;
+  /** steps of the run, and wall seconds of the steps this process took, for advclip_eta_seconds */
+  #iters = 0;
+  #stepWalls = { seconds: 0, steps: 0 };
   #sweeper: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -100,6 +105,8 @@ export class Coordinator {
     metrics.workers.set(0);
     metrics.waitingForWorkers.set(0);
     metrics.step.set(0);
+    metrics.iters.set(o.spec.iters);
+    metrics.runInfo.set({ run: o.run ?? o.spec.method, method: o.spec.method, perturbation: o.spec.perturbation, sync: o.spec.sync }, 1);
     let current: Coordinator | null = null;
     const http = await startHttpEndpoints({
       host: o.metrics.host,
@@ -190,6 +197,7 @@ export class Coordinator {
       });
       log.info(`coordinator listening on ${server.address}`, { address: server.address, metrics: `http://${http.host}:${http.port}/metrics`, tls: o.security.mode });
       const c = new Coordinator(server.address, http.port, registry, metrics, metricsRegistry, executor, versions, server, http, nats, publisher, log);
+      c.#iters = o.spec.iters;
       c.#sweeper = setInterval(() => registry.sweep(4 * heartbeatIntervalMs, (id) => executor.busy(id)), heartbeatIntervalMs);
       c.#sweeper.unref();
       current = c;
@@ -230,8 +238,16 @@ export class Coordinator {
     m.gradNorm.set({ param: 'delta' }, report.gradNorm.delta);
     m.deltaLinf.set(report.deltaLinf);
     m.step.set(state.step);
+    m.learningRate.set(report.lr);
+    // Sums and a step count, so that rate(sum)/rate(steps) is the mean per step over any window, whatever the scrape interval.
+    m.lossTotal.inc({ kind: 'adv' }, report.loss);
+    if (Number.isFinite(report.cleanLoss)) m.lossTotal.inc({ kind: 'clean' }, report.cleanLoss);
+    m.steps.inc();
     const t = this.executor.takeCosts();
-    const updateMs = Math.max(0, performance.now() - this.#stepStart - t.roundsMs);
+    const wallMs = performance.now() - this.#stepStart;
+    const updateMs = Math.max(0, wallMs - t.roundsMs);
+    this.#stepWalls = { seconds: this.#stepWalls.seconds + wallMs / 1000, steps: this.#stepWalls.steps + 1 };
+    m.etaSeconds.set(Math.max(0, this.#iters - state.step) * (this.#stepWalls.seconds / this.#stepWalls.steps));
     m.stepSeconds.observe({ phase: 'compute' }, t.computeMs / 1000);
     m.stepSeconds.observe({ phase: 'network' }, t.networkMs / 1000);
     m.stepSeconds.observe({ phase: 'wait' }, t.waitMs / 1000);

@@ -21,6 +21,12 @@ export const CoordinatorMetricNames = {
   workerSamples: 'advclip_worker_samples_total',
   accuracy: 'advclip_accuracy',
   step: 'advclip_step',
+  iters: 'advclip_iters',
+  learningRate: 'advclip_learning_rate',
+  etaSeconds: 'advclip_eta_seconds',
+  lossTotal: 'advclip_loss_sum_total',
+  steps: 'advclip_steps_total',
+  runInfo: 'advclip_run_info',
   waitingForWorkers: 'advclip_waiting_for_workers',
   rejectedResults: 'advclip_rejected_results_total',
   workersExcluded: 'advclip_workers_excluded_total',
@@ -67,6 +73,17 @@ export interface CoordinatorMetrics {
   /** Label `attack`: one of `Attacks`. */
   readonly accuracy: Gauge<'attack'>;
   readonly step: Gauge;
+  /** Steps of the run (the target of advclip_step). */
+  readonly iters: Gauge;
+  /** Learning rate of the LoRA weights at the last step (the schedule's value). */
+  readonly learningRate: Gauge;
+  /** Seconds to the end of the run: steps left × mean step wall time so far in this process. */
+  readonly etaSeconds: Gauge;
+  /** Σ of the steps' mean losses, label `kind`; rate(advclip_loss_sum_total) / rate(advclip_steps_total) is the mean loss per step. */
+  readonly lossTotal: Counter<'kind'>;
+  readonly steps: Counter;
+  /** 1, labelled with the run's name, method, perturbation and sync mode (the dashboard's `run` variable). */
+  readonly runInfo: Gauge<'run' | 'method' | 'perturbation' | 'sync'>;
   /** 1 while fewer than `--min-workers` are live, else 0. */
   readonly waitingForWorkers: Gauge;
   /** Worker results the coordinator refused, by reason (e.g. `non_finite`, `stale_round`, `bad_shape`). */
@@ -131,6 +148,22 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
       registers,
     }),
     step: new Gauge({ name: n.step, help: 'Index of the last completed training step', registers }),
+    iters: new Gauge({ name: n.iters, help: 'Training steps of the run', registers }),
+    learningRate: new Gauge({ name: n.learningRate, help: 'Learning rate of the LoRA weights at the last step', registers }),
+    etaSeconds: new Gauge({ name: n.etaSeconds, help: 'Estimated seconds to the end of the run', registers }),
+    lossTotal: new Counter({
+      name: n.lossTotal,
+      help: 'Sum over steps of the mean training loss; divide its rate by the rate of advclip_steps_total',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    steps: new Counter({ name: n.steps, help: 'Training steps completed by this coordinator process', registers }),
+    runInfo: new Gauge({
+      name: n.runInfo,
+      help: 'Always 1; its labels name the run',
+      labelNames: ['run', 'method', 'perturbation', 'sync'] as const,
+      registers,
+    }),
     waitingForWorkers: new Gauge({
       name: n.waitingForWorkers,
       help: '1 while training waits for the minimum number of workers, else 0',

@@ -82,6 +82,7 @@ type WorkCall = ClientDuplexStream<WorkerMessage, CoordinatorMessage__Output>;
 
 export class Worker {
   #state: LifecycleState = 'starting';
+  #coordinatorDrainReason: string | undefined;
   #call: WorkCall | null = null;
   #queue: Promise<void> = Promise.resolve();
   #inFlight = 0;
@@ -165,6 +166,11 @@ export class Worker {
     return this.holder.newest;
   }
 
+  /** The reason of the coordinator's Drain, when the coordinator drained this worker (DrainReasons). */
+  get coordinatorDrainReason(): string | undefined {
+    return this.#coordinatorDrainReason;
+  }
+
   /** Tasks answered with a result. */
   get tasksDone(): number {
     return this.#tasksDone;
@@ -214,6 +220,7 @@ export class Worker {
         if (m.adapter_version) this.holder.prefetch(m.adapter_version.version, m.adapter_version.sha256, m.adapter_version.object !== '');
         break;
       case 'drain':
+        this.#coordinatorDrainReason = m.drain?.reason ?? '';
         this.drain(m.drain?.reason || 'the coordinator asked');
         break;
     }

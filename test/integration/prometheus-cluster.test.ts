@@ -4,10 +4,10 @@
  * the cluster's log lines): its HTTP API returns advclip_loss samples of both
  * kinds with finite values, advclip_workers reaches 2, the samples the
  * coordinator accepted from each worker grow, and every query of the Grafana
- * dashboard returns data — but those of series a training run does not
- * produce (accuracy: an evaluation's; rejected results and worker errors:
- * labelled counters that appear with their first event), which must still be
- * declared in the processes' /metrics.
+ * dashboard returns data — but accuracy, an evaluation's, which a training
+ * run does not produce (rejected results and worker errors, labelled counters
+ * that appear with their first event, read 0 until then); those series must
+ * still be declared in the processes' /metrics.
  *
  * The setup is scripts/dashboard-snapshot.ts's. The 300 steps would take
  * 20–60 s on 2 shared cores (0.07–0.2 s a step), so the cluster is still
@@ -102,12 +102,14 @@ describe('Prometheus scrapes a running advclip cluster', { skip, timeout: 120_00
 
   it('answers every dashboard query with data, but those of series training does not produce', async (t) => {
     const panels = dashboardPanels();
-    const queries = panels.flatMap((p) => p.targets.map((target) => ({ panel: p.title, expr: target.expr, names: metricNames(target.expr) })));
+    // The dashboard's variables as Grafana fills them in (scrapes every second here).
+    const filled = (expr: string) => expr.replaceAll('$__rate_interval', '10s').replaceAll('$run', '.*');
+    const queries = panels.flatMap((p) => p.targets.map((target) => ({ panel: p.title, expr: filled(target.expr), names: metricNames(target.expr) })));
     assert.ok(queries.length >= 15, `${queries.length} queries`);
     const withData = new Set<string>();
     for (const q of queries) {
       const absent = q.names.filter((n) => n in NOT_FROM_TRAINING);
-      if (absent.length) {
+      if (absent.length && !/or on\(\) vector\(0\)/.test(q.expr)) {
         const r = await c.query(q.expr); // a valid query: an error would throw
         t.diagnostic(`${q.panel}: ${q.expr} → ${r.length} series (${absent.map((n) => NOT_FROM_TRAINING[n]).join('; ')})`);
         if (r.length) withData.add(q.panel);
@@ -117,7 +119,7 @@ describe('Prometheus scrapes a running advclip cluster', { skip, timeout: 120_00
       withData.add(q.panel);
     }
     const empty = panels.map((p) => p.title).filter((title) => !withData.has(title));
-    assert.deepEqual(empty.sort(), ['Accuracy: clean vs robust', 'Rejected results and worker errors'], `panels without data: ${empty.join(', ')}`);
+    assert.deepEqual(empty.sort(), ['Accuracy: clean vs robust'], `panels without data: ${empty.join(', ')} (rejected results and worker errors read 0 while there are none)`);
 
     // Those without samples are still exported: declared (# TYPE) on the processes' /metrics.
     const exposition = (

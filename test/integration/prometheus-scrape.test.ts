@@ -71,6 +71,10 @@ describe('Prometheus scrapes advclip /metrics', { skip: onPath('prometheus') ? f
     metrics.workers.set(2);
     metrics.adapterVersion.set(3);
     metrics.step.set(3);
+    metrics.iters.set(10);
+    metrics.learningRate.set(0.01);
+    metrics.etaSeconds.set(42);
+    metrics.runInfo.set({ run: 'scrape-test', method: 'advclip-lora', perturbation: 'universal', sync: 'exact' }, 1);
     metrics.waitingForWorkers.set(0);
     metrics.rejectedResults.inc({ reason: 'stale_round' });
     worker.errors.inc({ kind: 'compute' });
@@ -85,6 +89,9 @@ describe('Prometheus scrapes advclip /metrics', { skip: onPath('prometheus') ? f
       metrics.networkBytes.inc({ direction: 'sent', message: 'task' }, 600_000);
       metrics.networkBytes.inc({ direction: 'received', message: 'result' }, 2_400_000);
       worker.samplesProcessed.inc(8);
+      metrics.lossTotal.inc({ kind: 'clean' }, 0.5);
+      metrics.lossTotal.inc({ kind: 'adv' }, 0.9);
+      metrics.steps.inc();
       worker.computeSeconds.observe(0.02);
     }, 100);
     tick.unref();
@@ -150,7 +157,10 @@ describe('Prometheus scrapes advclip /metrics', { skip: onPath('prometheus') ? f
     const dashboard = JSON.parse(readFileSync(join(repoRoot, 'deploy/grafana/dashboards/advclip.json'), 'utf8')) as {
       panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
     };
-    const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => ({ title: p.title, expr: t.expr })));
+    // The dashboard's variables as Grafana fills them in: the scrape is every 1 s here.
+    const exprs = dashboard.panels.flatMap((p) =>
+      p.targets.map((t) => ({ title: p.title, expr: t.expr.replaceAll('$__rate_interval', '10s').replaceAll('$run', 'scrape-test') })),
+    );
     for (const { title, expr } of exprs) {
       const result = await until(`data for "${title}": ${expr}`, async () => {
         const r = await query(expr);

@@ -3,7 +3,7 @@
  * strings, label matchers, ranges, grouping clauses, function calls,
  * keywords and numbers are removed; what is left are series names.
  */
-const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
+const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan', 'group_left', 'group_right']);
 
 export function metricNames(expr: string): string[] {
   const bare = expr

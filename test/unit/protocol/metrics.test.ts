@@ -53,6 +53,13 @@ describe('coordinator metrics served on /metrics', () => {
     m.rejectedResults.inc({ reason: 'non_finite' });
     m.networkBytes.inc({ direction: 'sent', message: 'task' }, 600);
     m.networkBytes.inc({ direction: 'received', message: 'result' }, 900);
+    m.iters.set(100);
+    m.learningRate.set(0.01);
+    m.etaSeconds.set(30);
+    m.lossTotal.inc({ kind: 'adv' }, 1.25);
+    m.lossTotal.inc({ kind: 'adv' }, 0.75);
+    m.steps.inc(2);
+    m.runInfo.set({ run: 'quick', method: 'advclip-lora', perturbation: 'universal', sync: 'exact' }, 1);
 
     const families = await scrape(endpoints);
     const type = (name: string) => families.get(name)?.type;
@@ -64,6 +71,9 @@ describe('coordinator metrics served on /metrics', () => {
     assert.equal(type(n.workerSamples), 'counter');
     assert.equal(type(n.rejectedResults), 'counter');
     assert.equal(type(n.networkBytes), 'counter');
+    for (const name of [n.iters, n.learningRate, n.etaSeconds, n.runInfo]) assert.equal(type(name), 'gauge', name);
+    assert.equal(type(n.lossTotal), 'counter');
+    assert.equal(type(n.steps), 'counter');
 
     const values = (name: string, label: string) =>
       Object.fromEntries(families.get(name)!.samples.map((s) => [s.labels[label], s.value]));
@@ -73,6 +83,9 @@ describe('coordinator metrics served on /metrics', () => {
     assert.deepEqual(values(n.workerSamples, 'worker'), { 'w-1': 32 });
     assert.deepEqual(values(n.rejectedResults, 'reason'), { non_finite: 1 });
     assert.deepEqual(values(n.networkBytes, 'direction'), { sent: 600, received: 900 });
+    assert.deepEqual(values(n.lossTotal, 'kind'), { adv: 2 }, 'sums of per-step losses: rate(sum) / rate(steps) is the mean per step');
+    assert.equal(families.get(n.steps)!.samples[0].value, 2);
+    assert.deepEqual(families.get(n.runInfo)!.samples[0].labels, { run: 'quick', method: 'advclip-lora', perturbation: 'universal', sync: 'exact' });
     assert.equal(families.get(n.workers)!.samples[0].value, 3);
 
     const step = families.get(n.stepSeconds)!;
