@@ -10,23 +10,25 @@ import * as tf from '@tensorflow/tfjs';
 import { ClipModel } from '../core/clip.ts';
 import { invalidArgument } from '../core/errors.ts';
 import { localExecutor } from '../core/local-executor.ts';
-import { defaultLoraConfig, initLora, trainableParameterCount } from '../core/lora.ts';
+import { initLora, trainableParameterCount } from '../core/lora.ts';
 import { ArchNames, archConfig, randomClipWeights } from '../core/presets.ts';
 import { readClipConfig } from '../io/hf-config.ts';
 import { CONFIG_FILE } from '../io/model-dir.ts';
-import { RandomStream } from '../core/rng.ts';
-import { ShardComputer, type SampleSource } from '../core/shard.ts';
-import { validateTrainSpec, type TrainSpec } from '../core/train-spec.ts';
+import { ShardComputer } from '../core/shard.ts';
+import type { TrainSpec } from '../core/train-spec.ts';
 import { initTrainState, trainStep } from '../core/trainer.ts';
 import type { ClipConfig } from '../core/clip-config.ts';
 import type { StepCosts } from '../coordinator/coordinator.ts';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { parseFlags, type CommandSpec, type FlagValues } from './args.ts';
-import { clusterCommand, trainOnLocalCluster } from './cluster.ts';
-import { writeSyntheticRun } from './synthetic-run.ts';
-import type { Logger } from './log.ts';
-import { explicitTransposeFor, startBackend } from './runtime.ts';
+import { DEFAULT_DEADLINE } from '../coordinator/remote-executor.ts';
+import { HEARTBEAT_INTERVAL_MS } from '../protocol/grpc-options.ts';
+import type { Logger } from '../protocol/log.ts';
+import { explicitTransposeFor, startBackend } from '../run/backend.ts';
+import { trainOnLocalCluster } from '../run/local-cluster.ts';
+import { parseRunSpec } from '../run/spec.ts';
+import { benchInputs, benchSpec, writeSyntheticRun } from '../run/synthetic-run.ts';
+import type { CommandSpec, FlagValues } from './args.ts';
 
 export const benchCommand: CommandSpec = {
   name: 'bench',
@@ -51,55 +53,15 @@ export const benchCommand: CommandSpec = {
 const benchConfig = async (flags: FlagValues): Promise<ClipConfig> =>
   flags.model ? readClipConfig(join(flags.model as string, CONFIG_FILE)) : archConfig(flags.arch as string);
 
-export function benchSpec(flags: FlagValues): TrainSpec {
-  return validateTrainSpec({
-    method: 'advclip-lora',
-    seed: 1,
-    lora: { ...defaultLoraConfig, dropout: 0 },
-    epsilon: 1 / 255,
-    tau: flags.tau as number,
-    perturbation: 'universal',
-    deltaStep: 'sign',
-    lrDelta: 0.5 / 255,
-    loraUpdate: 'jacobi',
-    optimizer: 'adamw',
-    lr: 2e-4,
-    schedule: 'constant',
-    weightDecay: 1e-2,
-    iters: 1 + (flags.steps as number),
-    batchSize: flags.batch as number,
-    chunkSize: flags['chunk-size'] as number,
-    augment: 'none',
-    sync: 'exact',
-    cleanLoss: false,
-    resetDeltaEachEpoch: false,
-  });
-}
-
-/** Random images and prompts of full text length, as the anchor's. */
-export function benchInputs(config: ClipConfig, batch: number, promptCount: number): { prompts: number[][]; source: SampleSource } {
-  const s = config.vision.imageSize;
-  const t = config.text;
-  const rng = new RandomStream(7);
-  const pixels = Float32Array.from({ length: batch * s * s * 3 }, () => rng.uniform());
-  const body = t.maxPositionEmbeddings - 2;
-  const prompts = Array.from({ length: promptCount }, (_, c) => [t.bosTokenId, ...Array.from({ length: body }, (_, j) => 3 + ((c * body + j) % (t.vocabSize - 6))), t.eosTokenId === 2 ? t.vocabSize - 1 : t.eosTokenId]);
-  const per = s * s * 3;
-  const source: SampleSource = async (samples) => {
-    const out = new Float32Array(samples.length * per);
-    samples.forEach((i, k) => out.set(pixels.subarray(i * per, (i + 1) * per), k * per));
-    return { pixels: out, labels: samples.map((i) => i % promptCount) };
-  };
-  return { prompts, source };
-}
+const benchSpecFrom = (flags: FlagValues): TrainSpec => benchSpec({ tau: flags.tau as number, steps: flags.steps as number, batch: flags.batch as number, chunkSize: flags['chunk-size'] as number });
 
 export async function runBench(flags: FlagValues, argv: readonly string[], log: Logger): Promise<void> {
   const sub = argv.find((a) => !a.startsWith('-'));
   if (sub !== 'step') throw invalidArgument(`advclip bench: unknown benchmark "${sub ?? ''}" (available: step)`);
   if (flags.workers !== undefined) return benchCluster(flags, log);
-  const backend = await startBackend(flags.backend, log);
+  const backend = await startBackend(flags.backend as string | undefined, log);
   const config = await benchConfig(flags);
-  const spec = benchSpec(flags);
+  const spec = benchSpecFrom(flags);
   const model = ClipModel.fromWeights(config, randomClipWeights(config, 1), { explicitTranspose: explicitTransposeFor(backend) });
   const { prompts, source } = benchInputs(config, spec.batchSize, flags.prompts as number);
   const executor = localExecutor(new ShardComputer(model, spec, prompts, source));
@@ -161,20 +123,26 @@ async function benchCluster(flags: FlagValues, log: Logger): Promise<void> {
   const workers = flags.workers as number;
   if (!Number.isInteger(workers) || workers < 1) throw invalidArgument(`--workers must be ≥ 1, got ${workers}`);
   const config = await benchConfig(flags);
-  const spec = benchSpec(flags);
+  const spec = benchSpecFrom(flags);
   const dir = await mkdtemp(join(tmpdir(), 'advclip-bench-'));
   try {
     log.info('writing a synthetic model and data set', { arch: flags.arch, dir });
     const run = await writeSyntheticRun(dir, config, spec.batchSize, flags.prompts as number);
-    const args = [
-      '--model', run.model, '--data', run.data, '--shots', String(run.shots), '--seed', String(spec.seed), '--method', spec.method,
-      '--iters', String(spec.iters), '--epsilon', String(spec.epsilon), '--tau', String(spec.tau), '--lr-delta', String(spec.lrDelta),
-      '--batch-size', String(spec.batchSize), '--chunk-size', String(spec.chunkSize), '--lora-dropout', '0', '--augment', 'none',
-      '--no-clean-loss', '--schedule', 'constant', '--workers', String(workers), '--metrics-port', '0', '--out', join(dir, 'out'),
-      ...(typeof flags.backend === 'string' ? ['--backend', flags.backend] : []),
-    ];
+    // the step benchmarked in this process, on the synthetic files
+    const runSpec = parseRunSpec({ model: run.model, data: { root: run.data }, shots: run.shots, train: spec });
+    const cluster = {
+      run: runSpec,
+      out: join(dir, 'out'),
+      json: false,
+      backend: flags.backend as string | undefined,
+      workers,
+      insecure: false,
+      metrics: { port: 0 },
+      deadline: DEFAULT_DEADLINE,
+      heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+    };
     const costs: StepCosts[] = [];
-    const summary = await trainOnLocalCluster(parseFlags(clusterCommand, args), log, {
+    const summary = await trainOnLocalCluster(cluster, log, {
       onStep: (_report, _state, coordinator) => void costs.push(coordinator.lastStepCosts!),
     });
     const trained = JSON.parse(await readFile(join(summary.out, 'train.json'), 'utf8')) as { worker_backends?: string[]; history: { seconds: number }[] };

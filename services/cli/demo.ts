@@ -11,15 +11,17 @@ import type { AttackSpec } from '../core/evaluate.ts';
 import { invalidArgument } from '../core/errors.ts';
 import type { LoraWeights } from '../core/lora.ts';
 import type { StepReport } from '../core/trainer.ts';
-import { parseFlags, type CommandSpec, type FlagValues } from './args.ts';
+import { DEFAULT_DEADLINE } from '../coordinator/remote-executor.ts';
+import { HEARTBEAT_INTERVAL_MS } from '../protocol/grpc-options.ts';
+import { trainOnLocalCluster } from '../run/local-cluster.ts';
+import { prepareData, prepareRun, type DataSetup } from '../run/prepare.ts';
+import { parseRunSpec, type RunSpec } from '../run/spec.ts';
+import { trainInProcess } from '../run/steps.ts';
+import { startBackend } from '../run/backend.ts';
+import type { CommandSpec, FlagValues } from './args.ts';
 import { evalSet, evaluate, evenSubset, type EvalSet } from './eval.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../protocol/log.ts';
 import { writeChartPng } from './plot.ts';
-import { prepareData, prepareTraining, type DataSetup } from './run-setup.ts';
-import { startBackend } from './runtime.ts';
-import { trainSpecFrom } from './train-flags.ts';
-import { trainCommand, trainInProcess } from './train.ts';
-import { clusterCommand, trainOnLocalCluster } from './cluster.ts';
 import { loadAdapter } from '../io/peft.ts';
 import type { BackendChoice } from '../core/backend.ts';
 
@@ -86,16 +88,15 @@ interface Trained {
 }
 
 /** Trains one method through the local cluster (or in this process with 0 workers). */
-async function trainMethod(args: string[], workers: number, metricsPort: number, data: DataSetup, backend: BackendChoice, log: Logger): Promise<Trained> {
+async function trainMethod(run: RunSpec, out: string, workers: number, metricsPort: number, data: DataSetup, backend: BackendChoice, log: Logger): Promise<Trained> {
   if (workers === 0) {
-    const flags = parseFlags(trainCommand, args);
-    const setup = await prepareTraining(flags, trainSpecFrom(flags), backend, log);
-    const run = await trainInProcess(setup, log, false);
+    const setup = await prepareRun(run, backend, log);
+    const trained = await trainInProcess(setup, log, false);
     setup.model.dispose();
-    return { lora: run.state.lora, history: run.history, seconds: run.seconds };
+    return { lora: trained.state.lora, history: trained.history, seconds: trained.seconds };
   }
-  const flags = parseFlags(clusterCommand, [...args, '--workers', String(workers), '--metrics-port', String(metricsPort), '--backend', backend.name]);
-  const summary = await trainOnLocalCluster(flags, log);
+  const cluster = { run, out, json: false, backend: backend.name, workers, insecure: false, metrics: { port: metricsPort }, deadline: DEFAULT_DEADLINE, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS };
+  const summary = await trainOnLocalCluster(cluster, log);
   const trainJson = JSON.parse(await readFile(join(summary.out, 'train.json'), 'utf8')) as { history: { loss: number; clean_loss: number | null }[] };
   return {
     lora: await loadAdapter(summary.out, data.dir.config),
@@ -116,7 +117,7 @@ export async function runDemo(flags: FlagValues, _argv: readonly string[], log: 
   const started = performance.now();
   const epsilon = flags.epsilon as number;
   const trainEpsilon = (flags['train-epsilon'] as number | undefined) ?? epsilon;
-  const backend = await startBackend(flags.backend, log);
+  const backend = await startBackend(flags.backend as string | undefined, log);
   const tasks = await discoverTasks(flags['data-root'] as string, flags.tasks as string | undefined);
   log.info(`demo: ${tasks.length} task(s), ${flags.shots}-shot, seed ${flags.seed}, ${flags.iters} iterations per method at lr ${flags.lr} (500 × shots = ${500 * (flags.shots as number)} at 2e-4 would not fit the time budget)`, {
     epsilon: `${(epsilon * 255).toFixed(2)}/255`,
@@ -130,12 +131,14 @@ export async function runDemo(flags: FlagValues, _argv: readonly string[], log: 
 
   for (const task of tasks) {
     const dataDir = join(flags['data-root'] as string, task);
-    const trainArgs = (method: string) => [
-      '--model', flags.model as string, '--data', dataDir, '--shots', String(flags.shots), '--seed', String(flags.seed),
-      '--method', method, '--iters', String(flags.iters), '--lr', String(flags.lr), '--augment', flags.augment as string, '--epsilon', String(trainEpsilon), '--tau', String(flags.tau),
-      '--perturbation', flags.perturbation as string, '--out', join(flags.out as string, 'adapters', task, method),
-    ];
-    const data: DataSetup = await prepareData(parseFlags(trainCommand, trainArgs('clip-lora')), backend, log);
+    const runOf = (method: string): RunSpec =>
+      parseRunSpec({
+        model: flags.model,
+        data: { root: dataDir },
+        shots: flags.shots,
+        train: { seed: flags.seed, method, iters: flags.iters, lr: flags.lr, augment: flags.augment, epsilon: trainEpsilon, tau: flags.tau, perturbation: flags.perturbation },
+      });
+    const data: DataSetup = await prepareData(runOf('clip-lora'), backend, log);
     // decoded once, evaluated many times (3 methods × clean, FGSM, PGD and the curve's ε)
     const test = await evalSet(evenSubset(data.dataset.test, flags['eval-limit'] as number | undefined), data.dir);
     const curveSet = await evalSet(evenSubset(data.dataset.test, flags['curve-limit'] as number), data.dir);
@@ -148,7 +151,7 @@ export async function runDemo(flags: FlagValues, _argv: readonly string[], log: 
     };
     const trained: Partial<Record<'clip_lora' | 'advclip_lora', Trained>> = {};
     for (const [key, method] of [['clip_lora', 'clip-lora'], ['advclip_lora', 'advclip-lora']] as const) {
-      trained[key] = await trainMethod(trainArgs(method), flags.workers as number, flags['metrics-port'] as number, data, backend, log);
+      trained[key] = await trainMethod(runOf(method), join(flags.out as string, 'adapters', task, method), flags.workers as number, flags['metrics-port'] as number, data, backend, log);
     }
     const [zs, zsCurve] = await evalAll(null, 'zero_shot');
     const [cl, clCurve] = await evalAll(trained.clip_lora!.lora, 'clip_lora');

@@ -47,8 +47,6 @@ export interface RemoteExecutorOptions {
   readonly versions: AdapterVersions;
   readonly shapes: RoundShapes;
   readonly seed: number;
-  /** the epoch of a step, for Seeds */
-  readonly epochOf: (step: number) => number;
   readonly minWorkers: number;
   readonly deadline?: DeadlineOptions;
   /** attempts at the same chunks before the step fails */
@@ -270,7 +268,7 @@ export class RemoteExecutor {
       };
       this.#pending.set(taskId, { workerId: worker.id, task, settle });
       try {
-        const envelope = { taskId, adapterVersion: adapter.version, adapterSha256: adapter.sha256, seed: this.#o.seed, epoch: this.#o.epochOf(task.step), deadlineMs };
+        const envelope = { taskId, adapterVersion: adapter.version, adapterSha256: adapter.sha256, seed: this.#o.seed, deadlineMs };
         worker.send({ task: encodeTask(task, envelope, this.#o.shapes) });
       } catch (err) {
         settle({ ok: false, reason: 'send_failed', detail: (err as Error).message });

@@ -50,7 +50,7 @@ export interface RoundTask {
 export interface ChunkResult {
   readonly index: number;
   readonly count: number;
-  readonly lossSum: number;
+  readonly advLossSum: number;
   /** loss at δ = 0 (NaN when not computed) */
   readonly cleanLossSum: number;
   /** 'delta', 'text_features', `${site}.A`, `${site}.B` → sums over the chunk */
@@ -193,7 +193,7 @@ export class ShardComputer {
       const y = oneHotLabels(batch.labels, this.prompts.length);
       const adapters = adapter.adapters(this.imageDropout(task.step, task.round, chunk.samples));
       const { value, grad } = tf.valueAndGrad((d: tf.Tensor) => perturbedLoss(this.model, x, d, text, y, adapters))(this.deltaTensor(delta));
-      return { index: chunk.index, count: chunk.samples.length, lossSum: value.dataSync()[0], cleanLossSum: NaN, grads: new Map([['delta', grad.dataSync() as Float32Array]]) };
+      return { index: chunk.index, count: chunk.samples.length, advLossSum: value.dataSync()[0], cleanLossSum: NaN, grads: new Map([['delta', grad.dataSync() as Float32Array]]) };
     });
   }
 
@@ -240,7 +240,7 @@ export class ShardComputer {
       });
       out.set('text_features', grads[grads.length - 1].dataSync() as Float32Array);
       const clean = this.spec.cleanLoss && d ? perturbedLoss(this.model, x, null, text, y, adapter.adapters(dropout)).dataSync()[0] : d ? NaN : value.dataSync()[0];
-      return { index: chunk.index, count: chunk.samples.length, lossSum: value.dataSync()[0], cleanLossSum: clean, grads: out };
+      return { index: chunk.index, count: chunk.samples.length, advLossSum: value.dataSync()[0], cleanLossSum: clean, grads: out };
     });
   }
 
@@ -290,7 +290,7 @@ export class ShardComputer {
           });
         });
       }
-      return { index: group.index, count: group.samples.length, lossSum: 0, cleanLossSum: Number.NaN, grads };
+      return { index: group.index, count: group.samples.length, advLossSum: 0, cleanLossSum: Number.NaN, grads };
     });
     return { chunks, localDelta: null };
   }

@@ -142,7 +142,7 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
     step: t,
     epoch: plan.epoch,
     lr,
-    loss: sum((c) => c.lossSum) / m,
+    loss: sum((c) => c.advLossSum) / m,
     cleanLoss: sum((c) => c.cleanLossSum) / m,
     gradNorm: { A: l2(aIdx.map((i) => grads[i])), B: l2(bIdx.map((i) => bGrads[i])), delta: deltaGradNorm },
     deltaLinf: linf(state.delta),

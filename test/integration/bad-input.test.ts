@@ -14,9 +14,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { parseFlags } from '../../services/cli/args.ts';
-import { coordinatorCommand, serveTraining } from '../../services/cli/coordinator.ts';
-import { createLogger } from '../../services/cli/log.ts';
-import { workerSetupFrom } from '../../services/cli/worker.ts';
+import { coordinatorCommand, coordinatorRunFrom } from '../../services/cli/coordinator.ts';
+import { createLogger } from '../../services/protocol/log.ts';
+import { serveTraining } from '../../services/run/serve.ts';
+import { workerSetupFrom } from '../../services/run/worker-setup.ts';
 import { initBackend } from '../../services/core/backend.ts';
 import { hostTensor } from '../../services/core/tensor.ts';
 import type { Coordinator } from '../../services/coordinator/coordinator.ts';
@@ -137,7 +138,7 @@ const CRAFTS: Readonly<Record<string, Craft>> = {
   nan: { kind: 'NaN in a gradient', reason: 'non_finite', craft: (t) => withGrad(t, (d) => (d[5] = NaN)) },
   inf: { kind: '+Inf in a gradient', reason: 'non_finite', craft: (t) => withGrad(t, (d) => (d[0] = Infinity)) },
   infLoss: { kind: 'adversarial loss +Inf', reason: 'non_finite', craft: (t) => ({ ...deltaResult(t), chunks: deltaResult(t).chunks.map((c) => ({ ...c, adv_loss_sum: Infinity })) }) },
-  cleanInf: { kind: 'clean loss -Inf', reason: 'non_finite', craft: (t) => ({ ...deltaResult(t), chunks: deltaResult(t).chunks.map((c) => ({ ...c, loss_sum: -Infinity })) }) },
+  cleanInf: { kind: 'clean loss -Inf', reason: 'non_finite', craft: (t) => ({ ...deltaResult(t), chunks: deltaResult(t).chunks.map((c) => ({ ...c, clean_loss_sum: -Infinity })) }) },
   dtype: {
     kind: 'dtype float64',
     reason: 'bad_shape',
@@ -252,7 +253,7 @@ test('a coordinator refuses bad input with the right status, drops evil workers 
     const reference = await trainReference(ARGS, join(tmp.dir, 'train'));
     const { lines, log } = capturingLogger();
     const wlog = capturingLogger();
-    const flags = parseFlags(coordinatorCommand, [...ARGS, '--out', join(tmp.dir, 'cluster'), '--listen', '127.0.0.1:0', '--metrics-port', '0', '--insecure']);
+    const flags = coordinatorRunFrom(parseFlags(coordinatorCommand, [...ARGS, '--out', join(tmp.dir, 'cluster'), '--listen', '127.0.0.1:0', '--metrics-port', '0', '--insecure']));
     let coordinator!: Coordinator;
     let good: Worker | undefined;
     const wire: Record<string, { code: number; details: string }> = {};
@@ -282,7 +283,6 @@ test('a coordinator refuses bad input with the right status, drops evil workers 
             first.end();
             await c.registry.nextEvent();
             wire.unknownAdapterVersion = await statusOf(new Promise((resolve, reject) => raw.GetAdapter({ version: 999 }, (err, r) => (err ? reject(err) : resolve(r)))));
-            wire.deltaVersion = await statusOf(new Promise((resolve, reject) => raw.GetDelta({ version: 1 }, (err, r) => (err ? reject(err) : resolve(r)))));
           } finally {
             raw.close();
           }
@@ -290,6 +290,8 @@ test('a coordinator refuses bad input with the right status, drops evil workers 
           wire.malformedProtobuf = await rawCall(address, '/advclip.v1.Coordinator/Register', grpcFrame(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01])));
           wire.oversized = await rawCall(address, '/advclip.v1.Coordinator/Register', grpcFrame(Buffer.alloc(0), GRPC_TRANSPORT_DEFAULTS.maxMessageBytes + 1), false);
           wire.unknownMethod = await rawCall(address, '/advclip.v1.Coordinator/Train', grpcFrame(Buffer.alloc(0)));
+          // the removed δ-by-version RPC (δ travels inline in each Task) is not served
+          wire.deltaVersion = await rawCall(address, '/advclip.v1.Coordinator/GetDelta', grpcFrame(Buffer.alloc(0)));
 
           const backend = await initBackend();
           good = await Worker.start({
@@ -330,7 +332,7 @@ test('a coordinator refuses bad input with the right status, drops evil workers 
       emptyMessage: [status.FAILED_PRECONDITION, /unexpected empty message/],
       secondStream: [status.FAILED_PRECONDITION, /already has a Work stream/],
       unknownAdapterVersion: [status.NOT_FOUND, /adapter version 999 is not kept/],
-      deltaVersion: [status.NOT_FOUND, /no δ versions/],
+      deltaVersion: [status.UNIMPLEMENTED, /./],
       malformedProtobuf: [status.INTERNAL, /deserializ/i],
       oversized: [status.RESOURCE_EXHAUSTED, /larger than max/],
       unknownMethod: [status.UNIMPLEMENTED, /./],
@@ -375,11 +377,11 @@ test('config values out of range: one line on stderr, exit 1, for train, coordin
     [['train', ...base, '--epsilon', '-1/255'], /--epsilon must be ≥ 0/],
     [['train', ...base, '--epsilon', '2'], /--epsilon must be in \[0, 1\], got 2/],
     [['train', ...base, '--shots', '0'], /--shots must be ≥ 1, got 0/],
-    [['train', ...base, '--lora-rank', '0'], /LoRA rank must be a positive integer, got 0/],
+    [['train', ...base, '--lora-rank', '0'], /--lora-rank must be a positive integer, got 0/],
     [['train', ...base, '--tau=-1'], /--tau must be a non-negative integer, got -1/],
     [['train', ...base, '--tau', '1.5'], /--tau must be an integer, got "1.5"/],
     [['train', ...base, '--batch-size', '0'], /--batch-size must be a positive integer/],
-    [['train', ...base, '--lora-dropout', '1'], /LoRA dropout must be in \[0, 1\)/],
+    [['train', ...base, '--lora-dropout', '1'], /--lora-dropout must be in \[0, 1\), got 1/],
     [['coordinator', ...base, '--insecure', '--min-workers', '0'], /--min-workers must be ≥ 1, got 0/],
     [['cluster', ...base, '--workers', '0'], /--workers must be ≥ 1, got 0/],
   ];

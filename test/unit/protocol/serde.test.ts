@@ -14,10 +14,10 @@ test('a tensor survives encode → protobuf bytes → decode bit for bit (NaN pa
   const data = new Float32Array([1.5, -0, NaN, Infinity, -3.25e-38, 7]);
   new Uint32Array(data.buffer)[2] = 0x7fc01234; // a NaN with a payload
   const delta = hostTensor([2, 3], data);
-  const rpc = coordinatorService().GetDelta;
-  const wire = rpc.responseSerialize({ version: 3, delta: encodeTensor(delta) });
+  const rpc = coordinatorService().Work;
+  const wire = rpc.responseSerialize({ task: { task_id: 't', delta: encodeTensor(delta) } });
   const back = rpc.responseDeserialize(wire);
-  const decoded = decodeTensor(back.delta, { name: 'delta', expectShape: [2, 3] });
+  const decoded = decodeTensor(back.task!.delta, { name: 'delta', expectShape: [2, 3] });
   assert.deepEqual(decoded.shape, [2, 3]);
   assert.deepEqual(bitsOf(decoded.data), bitsOf(data));
 });
