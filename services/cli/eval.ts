@@ -8,7 +8,7 @@ import { invalidArgument } from '../core/errors.ts';
 import { Attacks, classFeatures, evaluateBatch, type AttackSpec } from '../core/evaluate.ts';
 import { AdapterTensors, type SampleSource } from '../core/shard.ts';
 import type { LoraWeights } from '../core/lora.ts';
-import type { LabeledImage } from '../io/datasets.ts';
+import type { LabeledImage } from '../io/dataset.ts';
 import { loadAdapter } from '../io/peft.ts';
 import type { CommandSpec, FlagValues } from './args.ts';
 import type { Logger } from '../protocol/log.ts';
