@@ -27,6 +27,7 @@ export const workerCommand: CommandSpec = {
     ...tlsFlags,
     name: { type: 'string', arg: 'NAME', help: 'name in the coordinator’s logs and metrics (default HOST-PID)' },
     backend: backendFlag,
+    'connect-timeout-ms': { type: 'int', default: 0, arg: 'MS', help: 'give up when the coordinator has not answered Register for this long (0: keep trying, with backoff and a log line every 30 s; a worker may start before its coordinator)' },
     'grpc-keepalive-ms': { type: 'int', default: 20_000, help: 'advanced: ping the coordinator after this long without traffic (the ping timeout is 5 min, longer than a task computes)' },
   },
 };
@@ -56,6 +57,7 @@ export async function runWorker(flags: FlagValues, _argv: readonly string[], log
     log: wlog,
     prepare: workerSetupFrom({ model: flags.model as string | undefined, data: flags.data as string | undefined }, backend, wlog),
     grpc: { keepaliveTimeMs: flags['grpc-keepalive-ms'] as number },
+    connectTimeoutMs: (flags['connect-timeout-ms'] as number) > 0 ? (flags['connect-timeout-ms'] as number) : undefined,
     testTaskBlockMs: Number(process.env[TEST_TASK_BLOCK_ENV]) || undefined,
   });
   wlog.info('ready', { id: worker.id, metrics: worker.metricsPort });

@@ -3,16 +3,17 @@
  * `advclip train`, with the same outputs (the PEFT adapter and train.json,
  * with `workers`). SIGTERM/SIGINT drain: the step in progress finishes, the
  * outputs are written, workers are told to drain. With checkpoints it
- * resumes from the newest valid one; a run already at its last step is
- * left as it is.
+ * resumes from the newest valid one; a run already at its last step
+ * touches neither NATS nor its outputs. Its own inputs (output directory,
+ * model, data, then TLS files) are checked before anything shared is.
  */
 import { constants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { access, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { Coordinator, type NatsOptions } from '../coordinator/coordinator.ts';
 import type { DeadlineOptions } from '../coordinator/remote-executor.ts';
 import { invalidArgument } from '../core/errors.ts';
-import { initTrainState, type StepReport, type TrainState } from '../core/trainer.ts';
+import type { StepReport, TrainState } from '../core/trainer.ts';
 import type { Logger } from '../protocol/log.ts';
 import { roundShapes } from '../protocol/task-codec.ts';
 import type { TransportSecurity } from '../protocol/tls.ts';
@@ -21,7 +22,7 @@ import { checkpointingFrom, type Checkpointing, type CheckpointOptions } from '.
 import { planRun, type RunPlan } from './prepare.ts';
 import type { RunSpec } from './spec.ts';
 import { encodeRunSpec } from './spec-wire.ts';
-import { runIdentity, runSteps, writeTrainOutputs, type TimedStep, type TrainSummary } from './steps.ts';
+import { finishedRun, runIdentity, runSteps, startingState, writeTrainOutputs, type TimedStep, type TrainSummary } from './steps.ts';
 
 /** Everything `advclip coordinator` runs: the RunSpec, this process's outputs and its transport. */
 export interface CoordinatorRunOptions {
@@ -59,8 +60,9 @@ export async function serveTraining(o: CoordinatorRunOptions, log: Logger, hooks
   const plan = await planRun(absolutePaths(o.run), log);
   const identity = await runIdentity(plan);
   const checkpoints = o.checkpoints ? checkpointingFrom(o.checkpoints, identity, plan.initial, log) : null;
-  const state = await resumedState(plan, checkpoints);
-  if (state.step > 0 && state.step >= plan.spec.iters) return alreadyFinished(o.out, state, plan, log);
+  const state = await startingState(plan, checkpoints);
+  const finished = await finishedRun(o.out, plan, state, log);
+  if (finished) return finished;
   const coordinator = await Coordinator.start({
     spec: plan.spec,
     setSize: plan.trainSet.length,
@@ -123,25 +125,6 @@ async function checkOutputWritable(out: string): Promise<void> {
     if (dirname(dir) === dir) return;
     dir = dirname(dir);
   }
-}
-
-async function resumedState(plan: RunPlan, checkpoints: Checkpointing | null): Promise<TrainState> {
-  const fresh = initTrainState(plan.spec, plan.initial);
-  return checkpoints ? checkpoints.resume(fresh) : fresh;
-}
-
-/** A run whose newest checkpoint is its last step: nothing on NATS or on disk is touched; the summary it wrote, when there is one. */
-async function alreadyFinished(out: string, state: TrainState, plan: RunPlan, log: Logger): Promise<TrainSummary> {
-  log.info(`the run is already finished: its checkpoint is at step ${state.step} of ${plan.spec.iters}; nothing to do (outputs in ${out} left as they are)`, { step: state.step });
-  const written = await readFile(join(out, 'train.json'), 'utf8').then(
-    (text) => JSON.parse(text) as Record<string, unknown>,
-    () => null,
-  );
-  if (written) {
-    const { config: _config, history: _history, ...summary } = written;
-    return summary as unknown as TrainSummary;
-  }
-  return { out, method: plan.spec.method, iters: state.step, final: null, seconds: 0, seconds_per_step: null };
 }
 
 function drainOnSignals(coordinator: Coordinator, log: Logger): () => void {

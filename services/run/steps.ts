@@ -4,7 +4,7 @@
  * progress and per-step JSON lines; `writeTrainOutputs` writes the PEFT
  * adapter and train.json; `trainInProcess` is `advclip train`'s whole run.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { localExecutor } from '../core/local-executor.ts';
@@ -89,13 +89,38 @@ export interface TrainedRun {
   readonly seconds: number;
 }
 
-/** Trains in this process on a prepared setup (resuming from and writing checkpoints when given). */
-export async function trainInProcess(setup: TrainingSetup, log: Logger, json: boolean, checkpoints: Checkpointing | null = null): Promise<TrainedRun> {
+/** The state a run starts from: its newest valid checkpoint's, or step 0. */
+export async function startingState(plan: RunPlan, checkpoints: Checkpointing | null): Promise<TrainState> {
+  const fresh = initTrainState(plan.spec, plan.initial);
+  return checkpoints ? checkpoints.resume(fresh) : fresh;
+}
+
+/**
+ * A run resumed at its last step has nothing to do. Its outputs, when `out`
+ * has them, are left as they are (never rewritten with an empty history):
+ * their summary. Without them, the checkpoint's adapter is written there.
+ * null when the run has steps to go.
+ */
+export async function finishedRun(out: string, plan: RunPlan, state: TrainState, log: Logger): Promise<TrainSummary | null> {
+  if (state.step === 0 || state.step < plan.spec.iters) return null;
+  const written = await readFile(join(out, 'train.json'), 'utf8').then(
+    (text) => JSON.parse(text) as Record<string, unknown>,
+    () => null,
+  );
+  if (written) {
+    log.info(`the run is already finished: its checkpoint is at step ${state.step} of ${plan.spec.iters}; nothing to do, ${out} is left as it is`, { step: state.step });
+    const { config: _config, history: _history, ...summary } = written;
+    return summary as unknown as TrainSummary;
+  }
+  log.info(`the run is already finished: its checkpoint is at step ${state.step} of ${plan.spec.iters}; writing its adapter to ${out}`, { step: state.step });
+  return writeTrainOutputs(out, plan, state, [], { seconds: 0, seconds_per_step: null });
+}
+
+/** Trains in this process on a prepared setup from `state` (step 0 by default), writing checkpoints when given. */
+export async function trainInProcess(setup: TrainingSetup, log: Logger, json: boolean, checkpoints: Checkpointing | null = null, state = initTrainState(setup.spec, setup.initial)): Promise<TrainedRun> {
   const { spec } = setup;
   log.info(`training ${spec.method}`, { iters: spec.iters, batch: Math.min(spec.batchSize, setup.trainSet.length), tau: spec.tau, epsilon: spec.epsilon });
   const executor = localExecutor(new ShardComputer(setup.model, spec, setup.prompts, setup.source));
-  const fresh = initTrainState(spec, setup.initial);
-  const state = checkpoints ? await checkpoints.resume(fresh) : fresh;
   const started = performance.now();
   try {
     const history = await runSteps(state, spec, setup.trainSet.length, executor.execute, log, { json, onStep: async (_r, s) => void (await checkpoints?.afterStep(s)) });
@@ -122,7 +147,10 @@ export async function trainLocally(o: LocalTrainOptions, log: Logger): Promise<T
   const setup = await prepareRun(o.run, backend, log);
   try {
     const checkpoints = o.checkpoints ? checkpointingFrom(o.checkpoints, await runIdentity(setup), setup.initial, log) : null;
-    const { state, history, seconds } = await trainInProcess(setup, log, o.json, checkpoints);
+    const resumed = await startingState(setup, checkpoints);
+    const finished = await finishedRun(o.out, setup, resumed, log);
+    if (finished) return finished;
+    const { state, history, seconds } = await trainInProcess(setup, log, o.json, checkpoints, resumed);
     return await writeTrainOutputs(o.out, setup, state, history, {
       seconds,
       seconds_per_step: history.length ? seconds / history.length : null,

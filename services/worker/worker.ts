@@ -62,7 +62,7 @@ export interface WorkerOptions {
   /** NATS URL; default: the one in RegisterReply; '' disables NATS */
   readonly nats?: { readonly url?: string; readonly user?: string; readonly password?: string };
   readonly metrics: { readonly port: number; readonly host?: string };
-  /** how long to keep trying to reach the coordinator */
+  /** how long to keep trying to reach the coordinator (default: until it answers; a worker may start first) */
   readonly connectTimeoutMs?: number;
   /** gRPC keepalive of the connection to the coordinator (grpc-options.ts) */
   readonly grpc?: GrpcTransportOptions;
@@ -288,8 +288,14 @@ function blockEventLoop(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/** Longest wait between two Register attempts, and between two "still waiting" log lines. */
+const REGISTER_BACKOFF_MAX_MS = 5_000;
+const WAITING_LOG_EVERY_MS = 30_000;
+
+/** Registers, retrying with backoff while the coordinator is not up yet (not reachable, or not answering). */
 async function register(client: CoordinatorClient, o: WorkerOptions): Promise<RegisterReply__Output> {
-  const deadline = Date.now() + (o.connectTimeoutMs ?? 60_000);
+  const deadline = Date.now() + (o.connectTimeoutMs ?? Infinity);
+  let lastLogged = -Infinity;
   const request = {
     capabilities: {
       backend: o.capabilities.backend,
@@ -301,7 +307,7 @@ async function register(client: CoordinatorClient, o: WorkerOptions): Promise<Re
     },
     cluster_token: o.clusterToken ?? '',
   };
-  for (let wait = 100; ; wait = Math.min(2 * wait, 2_000)) {
+  for (let wait = 100; ; wait = Math.min(2 * wait, REGISTER_BACKOFF_MAX_MS)) {
     try {
       return await new Promise<RegisterReply__Output>((resolve, reject) =>
         client.Register(request, { deadline: Date.now() + 10_000 }, (err, reply) => (err || !reply ? reject(err) : resolve(reply))),
@@ -310,6 +316,10 @@ async function register(client: CoordinatorClient, o: WorkerOptions): Promise<Re
       const e = fromGrpcError(err, `Register with ${o.coordinator}`);
       if (e.code !== 'UNAVAILABLE' && e.code !== 'DEADLINE_EXCEEDED') throw e;
       if (Date.now() + wait > deadline) throw e;
+      if (Date.now() - lastLogged >= WAITING_LOG_EVERY_MS) {
+        o.log.info(`waiting for the coordinator at ${o.coordinator} (${e.message}); retrying`);
+        lastLogged = Date.now();
+      }
       await new Promise((r) => setTimeout(r, wait));
     }
   }
