@@ -51,3 +51,41 @@ test('a missing or wrong field is refused with its proto name', () => {
   ];
   for (const [bad, pattern] of cases) assert.throws(() => decodeRunSpec(overTheWire(bad)), pattern);
 });
+
+test('no drift between the schema and run.proto: every field is set and read, and a spec with no default value survives', () => {
+  const spec = parseRunSpec({
+    model: '/m',
+    data: { root: '/d', splitFile: '/s.json', datasetName: 'N' },
+    template: 'x {}',
+    shots: 3,
+    train: {
+      method: 'clip-lora',
+      seed: 7,
+      lora: { rank: 4, alpha: 3, rslora: true, dropout: 0.5, targets: ['fc1'], towers: ['text'], layers: [1], init: 'gaussian' },
+      epsilon: 0.5,
+      perturbation: 'per-sample',
+      deltaStep: 'grad',
+      lrDelta: 0.125,
+      loraUpdate: 'gauss-seidel',
+      optimizer: 'sgd',
+      lr: 0.5,
+      schedule: 'constant',
+      weightDecay: 0.25,
+      iters: 9,
+      batchSize: 5,
+      chunkSize: 3,
+      augment: 'none',
+      sync: 'local-delta',
+      cleanLoss: false,
+      resetDeltaEachEpoch: true,
+    },
+  });
+  const message = encodeRunSpec({ spec, ...identity });
+  const received = overTheWire(message);
+  // the message as parsed (every proto field, defaults filled) has exactly the fields encodeRunSpec sets
+  const keys = (o: object) => Object.keys(o).sort();
+  assert.deepEqual(keys(received), keys(message));
+  assert.deepEqual(keys(received.train!), keys(message.train!));
+  assert.deepEqual(keys(received.train!.lora!), keys(message.train!.lora!));
+  assert.deepEqual(decodeRunSpec(received).spec, spec);
+});
