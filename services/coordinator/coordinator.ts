@@ -24,6 +24,7 @@ import type { RunSpec } from '../protocol/generated/advclip/v1/RunSpec.ts';
 import { HEARTBEAT_INTERVAL_MS } from '../protocol/grpc-options.ts';
 import type { Logger } from '../protocol/log.ts';
 import { serverCredentials } from '../protocol/tls.ts';
+import type { ServerCredentials } from '@grpc/grpc-js';
 import type { RoundShapes } from '../protocol/task-codec.ts';
 import type { TransportSecurity } from '../protocol/tls.ts';
 import type { Registry } from 'prom-client';
@@ -131,23 +132,7 @@ export class Coordinator {
       const isDone = () => current !== null && (current.state === 'draining' || current.state === 'stopped');
       registry.onEvent(registryEventHandler({ registry, versions, metrics, nats, log, notice, isDone }));
       const heartbeatIntervalMs = o.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
-      const server = await startCoordinatorServer({
-        listen: o.listen,
-        credentials,
-        clusterToken: o.clusterToken,
-        runSpec: o.runSpec,
-        natsUrl: nats ? o.nats!.url : '',
-        natsCluster: o.nats?.cluster ?? '',
-        heartbeatIntervalMs,
-        registry,
-        versions,
-        executor,
-        onWire: (m) => {
-          metrics.networkBytes.inc({ direction: m.direction, message: m.message }, m.bytes);
-          executor.countWire(m);
-        },
-        warn: (m) => log.warn(m),
-      });
+      const server = await serveWorkers(o, { credentials, nats, heartbeatIntervalMs, registry, versions, executor, metrics });
       log.info(`coordinator listening on ${server.address}`, { address: server.address, metrics: `http://${http.host}:${http.port}/metrics`, tls: o.security.mode });
       const c = new Coordinator(server.address, http.port, registry, metrics, metricsRegistry, executor, versions, server, http, nats, publisher, log);
       c.#sweeper = setInterval(() => registry.sweep(4 * heartbeatIntervalMs, (id) => executor.busy(id)), heartbeatIntervalMs);
@@ -260,6 +245,30 @@ const versionNotice =
   (blob, onNats) => ({
     adapter_version: { version: blob.version, sha256: blob.sha256, object: onNats && nats ? nats.subjects.adapterObject(blob.version) : '', size_bytes: blob.bytes.byteLength },
   });
+
+/** The gRPC service workers register with and take tasks from; every message counted on the wire. */
+function serveWorkers(
+  o: CoordinatorOptions,
+  c: { credentials: ServerCredentials; nats: NatsLink | null; heartbeatIntervalMs: number; registry: WorkerRegistry; versions: AdapterVersions; executor: RemoteExecutor; metrics: CoordinatorMetrics },
+): Promise<CoordinatorServer> {
+  return startCoordinatorServer({
+    listen: o.listen,
+    credentials: c.credentials,
+    clusterToken: o.clusterToken,
+    runSpec: o.runSpec,
+    natsUrl: c.nats ? o.nats!.url : '',
+    natsCluster: o.nats?.cluster ?? '',
+    heartbeatIntervalMs: c.heartbeatIntervalMs,
+    registry: c.registry,
+    versions: c.versions,
+    executor: c.executor,
+    onWire: (m) => {
+      c.metrics.networkBytes.inc({ direction: m.direction, message: m.message }, m.bytes);
+      c.executor.countWire(m);
+    },
+    warn: (m) => o.log.warn(m),
+  });
+}
 
 /** The executor of the step driver's rounds, its events counted and logged. */
 function remoteExecutor(o: CoordinatorOptions, registry: WorkerRegistry, versions: AdapterVersions, metrics: CoordinatorMetrics): RemoteExecutor {

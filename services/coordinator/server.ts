@@ -62,6 +62,12 @@ export async function startCoordinatorServer(o: CoordinatorServerOptions): Promi
         if (o.clusterToken !== undefined && !sameSecret(call.request.cluster_token, o.clusterToken)) {
           throw failedPrecondition('wrong cluster token: not admitted');
         }
+        const specVersion = o.runSpec.spec_version ?? 0;
+        if (caps.run_spec_version !== specVersion) {
+          throw failedPrecondition(
+            `RegisterRequest.capabilities.run_spec_version is ${caps.run_spec_version}, the coordinator's run is RunSpec version ${specVersion}: not admitted (run the same advclip version on the coordinator and the workers)`,
+          );
+        }
         const modelSha256 = o.runSpec.model_sha256 ?? '';
         if (caps.model_sha256 && caps.model_sha256 !== modelSha256) {
           throw failedPrecondition(`the worker's model (sha256 ${caps.model_sha256.slice(0, 12)}…) is not the coordinator's (${modelSha256.slice(0, 12)}…): not admitted`);

@@ -11,8 +11,9 @@ import { modelSha256, trainSetSha256 } from '../io/model-hash.ts';
 import type { RunSpec__Output } from '../protocol/generated/advclip/v1/RunSpec.ts';
 import type { Logger } from '../protocol/log.ts';
 import { roundShapes } from '../protocol/task-codec.ts';
-import type { WorkerSetup } from '../worker/worker.ts';
+import type { RunPreparer } from '../worker/worker.ts';
 import { prepareRun } from './prepare.ts';
+import { RUN_SPEC_VERSION } from './spec.ts';
 import { decodeRunSpec } from './spec-wire.ts';
 
 /** Directories of this worker that replace the coordinator's paths. */
@@ -21,8 +22,8 @@ export interface WorkerPaths {
   readonly data?: string;
 }
 
-export function workerSetupFrom(paths: WorkerPaths, backend: BackendChoice, log: Logger): (message: RunSpec__Output | null) => Promise<WorkerSetup> {
-  return async (message) => {
+export function workerSetupFrom(paths: WorkerPaths, backend: BackendChoice, log: Logger): RunPreparer {
+  const build = async (message: RunSpec__Output | null) => {
     const wire = decodeRunSpec(message);
     const run = { ...wire.spec, model: paths.model ?? wire.spec.model, data: { ...wire.spec.data, root: paths.data ?? wire.spec.data.root } };
     const setup = await prepareRun(run, backend, log);
@@ -41,4 +42,5 @@ export function workerSetupFrom(paths: WorkerPaths, backend: BackendChoice, log:
     }
     return { shard, initial: setup.initial, shapes: roundShapes(setup.dir.config, setup.initial.sites, setup.spec.lora.rank, setup.dataset.classNames.length), dispose };
   };
+  return { specVersion: RUN_SPEC_VERSION, setup: build };
 }

@@ -33,6 +33,13 @@ import { decodeTask, encodeResult, type RoundShapes } from '../protocol/task-cod
 import { channelCredentials, type TransportSecurity } from '../protocol/tls.ts';
 import { AdapterHolder } from './adapter-holder.ts';
 
+/** Builds what a worker computes with from RegisterReply.run_spec, refusing a run it cannot compute (run/worker-setup.ts). */
+export interface RunPreparer {
+  /** the RunSpec version it reads, sent in Register: the coordinator admits only its own */
+  readonly specVersion: number;
+  setup(spec: RunSpec__Output | null): Promise<WorkerSetup>;
+}
+
 /** What a worker computes with, built from the run's RunSpec. */
 export interface WorkerSetup {
   readonly shard: ShardComputer;
@@ -57,8 +64,7 @@ export interface WorkerOptions {
   readonly clusterToken?: string;
   readonly name: string;
   readonly capabilities: WorkerCapabilityInfo;
-  /** builds the setup of the run RegisterReply.run_spec describes, refusing one it cannot compute (run/worker-setup.ts) */
-  readonly prepare: (spec: RunSpec__Output | null) => Promise<WorkerSetup>;
+  readonly prepare: RunPreparer;
   /** NATS URL; default: the one in RegisterReply; '' disables NATS */
   readonly nats?: { readonly url?: string; readonly user?: string; readonly password?: string };
   readonly metrics: { readonly port: number; readonly host?: string };
@@ -124,7 +130,7 @@ export class Worker {
       cleanups.push(() => client.close());
       const reply = await register(client, o);
       o.log.info(`registered with ${o.coordinator} as ${reply.worker_id}`);
-      const setup = await o.prepare(reply.run_spec);
+      const setup = await o.prepare.setup(reply.run_spec);
       cleanups.push(() => setup.dispose());
       const nats = await connectWorkerNats(o, reply);
       if (nats) cleanups.push(() => nats.link.close());
@@ -304,6 +310,7 @@ async function register(client: CoordinatorClient, o: WorkerOptions): Promise<Re
       model_sha256: o.capabilities.modelSha256,
       worker_name: o.name,
       version: o.capabilities.version,
+      run_spec_version: o.prepare.specVersion,
     },
     cluster_token: o.clusterToken ?? '',
   };

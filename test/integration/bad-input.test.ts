@@ -17,6 +17,7 @@ import { parseFlags } from '../../services/cli/args.ts';
 import { coordinatorCommand, coordinatorRunFrom } from '../../services/cli/coordinator.ts';
 import { createLogger } from '../../services/protocol/log.ts';
 import { serveTraining } from '../../services/run/serve.ts';
+import { RUN_SPEC_VERSION } from '../../services/run/spec.ts';
 import { workerSetupFrom } from '../../services/run/worker-setup.ts';
 import { initBackend } from '../../services/core/backend.ts';
 import { hostTensor } from '../../services/core/tensor.ts';
@@ -212,7 +213,7 @@ interface EvilRun {
 /** Registers, opens Work and answers δ tasks from `script` (other tasks: a TaskError, which is not a bad result). */
 async function startEvil(address: string, name: string, script: readonly (keyof typeof CRAFTS | 'unknown')[]): Promise<EvilRun> {
   const c = rawClient(address);
-  const id = await register(c, { capabilities: { worker_name: name, backend: 'evil', cores: 1 } });
+  const id = await register(c, { capabilities: { worker_name: name, backend: 'evil', cores: 1, run_spec_version: RUN_SPEC_VERSION } });
   const call = c.Work();
   const run: EvilRun = {
     id,
@@ -268,12 +269,13 @@ test('a coordinator refuses bad input with the right status, drops evil workers 
           try {
             // protocol violations: each a status, nothing admitted
             wire.registerNoCapabilities = await statusOf(register(raw, {}));
-            wire.registerOtherModel = await statusOf(register(raw, { capabilities: { worker_name: 'x', model_sha256: 'f'.repeat(64) } }));
+            wire.registerOtherSpecVersion = await statusOf(register(raw, { capabilities: { worker_name: 'old' } }));
+            wire.registerOtherModel = await statusOf(register(raw, { capabilities: { worker_name: 'x', model_sha256: 'f'.repeat(64), run_spec_version: RUN_SPEC_VERSION } }));
             wire.workWithoutHello = await workStream(raw, [{ heartbeat: { worker_id: 'w1-x', seq: 1 } }]);
             wire.helloNotAdmitted = await workStream(raw, [{ hello: { worker_id: 'w1-good-00000000', adapter_version: 0 } }]);
-            const admitted = await register(raw, { capabilities: { worker_name: 'empty' } });
+            const admitted = await register(raw, { capabilities: { worker_name: 'empty', run_spec_version: RUN_SPEC_VERSION } });
             wire.emptyMessage = await workStream(raw, [{ hello: { worker_id: admitted, adapter_version: 0 } }, {}]);
-            const twice = await register(raw, { capabilities: { worker_name: 'twice' } });
+            const twice = await register(raw, { capabilities: { worker_name: 'twice', run_spec_version: RUN_SPEC_VERSION } });
             const first = raw.Work();
             first.on('data', () => undefined);
             first.on('error', () => undefined);
@@ -326,6 +328,7 @@ test('a coordinator refuses bad input with the right status, drops evil workers 
     // wire: the right status, a message that says what was wrong
     const expect: Record<string, [status, RegExp]> = {
       registerNoCapabilities: [status.FAILED_PRECONDITION, /without capabilities/],
+      registerOtherSpecVersion: [status.FAILED_PRECONDITION, /RegisterRequest\.capabilities\.run_spec_version is 0, the coordinator's run is RunSpec version 1: not admitted/],
       registerOtherModel: [status.FAILED_PRECONDITION, /model .* is not the coordinator's.*not admitted/],
       workWithoutHello: [status.FAILED_PRECONDITION, /first message on Work must be a Hello/],
       helloNotAdmitted: [status.FAILED_PRECONDITION, /was not admitted: call Register first/],

@@ -19,6 +19,7 @@ import { parseFlags } from '../../services/cli/args.ts';
 import { clusterCommand } from '../../services/cli/cluster.ts';
 import { coordinatorCommand, coordinatorRunFrom } from '../../services/cli/coordinator.ts';
 import { serveTraining } from '../../services/run/serve.ts';
+import { RUN_SPEC_VERSION } from '../../services/run/spec.ts';
 import { createLogger } from '../../services/protocol/log.ts';
 import { workerCommand } from '../../services/cli/worker.ts';
 import { workerSetupFrom } from '../../services/run/worker-setup.ts';
@@ -184,7 +185,7 @@ describe('admission over mTLS with a cluster token', { skip: natsMissing }, () =
           good = await startWorker('good', { mode: 'mtls', ...certs.client }, token, workerLog.log);
           const client = coordinatorClient(address, channelCredentials({ mode: 'mtls', ...certs.client }, () => undefined), grpcChannelOptions());
           runConfigJson = await new Promise<string>((resolve, reject) =>
-            client.Register({ capabilities: { worker_name: 'peek' }, cluster_token: token }, (err, r) => (err ? reject(err) : resolve(JSON.stringify(r!.run_spec) + r!.nats_url))),
+            client.Register({ capabilities: { worker_name: 'peek', run_spec_version: RUN_SPEC_VERSION }, cluster_token: token }, (err, r) => (err ? reject(err) : resolve(JSON.stringify(r!.run_spec) + r!.nats_url))),
           );
           client.close();
         },
