@@ -91,10 +91,10 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   'train.chunkSize': 'chunk-size',
 };
 
+/** A RunSpec field as its flag: train.lora.rank → --lora-rank; an element of a list names the list's flag. */
 const flagOf = (path: readonly PropertyKey[]): string => {
   const fields = path.filter((p) => typeof p === 'string') as string[];
-  const key = fields.join('.');
-  return `--${FLAG_OF[key] ?? FLAG_OF[fields.slice(0, 3).join('.')] ?? fields.at(-1)}`;
+  return `--${FLAG_OF[fields.join('.')] ?? fields.at(-1)}`;
 };
 
 const list = (text: unknown) => (typeof text === 'string' ? text.split(',').map((s) => s.trim()).filter(Boolean) : undefined);

@@ -100,8 +100,6 @@ export const RunSpecSchema = z
     train: { ...s.train, lrDelta: s.train.lrDelta ?? s.train.epsilon / 2, iters: s.train.iters ?? 500 * s.shots },
   }));
 
-export type RunSpecInput = z.input<typeof RunSpecSchema>;
-
 export interface DataSpec {
   readonly root: string;
   readonly splitFile: string | null;
@@ -119,7 +117,7 @@ export interface RunSpec {
 /** Names a field of the spec for an error message: a flag for the CLI, a proto field for the wire. */
 export type FieldNamer = (path: readonly PropertyKey[]) => string;
 
-export const dottedPath: FieldNamer = (path) => path.map(String).join('.');
+const dottedPath: FieldNamer = (path) => path.map(String).join('.');
 
 /** Validates once, fills every default, freezes. Errors say which field (as `name` spells it) and what was wrong. */
 export function parseRunSpec(input: unknown, name: FieldNamer = dottedPath): RunSpec {
@@ -139,11 +137,8 @@ export function parseRunSpec(input: unknown, name: FieldNamer = dottedPath): Run
 /** Every default of a run, as parseRunSpec fills them (iters and lrDelta follow shots and epsilon). */
 export const RUN_DEFAULTS: RunSpec = parseRunSpec({ model: '-', data: { root: '-' } });
 
-/** The class prompt of one class. */
-export function promptFor(template: string, className: string): string {
-  if (!template.includes('{}')) throw invalidArgument(`--template "${template}" has no {} for the class name`);
-  return template.replaceAll('{}', className);
-}
+/** The class prompt of one class (the schema has checked that the template has a {}). */
+export const promptFor = (template: string, className: string): string => template.replaceAll('{}', className);
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {

@@ -1,8 +1,9 @@
 /**
  * The layering, checked on the import graph (madge): no import circle
- * anywhere in services/, bench/ or scripts/, and services/core imports only
+ * anywhere in services/, bench/ or scripts/; services/core imports only
  * services/core (and packages) — the math never reaches for files, sockets
- * or the shells.
+ * or the shells; and nothing in services/ climbs back up into services/cli,
+ * which only turns flags into a RunSpec and prints.
  */
 import assert from 'node:assert/strict';
 import { relative } from 'node:path';
@@ -25,4 +26,12 @@ test('services/core imports nothing outside services/core', async () => {
   const outside = Object.entries(graph.obj()).flatMap(([file, deps]) => deps.filter((d) => !relative(root, `${root}${d}`).startsWith('services/core/')).map((d) => `${file} → ${d}`));
   assert.ok(Object.keys(graph.obj()).length > 20, 'madge found the core');
   assert.deepEqual(outside, []);
+});
+
+test('nothing in services/ outside services/cli imports services/cli', async () => {
+  const graph = await graphOf(['services']);
+  const up = Object.entries(graph.obj())
+    .filter(([file]) => !file.startsWith('services/cli/'))
+    .flatMap(([file, deps]) => deps.filter((d) => d.startsWith('services/cli/')).map((d) => `${file} → ${d}`));
+  assert.deepEqual(up, []);
 });
