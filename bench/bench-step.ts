@@ -4,23 +4,7 @@
  * thing the public contract does.
  */
 import { failureOf, jsonLines, runChild } from './child.ts';
-import type { BenchContext } from './section.ts';
-
-export interface StepRun {
-  readonly ok: true;
-  readonly secondsPerStep: number;
-  readonly backend: string;
-  readonly workers: number;
-  /** the whole JSON object bench step printed */
-  readonly json: Record<string, unknown>;
-  readonly command: string;
-}
-
-export interface StepFailure {
-  readonly ok: false;
-  readonly why: string;
-  readonly command: string;
-}
+import type { BenchContext, StepFailure, StepRun } from './section.ts';
 
 export interface StepOptions {
   /** e.g. ['--arch', 'vit-b-32', '--batch', '32', '--tau', '2', '--steps', '2'] */

@@ -5,8 +5,8 @@
  * and 2 workers differ only in the distribution. The PyTorch section runs
  * its 2-worker case right after the anchor; the distributed section reuses it.
  */
-import { benchStep, type StepFailure, type StepRun } from './bench-step.ts';
-import type { BenchContext } from './section.ts';
+import { benchStep } from './bench-step.ts';
+import type { BenchContext, StepFailure, StepRun } from './section.ts';
 
 export const ONE_THREAD = { ADVCLIP_NATIVE_THREADS: '1' } as const;
 export const CLUSTER_BATCH = 32;

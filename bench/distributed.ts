@@ -9,10 +9,9 @@
  * that order, so each ratio compares neighbours in time on a shared machine.
  * Reports "not available" while `bench step` does not take --workers.
  */
-import type { StepFailure, StepRun } from './bench-step.ts';
 import { CLUSTER_BATCH, clusterLabel, clusterStep } from './cluster-step.ts';
 import { ratioOf, unavailable, type Figure } from './figure.ts';
-import type { BenchContext, Section, SectionOutcome } from './section.ts';
+import type { BenchContext, Section, SectionOutcome, StepFailure, StepRun } from './section.ts';
 
 const OVERHEAD_GOAL = { op: '<=', target: 1.05, on: 'ratio' } as const;
 const SCALING_GOAL = { op: '>=', target: 1.8, on: 'ratio' } as const;

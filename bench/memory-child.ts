@@ -8,8 +8,8 @@
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { benchInputs, benchSpec } from '../services/cli/bench.ts';
-import { explicitTransposeFor } from '../services/cli/runtime.ts';
+import { benchInputs, benchSpec } from '../services/run/synthetic-run.ts';
+import { explicitTransposeFor } from '../services/run/backend.ts';
 import { initBackend, parseBackendName } from '../services/core/backend.ts';
 import { ClipModel } from '../services/core/clip.ts';
 import { localExecutor } from '../services/core/local-executor.ts';
@@ -24,7 +24,7 @@ const every = Number(values.every);
 const backend = await initBackend(parseBackendName(process.env.ADVCLIP_BACKEND ?? 'auto'));
 const config = archConfig('tiny');
 // 2 chunks per minibatch and 2 text groups per step: the sums and caches a real run goes through
-const spec = benchSpec({ tau: 2, steps: steps - 1, batch: 4, 'chunk-size': 2 });
+const spec = benchSpec({ tau: 2, steps: steps - 1, batch: 4, chunkSize: 2 });
 const model = ClipModel.fromWeights(config, randomClipWeights(config, 1), { explicitTranspose: explicitTransposeFor(backend) });
 const { prompts, source } = benchInputs(config, spec.batchSize, 5);
 const executor = localExecutor(new ShardComputer(model, spec, prompts, source));

@@ -18,9 +18,9 @@ import { initLora } from '../services/core/lora.ts';
 import { ArchNames, archConfig, randomClipWeights } from '../services/core/presets.ts';
 import { ShardComputer } from '../services/core/shard.ts';
 import { initTrainState, trainStep } from '../services/core/trainer.ts';
-import { benchInputs, benchSpec } from '../services/cli/bench.ts';
-import { explicitTransposeFor, startBackend } from '../services/cli/runtime.ts';
-import { createLogger } from '../services/cli/log.ts';
+import { benchInputs, benchSpec } from '../services/run/synthetic-run.ts';
+import { explicitTransposeFor, startBackend } from '../services/run/backend.ts';
+import { createLogger } from '../services/protocol/log.ts';
 
 const HELP = `usage: node --import tsx bench/profile-step.ts [--arch ${ArchNames.join('|')}] [--batch 32] [--tau 2] [--prompts 10] [--chunk-size 8] [--backend NAME] [--top 25] [--by-shape] [--json]`;
 
@@ -68,8 +68,7 @@ function matMulFlops(inputs: readonly number[][], output: readonly number[]): nu
 const log = createLogger({ quiet: true });
 const backend = await startBackend(values.backend, log);
 const config = archConfig(values.arch!);
-const flags = { tau: Number(values.tau), steps: 1, batch: Number(values.batch), 'chunk-size': Number(values['chunk-size']) };
-const spec = benchSpec(flags);
+const spec = benchSpec({ tau: Number(values.tau), steps: 1, batch: Number(values.batch), chunkSize: Number(values['chunk-size']) });
 const model = ClipModel.fromWeights(config, randomClipWeights(config, 1), { explicitTranspose: explicitTransposeFor(backend) });
 const { prompts, source } = benchInputs(config, spec.batchSize, Number(values.prompts));
 const executor = localExecutor(new ShardComputer(model, spec, prompts, source));

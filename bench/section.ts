@@ -2,10 +2,26 @@
  * A section of `npm run bench`: one idea, measured in child processes where
  * it needs its own backend or a clean process, returning its figures and the
  * raw numbers behind them. Later sections read what earlier ones measured
- * (the sgemm peak, our step time) through `shared`.
+ * (the sgemm peak, our step time) through `shared`. A timed step
+ * (bench-step.ts) answers a StepRun or a StepFailure.
  */
-import type { StepFailure, StepRun } from './bench-step.ts';
 import type { Figure } from './figure.ts';
+
+export interface StepRun {
+  readonly ok: true;
+  readonly secondsPerStep: number;
+  readonly backend: string;
+  readonly workers: number;
+  /** the whole JSON object bench step printed */
+  readonly json: Record<string, unknown>;
+  readonly command: string;
+}
+
+export interface StepFailure {
+  readonly ok: false;
+  readonly why: string;
+  readonly command: string;
+}
 
 export interface StepFigure {
   readonly seconds: number;

@@ -20,7 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { writeChartGridPng, type ChartSpec, type Series } from '../services/cli/plot.ts';
+import { writeChartGridPng, type ChartSpec, type Series } from '../services/io/plot.ts';
 import { freeLoopbackPort } from '../services/protocol/nats-server.ts';
 
 export const REPO = fileURLToPath(new URL('../', import.meta.url));

@@ -16,4 +16,4 @@ node_modules/.bin/proto-loader-gen-types \
   --importFileExtension=.ts \
   --includeDirs=proto \
   --outDir="$out" \
-  advclip/v1/tensor.proto advclip/v1/task.proto advclip/v1/coordinator.proto
+  advclip/v1/tensor.proto advclip/v1/task.proto advclip/v1/run.proto advclip/v1/coordinator.proto

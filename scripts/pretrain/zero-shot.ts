@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ClipModel } from '../../services/core/clip.ts';
 import { hostTidy } from '../../services/core/scope.ts';
 import type { HostTensor } from '../../services/core/tensor.ts';
-import type { FewShotDataset } from '../../services/io/datasets.ts';
+import type { FewShotDataset } from '../../services/io/dataset.ts';
 import { preprocessImages } from '../../services/io/images.ts';
 import type { ClipTokenizer } from '../../services/io/tokenizer.ts';
 

@@ -12,7 +12,7 @@ import { AdapterSubscriber } from '../protocol/adapter-store.ts';
 import { connectNats, isNatsUnavailable } from '../protocol/nats-connection.ts';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapterConfigJson } from '../io/peft.ts';
 import type { CommandSpec, FlagValues } from './args.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../protocol/log.ts';
 import { natsCredentialsFromEnv } from './transport-flags.ts';
 
 export const adapterCommand: CommandSpec = {

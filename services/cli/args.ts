@@ -7,7 +7,19 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { invalidArgument } from '../core/errors.ts';
+import { AdvclipError, invalidArgument } from '../core/errors.ts';
+
+/**
+ * A command line that cannot be read: an unknown flag or sub-command, a
+ * flag without its value, a required flag missing. `advclip` exits 2 for it
+ * (1 stays for everything that fails once the command runs, bad values too).
+ */
+export class UsageError extends AdvclipError {
+  constructor(message: string) {
+    super('INVALID_ARGUMENT', message);
+    this.name = 'UsageError';
+  }
+}
 
 export type FlagType = 'string' | 'number' | 'int' | 'boolean' | 'list' | 'fraction';
 
@@ -71,7 +83,7 @@ const valueFlag = (command: CommandSpec, token: string): boolean => {
 
 /** Parses argv for a command; `{help: true}` when --help was given. */
 export function parseFlags(command: CommandSpec, argv: readonly string[]): FlagValues & { help?: boolean } {
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' }, config: { type: 'string' } };
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = { help: { type: 'boolean', short: 'h' }, config: { type: 'string' } };
   for (const [name, spec] of Object.entries(command.flags)) {
     options[name] = { type: spec.type === 'boolean' ? 'boolean' : 'string', multiple: spec.type === 'list' };
   }
@@ -81,19 +93,19 @@ export function parseFlags(command: CommandSpec, argv: readonly string[]): FlagV
   try {
     parsed = parseArgs({ args, options, allowPositionals: !!command.subcommands, strict: true });
   } catch (err) {
-    throw invalidArgument(`${command.name}: ${(err as Error).message.split('\n')[0]} (see advclip ${command.name} --help)`);
+    throw new UsageError(`${command.name}: ${(err as Error).message.split('\n')[0]} (see advclip ${command.name} --help)`);
   }
   const given = parsed.values as Record<string, unknown>;
   if (given.help) return { help: true };
   for (const p of parsed.positionals) {
-    if (!command.subcommands?.includes(p)) throw invalidArgument(`advclip ${command.name}: unknown sub-command "${p}" (expected ${command.subcommands?.join('|') ?? 'none'})`);
+    if (!command.subcommands?.includes(p)) throw new UsageError(`advclip ${command.name}: unknown sub-command "${p}" (expected ${command.subcommands?.join('|') ?? 'none'})`);
   }
   const fromFile = typeof given.config === 'string' ? readConfigFile(given.config, command) : {};
   const out: FlagValues = {};
   for (const [name, spec] of Object.entries(command.flags)) {
     const raw = given[name] ?? fromFile[name] ?? spec.default;
     out[name] = convert(name, spec, raw);
-    if (spec.required && out[name] === undefined) throw invalidArgument(`advclip ${command.name}: --${name} is required (see --help)`);
+    if (spec.required && out[name] === undefined) throw new UsageError(`advclip ${command.name}: --${name} is required (see --help)`);
   }
   return out;
 }
@@ -114,16 +126,23 @@ function readConfigFile(path: string, command: CommandSpec): Record<string, unkn
   return doc as Record<string, unknown>;
 }
 
+/** A fraction's default as it is written (1/255), other defaults as they are. */
+function shownDefault(spec: FlagSpec): string {
+  if (spec.type !== 'fraction' || typeof spec.default !== 'number') return String(spec.default);
+  const per255 = spec.default * 255;
+  return Math.abs(per255 - Math.round(per255 * 1000) / 1000) < 1e-9 ? `${Math.round(per255 * 1000) / 1000}/255` : String(spec.default);
+}
+
 export function helpText(command: CommandSpec): string {
   const rows = Object.entries(command.flags).map(([name, spec]) => {
     const left = `  --${name}${spec.type === 'boolean' ? '' : ` ${spec.arg ?? (spec.choices ? spec.choices.join('|') : spec.type.toUpperCase())}`}`;
-    const extra = [spec.required ? 'required' : null, spec.default !== undefined && spec.type !== 'boolean' ? `default ${spec.default}` : null, spec.type === 'list' ? 'repeatable' : null]
+    const extra = [spec.required ? 'required' : null, spec.default !== undefined && spec.type !== 'boolean' ? `default ${shownDefault(spec)}` : null, spec.type === 'list' ? 'repeatable' : null]
       .filter(Boolean)
       .join(', ');
     return `${left.padEnd(34)} ${spec.help}${extra ? ` (${extra})` : ''}`;
   });
   rows.push(`${'  --config FILE'.padEnd(34)} YAML file of flag values (flags on the command line win)`);
-  rows.push(`${'  --help'.padEnd(34)} show this help`);
+  rows.push(`${'  -h, --help'.padEnd(34)} show this help`);
   return `${command.summary}\n\nusage: ${command.usage}\n\n${rows.join('\n')}\n`;
 }
 

@@ -6,27 +6,17 @@
  * per step on the wire. Measures, never judges: it prints what it saw.
  */
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { ClipModel } from '../core/clip.ts';
+import type { ClipConfig } from '../core/clip-config.ts';
 import { invalidArgument } from '../core/errors.ts';
-import { localExecutor } from '../core/local-executor.ts';
-import { defaultLoraConfig, initLora, trainableParameterCount } from '../core/lora.ts';
-import { ArchNames, archConfig, randomClipWeights } from '../core/presets.ts';
+import { ArchNames, archConfig } from '../core/presets.ts';
+import type { TrainSpec } from '../core/train-spec.ts';
 import { readClipConfig } from '../io/hf-config.ts';
 import { CONFIG_FILE } from '../io/model-dir.ts';
-import { RandomStream } from '../core/rng.ts';
-import { ShardComputer, type SampleSource } from '../core/shard.ts';
-import { validateTrainSpec, type TrainSpec } from '../core/train-spec.ts';
-import { initTrainState, trainStep } from '../core/trainer.ts';
-import type { ClipConfig } from '../core/clip-config.ts';
-import type { StepCosts } from '../coordinator/coordinator.ts';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { parseFlags, type CommandSpec, type FlagValues } from './args.ts';
-import { clusterCommand, trainOnLocalCluster } from './cluster.ts';
-import { writeSyntheticRun } from './synthetic-run.ts';
-import type { Logger } from './log.ts';
-import { explicitTransposeFor, startBackend } from './runtime.ts';
+import type { Logger } from '../protocol/log.ts';
+import { startBackend } from '../run/backend.ts';
+import { timeStepsInProcess, timeStepsOnCluster, type TimedSteps } from '../run/bench-step.ts';
+import { benchSpec } from '../run/synthetic-run.ts';
+import type { CommandSpec, FlagValues } from './args.ts';
 
 export const benchCommand: CommandSpec = {
   name: 'bench',
@@ -51,76 +41,24 @@ export const benchCommand: CommandSpec = {
 const benchConfig = async (flags: FlagValues): Promise<ClipConfig> =>
   flags.model ? readClipConfig(join(flags.model as string, CONFIG_FILE)) : archConfig(flags.arch as string);
 
-export function benchSpec(flags: FlagValues): TrainSpec {
-  return validateTrainSpec({
-    method: 'advclip-lora',
-    seed: 1,
-    lora: { ...defaultLoraConfig, dropout: 0 },
-    epsilon: 1 / 255,
-    tau: flags.tau as number,
-    perturbation: 'universal',
-    deltaStep: 'sign',
-    lrDelta: 0.5 / 255,
-    deltaCalibration: 'none',
-    loraUpdate: 'jacobi',
-    optimizer: 'adamw',
-    lr: 2e-4,
-    schedule: 'constant',
-    weightDecay: 1e-2,
-    iters: 1 + (flags.steps as number),
-    batchSize: flags.batch as number,
-    chunkSize: flags['chunk-size'] as number,
-    augment: 'none',
-    sync: 'exact',
-    cleanLoss: false,
-    resetDeltaEachEpoch: false,
-  });
-}
-
-/** Random images and prompts of full text length, as the anchor's. */
-export function benchInputs(config: ClipConfig, batch: number, promptCount: number): { prompts: number[][]; source: SampleSource } {
-  const s = config.vision.imageSize;
-  const t = config.text;
-  const rng = new RandomStream(7);
-  const pixels = Float32Array.from({ length: batch * s * s * 3 }, () => rng.uniform());
-  const body = t.maxPositionEmbeddings - 2;
-  const prompts = Array.from({ length: promptCount }, (_, c) => [t.bosTokenId, ...Array.from({ length: body }, (_, j) => 3 + ((c * body + j) % (t.vocabSize - 6))), t.eosTokenId === 2 ? t.vocabSize - 1 : t.eosTokenId]);
-  const per = s * s * 3;
-  const source: SampleSource = async (samples) => {
-    const out = new Float32Array(samples.length * per);
-    samples.forEach((i, k) => out.set(pixels.subarray(i * per, (i + 1) * per), k * per));
-    return { pixels: out, labels: samples.map((i) => i % promptCount) };
-  };
-  return { prompts, source };
-}
+const benchSpecFrom = (flags: FlagValues): TrainSpec => benchSpec({ tau: flags.tau as number, steps: flags.steps as number, batch: flags.batch as number, chunkSize: flags['chunk-size'] as number });
 
 export async function runBench(flags: FlagValues, argv: readonly string[], log: Logger): Promise<void> {
   const sub = argv.find((a) => !a.startsWith('-'));
   if (sub !== 'step') throw invalidArgument(`advclip bench: unknown benchmark "${sub ?? ''}" (available: step)`);
-  if (flags.workers !== undefined) return benchCluster(flags, log);
-  const backend = await startBackend(flags.backend, log);
   const config = await benchConfig(flags);
-  const spec = benchSpec(flags);
-  const model = ClipModel.fromWeights(config, randomClipWeights(config, 1), { explicitTranspose: explicitTransposeFor(backend) });
-  const { prompts, source } = benchInputs(config, spec.batchSize, flags.prompts as number);
-  const executor = localExecutor(new ShardComputer(model, spec, prompts, source));
-  const lora = initLora(config, spec.lora, spec.seed);
-  const state = initTrainState(spec, lora);
-  const times: number[] = [];
-  for (let i = 0; i <= (flags.steps as number); i++) {
-    const t0 = performance.now();
-    await trainStep(state, spec, spec.batchSize, executor.execute);
-    const seconds = (performance.now() - t0) / 1000;
-    if (i > 0) times.push(seconds);
-    log.info(i === 0 ? 'warm-up step' : `step ${i}`, { seconds: Number(seconds.toFixed(3)), numTensors: tf.memory().numTensors });
+  const spec = benchSpecFrom(flags);
+  if (flags.workers !== undefined) {
+    const workers = flags.workers as number;
+    return report(flags, spec, await timeStepsOnCluster(config, spec, flags.prompts as number, workers, flags.backend as string | undefined, log), workers, log);
   }
-  executor.dispose();
-  model.dispose();
-  report(flags, spec, times, backend.name, 0, log, { trainable_parameters: trainableParameterCount(lora.sites, spec.lora.rank) });
+  const backend = await startBackend(flags.backend as string | undefined, log);
+  const timed = await timeStepsInProcess(config, spec, flags.prompts as number, backend, log);
+  report(flags, spec, timed, 0, log);
 }
 
 /** The step benchmark's JSON (the public contract: seconds_per_step, backend, workers). */
-function report(flags: FlagValues, spec: TrainSpec, times: readonly number[], backend: string, workers: number, log: Logger, extra: Record<string, unknown> = {}): void {
+function report(flags: FlagValues, spec: TrainSpec, { times, backend, extra }: TimedSteps, workers: number, log: Logger): void {
   const result = {
     benchmark: 'step',
     arch: flags.model ? `model:${flags.model}` : flags.arch,
@@ -137,53 +75,3 @@ function report(flags: FlagValues, spec: TrainSpec, times: readonly number[], ba
   else log.info(`${result.seconds_per_step.toFixed(3)} s per step`, { arch: result.arch, backend, workers });
 }
 
-/**
- * Means over the measured steps of what the coordinator counted: protobuf
- * bytes of the rounds' Task messages out and TaskResult/TaskError messages
- * back (δ travels inline in each task, gradients in each result), and the
- * rounds' time outside the slowest worker's compute (advclip_step_seconds
- * {phase="network"}). Adapter versions travel apart (NATS or GetAdapter):
- * their size is given, once per version and worker.
- */
-function networkFigures(costs: readonly StepCosts[]): Record<string, number> {
-  const mean = (of: (c: StepCosts) => number) => costs.reduce((sum, c) => sum + of(c), 0) / costs.length;
-  return {
-    network_bytes_per_step: mean((c) => c.sentBytes + c.receivedBytes),
-    network_bytes_sent_per_step: mean((c) => c.sentBytes),
-    network_bytes_received_per_step: mean((c) => c.receivedBytes),
-    network_seconds_per_step: mean((c) => c.networkMs) / 1000,
-    compute_seconds_per_step: mean((c) => c.computeMs) / 1000,
-    adapter_bytes_per_version: mean((c) => c.adapterBytes),
-  };
-}
-
-/** bench step --workers N: the same step through a local cluster of N worker processes (mTLS, loopback NATS). */
-async function benchCluster(flags: FlagValues, log: Logger): Promise<void> {
-  const workers = flags.workers as number;
-  if (!Number.isInteger(workers) || workers < 1) throw invalidArgument(`--workers must be ≥ 1, got ${workers}`);
-  const config = await benchConfig(flags);
-  const spec = benchSpec(flags);
-  const dir = await mkdtemp(join(tmpdir(), 'advclip-bench-'));
-  try {
-    log.info('writing a synthetic model and data set', { arch: flags.arch, dir });
-    const run = await writeSyntheticRun(dir, config, spec.batchSize, flags.prompts as number);
-    const args = [
-      '--model', run.model, '--data', run.data, '--shots', String(run.shots), '--seed', String(spec.seed), '--method', spec.method,
-      '--iters', String(spec.iters), '--epsilon', String(spec.epsilon), '--tau', String(spec.tau), '--delta-step', spec.deltaStep, '--lr-delta', String(spec.lrDelta),
-      '--batch-size', String(spec.batchSize), '--chunk-size', String(spec.chunkSize), '--lora-dropout', '0', '--augment', 'none',
-      '--no-clean-loss', '--schedule', 'constant', '--workers', String(workers), '--metrics-port', '0', '--out', join(dir, 'out'),
-      ...(typeof flags.backend === 'string' ? ['--backend', flags.backend] : []),
-    ];
-    const costs: StepCosts[] = [];
-    const summary = await trainOnLocalCluster(parseFlags(clusterCommand, args), log, {
-      onStep: (_report, _state, coordinator) => void costs.push(coordinator.lastStepCosts!),
-    });
-    const trained = JSON.parse(await readFile(join(summary.out, 'train.json'), 'utf8')) as { worker_backends?: string[]; history: { seconds: number }[] };
-    const times = trained.history.slice(1).map((h) => h.seconds);
-    // what the workers computed on (the coordinator computes nothing)
-    const backend = trained.worker_backends?.join('+') || 'unknown';
-    report(flags, spec, times, backend, workers, log, networkFigures(costs.slice(1)));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}

@@ -8,8 +8,9 @@ import { invalidArgument } from '../core/errors.ts';
 import type { HostTensor } from '../core/tensor.ts';
 import { preprocessImage } from '../io/images.ts';
 import { orderedValues, type CommandSpec, type FlagValues } from './args.ts';
-import type { Logger } from './log.ts';
-import { backendFlag, loadModel, startBackend } from './runtime.ts';
+import type { Logger } from '../protocol/log.ts';
+import { loadModel, startBackend } from '../run/backend.ts';
+import { backendFlag } from './train-flags.ts';
 
 export const embedCommand: CommandSpec = {
   name: 'embed',
@@ -34,7 +35,7 @@ export function parseInputIds(text: string): number[] {
 const rows = (t: tf.Tensor2D): number[][] => t.arraySync();
 
 export async function runEmbed(flags: FlagValues, argv: readonly string[], log: Logger): Promise<void> {
-  const backend = await startBackend(flags.backend, log);
+  const backend = await startBackend(flags.backend as string | undefined, log);
   const { dir, model } = await loadModel(flags.model as string, backend);
   const texts = orderedValues(argv, ['text', 'input-ids']);
   const tokenizer = texts.some((t) => t.name === 'text') ? await dir.loadTokenizer() : null;

@@ -8,14 +8,14 @@ import { invalidArgument } from '../core/errors.ts';
 import { Attacks, classFeatures, evaluateBatch, type AttackSpec } from '../core/evaluate.ts';
 import { AdapterTensors, type SampleSource } from '../core/shard.ts';
 import type { LoraWeights } from '../core/lora.ts';
-import type { LabeledImage } from '../io/datasets.ts';
+import type { LabeledImage } from '../io/dataset.ts';
 import { loadAdapter } from '../io/peft.ts';
 import type { CommandSpec, FlagValues } from './args.ts';
-import type { Logger } from './log.ts';
-import { createProgress } from './progress.ts';
-import { inMemorySource, prepareData } from './run-setup.ts';
-import { startBackend } from './runtime.ts';
-import { dataFlags } from './train-flags.ts';
+import type { Logger } from '../protocol/log.ts';
+import { createProgress } from '../run/progress.ts';
+import { inMemorySource, prepareData } from '../run/prepare.ts';
+import { startBackend } from '../run/backend.ts';
+import { dataFlags, dataSourceFrom } from './train-flags.ts';
 import type { ClipModelDir } from '../io/model-dir.ts';
 
 export const evalCommand: CommandSpec = {
@@ -116,8 +116,8 @@ export function attackSpecFrom(flags: FlagValues): AttackSpec {
 
 export async function runEval(flags: FlagValues, _argv: readonly string[], log: Logger): Promise<void> {
   const attack = attackSpecFrom(flags);
-  const backend = await startBackend(flags.backend, log);
-  const data = await prepareData(flags, backend, log);
+  const backend = await startBackend(flags.backend as string | undefined, log);
+  const data = await prepareData(dataSourceFrom(flags), backend, log);
   const lora = flags.adapter ? await loadAdapter(flags.adapter as string, data.dir.config) : null;
   const split = flags.split as 'test' | 'val' | 'train';
   const all = split === 'val' ? data.dataset.val : data.dataset[split];

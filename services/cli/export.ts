@@ -9,7 +9,7 @@ import { mergeLora } from '../core/lora.ts';
 import { loadClipModelDir, writeClipModelDir } from '../io/model-dir.ts';
 import { loadAdapter } from '../io/peft.ts';
 import type { CommandSpec, FlagValues } from './args.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../protocol/log.ts';
 
 export const exportCommand: CommandSpec = {
   name: 'export',

@@ -1,13 +1,15 @@
 /**
  * `advclip` — the command line. Each command is a flag table plus a run
- * function; this file dispatches, prints --help, and turns errors into one
- * readable line on stderr and a non-zero exit (a stack trace only with
- * ADVCLIP_DEBUG=1).
+ * function; this file dispatches, prints --help and --version, and turns
+ * errors into one readable line on stderr and an exit code: 2 for a command
+ * line it cannot read, 1 for a failure of the command (a stack trace only
+ * with ADVCLIP_DEBUG=1).
  */
 import { AdvclipError } from '../core/errors.ts';
-import { helpText, parseFlags, type CommandSpec, type FlagValues } from './args.ts';
+import { createLogger, type Logger } from '../protocol/log.ts';
+import { helpText, parseFlags, UsageError, type CommandSpec, type FlagValues } from './args.ts';
 import { embedCommand, runEmbed } from './embed.ts';
-import { createLogger, type Logger } from './log.ts';
+import { packageVersion } from './version.ts';
 import { runTrain, trainCommand } from './train.ts';
 import { evalCommand, runEval } from './eval.ts';
 import { exportCommand, runExport } from './export.ts';
@@ -38,7 +40,7 @@ const commands: readonly Command[] = [
 
 function usage(): string {
   const rows = commands.map((c) => `  ${c.spec.name.padEnd(12)} ${c.spec.summary}`);
-  return `advclip — adversarially robust LoRA fine-tuning of CLIP (AdvCLIP-LoRA), in one process or as a cluster\n\nusage: advclip <command> [flags]   (advclip <command> --help for its flags)\n\n${rows.join('\n')}\n`;
+  return `advclip — adversarially robust LoRA fine-tuning of CLIP (AdvCLIP-LoRA), in one process or as a cluster\n\nusage: advclip <command> [flags]   (advclip <command> --help for its flags; advclip --version)\n\n${rows.join('\n')}\n`;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -46,6 +48,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`advclip ${packageVersion()}\n`);
+    return 0;
   }
   const command = commands.find((c) => c.spec.name === name);
   const log = createLogger({ debug: process.env.ADVCLIP_DEBUG === '1' });
@@ -68,6 +74,6 @@ export async function main(argv: readonly string[]): Promise<number> {
       log.error(`internal error: ${err instanceof Error ? err.message : String(err)}`);
     }
     if (process.env.ADVCLIP_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-    return 1;
+    return err instanceof UsageError ? 2 : 1;
   }
 }

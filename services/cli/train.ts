@@ -2,22 +2,10 @@
  * `advclip train`: AdvCLIP-LoRA (or CLIP-LoRA) in one process. Writes the
  * PEFT adapter and train.json (the configuration and the loss history).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { localExecutor } from '../core/local-executor.ts';
-import { ShardComputer } from '../core/shard.ts';
-import type { TrainSpec } from '../core/train-spec.ts';
-import { initTrainState, trainStep, type Executor, type StepReport, type TrainState } from '../core/trainer.ts';
-import { saveAdapter } from '../io/peft.ts';
+import type { Logger } from '../protocol/log.ts';
+import { trainLocally } from '../run/steps.ts';
 import type { CommandSpec, FlagValues } from './args.ts';
-import { modelSha256, trainSetSha256 } from '../io/model-hash.ts';
-import { checkpointFlags, checkpointingFrom, type Checkpointing } from './checkpointing.ts';
-import type { Logger } from './log.ts';
-import { createProgress } from './progress.ts';
-import { prepareTraining, type RunPlan, type TrainingSetup } from './run-setup.ts';
-import { startBackend } from './runtime.ts';
-import { trainFlags, trainSpecFrom } from './train-flags.ts';
+import { checkpointFlags, checkpointOptionsFrom, runSpecFrom, trainFlags } from './train-flags.ts';
 
 export const trainCommand: CommandSpec = {
   name: 'train',
@@ -26,107 +14,9 @@ export const trainCommand: CommandSpec = {
   flags: { ...trainFlags, ...checkpointFlags },
 };
 
-export interface TrainSummary {
-  readonly out: string;
-  readonly method: string;
-  readonly iters: number;
-  readonly final: { loss: number; clean_loss: number } | null;
-  readonly seconds: number;
-  readonly seconds_per_step: number | null;
-}
-
-/** A step's report and its wall time. */
-export interface TimedStep extends StepReport {
-  readonly seconds: number;
-}
-
-/** Runs the steps through an executor, with progress and per-step JSON lines; the shared loop of train and coordinator. */
-export async function runSteps(
-  state: TrainState,
-  spec: TrainSpec,
-  setSize: number,
-  execute: Executor,
-  log: Logger,
-  opts: { json: boolean; onStep?: (r: StepReport, state: TrainState) => Promise<void> | void; shouldStop?: () => boolean },
-): Promise<TimedStep[]> {
-  const history: TimedStep[] = [];
-  const progress = createProgress(spec.method, spec.iters, log, { enabled: !opts.json });
-  progress.update(state.step);
-  while (state.step < spec.iters && !opts.shouldStop?.()) {
-    const started = performance.now();
-    const report = { ...(await trainStep(state, spec, setSize, execute)), seconds: 0 };
-    report.seconds = (performance.now() - started) / 1000;
-    history.push(report);
-    if (opts.json) process.stderr.write(JSON.stringify({ event: 'step', ...report }) + '\n');
-    progress.update(state.step, {
-      loss: report.loss.toFixed(3),
-      ...(Number.isFinite(report.cleanLoss) && spec.method === 'advclip-lora' ? { clean: report.cleanLoss.toFixed(3) } : {}),
-      ...(spec.perturbation === 'universal' && report.deltaLinf > 0 ? { 'δ∞': (report.deltaLinf * 255).toFixed(2) + '/255' } : {}),
-    });
-    await opts.onStep?.(report, state);
-  }
-  progress.stop();
-  return history;
-}
-
-export async function writeTrainOutputs(out: string, setup: RunPlan, state: TrainState, history: readonly TimedStep[], extra: Record<string, unknown>): Promise<TrainSummary> {
-  await mkdir(out, { recursive: true });
-  await saveAdapter(out, state.lora, setup.dir.files.config.replace(/\/config\.json$/, ''), { advclip_step: String(state.step) });
-  const last = history.at(-1);
-  const summary = {
-    out,
-    method: setup.spec.method,
-    iters: state.step,
-    final: last ? { loss: last.loss, clean_loss: last.cleanLoss } : null,
-    ...extra,
-  };
-  const trainJson = {
-    ...summary,
-    config: { ...setup.spec, classes: setup.dataset.classNames, train_images: setup.trainSet.length },
-    history: history.map((h) => ({ step: h.step, loss: h.loss, clean_loss: h.cleanLoss, lr: h.lr, grad_norm: h.gradNorm, delta_linf: h.deltaLinf, lr_delta: h.lrDelta, seconds: h.seconds })),
-  };
-  await writeFile(join(out, 'train.json'), JSON.stringify(trainJson, null, 2) + '\n');
-  return summary as TrainSummary;
-}
-
-export interface TrainedRun {
-  readonly state: TrainState;
-  readonly history: TimedStep[];
-  readonly seconds: number;
-}
-
-/** Trains in this process on a prepared setup (resuming from and writing checkpoints when given). */
-export async function trainInProcess(setup: TrainingSetup, log: Logger, json: boolean, checkpoints: Checkpointing | null = null): Promise<TrainedRun> {
-  const { spec } = setup;
-  log.info(`training ${spec.method}`, { iters: spec.iters, batch: Math.min(spec.batchSize, setup.trainSet.length), tau: spec.tau, epsilon: spec.epsilon });
-  const executor = localExecutor(new ShardComputer(setup.model, spec, setup.prompts, setup.source));
-  const fresh = initTrainState(spec, setup.initial);
-  const state = checkpoints ? await checkpoints.resume(fresh) : fresh;
-  const started = performance.now();
-  try {
-    const history = await runSteps(state, spec, setup.trainSet.length, executor.execute, log, { json, onStep: async (_r, s) => void (await checkpoints?.afterStep(s)) });
-    await checkpoints?.final(state);
-    return { state, history, seconds: (performance.now() - started) / 1000 };
-  } finally {
-    executor.dispose();
-  }
-}
-
 export async function runTrain(flags: FlagValues, _argv: readonly string[], log: Logger): Promise<void> {
-  const spec = trainSpecFrom(flags);
-  const backend = await startBackend(flags.backend, log);
-  const setup = await prepareTraining(flags, spec, backend, log);
-  const identity = async () => ({ spec, modelSha256: await modelSha256(setup.dir.files), trainSetSha256: trainSetSha256(setup.dataset.root, setup.trainSet) });
-  const checkpoints = flags['checkpoint-dir'] ? checkpointingFrom(flags, await identity(), setup.initial, log) : null;
-  const { state, history, seconds } = await trainInProcess(setup, log, flags.json === true, checkpoints);
-  const summary = await writeTrainOutputs(flags.out as string, setup, state, history, {
-    seconds,
-    seconds_per_step: history.length ? seconds / history.length : null,
-    backend: backend.name,
-    workers: 0,
-  });
-  setup.model.dispose();
-  log.debug('tensors after training', { numTensors: tf.memory().numTensors });
+  const options = { run: runSpecFrom(flags), out: flags.out as string, backend: flags.backend as string | undefined, checkpoints: checkpointOptionsFrom(flags), json: flags.json === true };
+  const summary = await trainLocally(options, log);
   if (flags.json) process.stdout.write(JSON.stringify(summary) + '\n');
-  else log.info(`wrote ${flags.out as string}`, { final_loss: summary.final?.loss });
+  else log.info(`wrote ${summary.out}`, { final_loss: summary.final?.loss });
 }

@@ -12,7 +12,6 @@
  */
 import { AdvclipError } from '../core/errors.ts';
 import type { StepReport, TrainState, Executor } from '../core/trainer.ts';
-import { batchAt } from '../core/sampling.ts';
 import type { TrainSpec } from '../core/train-spec.ts';
 import type { AdapterBlob } from '../protocol/adapter-blob.ts';
 import { AdapterPublisher } from '../protocol/adapter-store.ts';
@@ -20,19 +19,19 @@ import { publishEvent } from '../protocol/events.ts';
 import { startHttpEndpoints, type HttpEndpoints, type LifecycleState } from '../protocol/http-endpoints.ts';
 import { createCoordinatorMetrics, createMetricsRegistry, type CoordinatorMetrics } from '../protocol/metrics.ts';
 import { connectNats, isNatsUnavailable, watchLinkState, type NatsLink } from '../protocol/nats-connection.ts';
-import type { RunConfig } from '../protocol/run-config.ts';
+import type { CoordinatorMessage } from '../protocol/generated/advclip/v1/CoordinatorMessage.ts';
+import type { RunSpec } from '../protocol/generated/advclip/v1/RunSpec.ts';
+import { HEARTBEAT_INTERVAL_MS } from '../protocol/grpc-options.ts';
+import type { Logger } from '../protocol/log.ts';
+import { serverCredentials } from '../protocol/tls.ts';
+import type { ServerCredentials } from '@grpc/grpc-js';
 import type { RoundShapes } from '../protocol/task-codec.ts';
 import type { TransportSecurity } from '../protocol/tls.ts';
 import type { Registry } from 'prom-client';
 import { AdapterVersions } from './adapter-versions.ts';
 import { RemoteExecutor, type DeadlineOptions, type RoundCosts } from './remote-executor.ts';
 import { startCoordinatorServer, type CoordinatorServer } from './server.ts';
-import { WorkerRegistry } from './worker-registry.ts';
-
-export interface CoordinatorLog {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-}
+import { WorkerRegistry, type RegistryEvent } from './worker-registry.ts';
 
 export interface NatsOptions {
   readonly url: string;
@@ -47,7 +46,8 @@ export interface CoordinatorOptions {
   /** size of the K-shot training set */
   readonly setSize: number;
   readonly shapes: RoundShapes;
-  readonly runConfig: RunConfig;
+  /** the run, as RegisterReply carries it to every worker (run/spec-wire.ts) */
+  readonly runSpec: RunSpec;
   /** HOST:PORT (port 0: any free one) */
   readonly listen: string;
   readonly security: TransportSecurity;
@@ -60,7 +60,7 @@ export interface CoordinatorOptions {
   readonly run?: string;
   readonly heartbeatIntervalMs?: number;
   readonly deadline?: DeadlineOptions;
-  readonly log: CoordinatorLog;
+  readonly log: Logger;
 }
 
 const DRAIN_GRACE_MS = 10_000;
@@ -94,19 +94,19 @@ export class Coordinator {
     private readonly http: HttpEndpoints,
     private readonly nats: NatsLink | null,
     private readonly publisher: AdapterPublisher | null,
-    private readonly log: CoordinatorLog,
+    private readonly log: Logger,
   ) {}
 
+  /**
+   * Starts in an order that touches nothing shared before this process's own
+   * inputs are good: TLS credentials (files read now), then metrics, NATS
+   * (clearing an earlier run's adapter versions), the registry, executor
+   * and gRPC server.
+   */
   static async start(o: CoordinatorOptions): Promise<Coordinator> {
     const { log } = o;
-    const metricsRegistry = createMetricsRegistry();
-    const metrics = createCoordinatorMetrics(metricsRegistry);
-    metrics.epsilon.set(o.spec.epsilon);
-    metrics.workers.set(0);
-    metrics.waitingForWorkers.set(0);
-    metrics.step.set(0);
-    metrics.iters.set(o.spec.iters);
-    metrics.runInfo.set({ run: o.run ?? o.spec.method, method: o.spec.method, perturbation: o.spec.perturbation, sync: o.spec.sync }, 1);
+    const credentials = serverCredentials(o.security, (m) => log.warn(m));
+    const { metrics, metricsRegistry } = initialMetrics(o.spec, o.run);
     let current: Coordinator | null = null;
     const http = await startHttpEndpoints({
       host: o.metrics.host,
@@ -122,79 +122,22 @@ export class Coordinator {
       const nats = await connectCoordinatorNats(o.nats, log);
       if (nats) cleanups.push(() => nats.close());
       const publisher = nats ? await openPublisher(nats, log) : null;
-      const natsLink = nats ? watchLinkState(nats, (m) => log.warn(m)) : undefined;
       const registry = new WorkerRegistry();
-      // a non-empty object name says the version is on NATS (inline in adapter.latest, or in the object store
-      // when too big for one message); empty: workers fetch it with GetAdapter at once
-      const notice = (blob: AdapterBlob, onNats: boolean) => ({
-        adapter_version: { version: blob.version, sha256: blob.sha256, object: onNats && nats ? nats.subjects.adapterObject(blob.version) : '', size_bytes: blob.bytes.byteLength },
-      });
+      const notice = versionNotice(nats);
       const versions = new AdapterVersions({
         publisher,
-        natsLink,
+        natsLink: nats ? watchLinkState(nats, (m) => log.warn(m)) : undefined,
         warn: (m) => log.warn(m),
         onVersion: (blob, published) => {
           metrics.adapterVersion.set(blob.version);
           registry.broadcast(notice(blob, published));
         },
       });
-      const executor = new RemoteExecutor({
-        registry,
-        versions,
-        shapes: o.shapes,
-        seed: o.spec.seed,
-        epochOf: (step) => batchAt(step, o.setSize, o.spec.batchSize, o.spec.seed).epoch,
-        minWorkers: o.minWorkers,
-        deadline: o.deadline,
-        warn: (m, f) => log.warn(m, f),
-        events: {
-          accepted: (worker, samples) => metrics.workerSamples.inc({ worker }, samples),
-          rejected: (worker, reason, badResults) => {
-            metrics.rejectedResults.inc({ reason });
-            log.warn(`rejected a result of worker ${worker}`, { reason, bad_results: badResults });
-          },
-          waiting: (waiting, live) => {
-            metrics.waitingForWorkers.set(waiting ? 1 : 0);
-            if (waiting) log.warn(`waiting for workers: ${live} live, --min-workers ${o.minWorkers}`);
-            else log.info(`workers are back: ${live} live; continuing`);
-          },
-        },
-      });
-      registry.onEvent((e) => {
-        metrics.workers.set(registry.live().length);
-        if (e.kind === 'joined') {
-          const latest = versions.latest;
-          if (latest && latest.version > 0) e.session.send(notice(latest, versions.onNats(latest.version)));
-          log.info(`worker ${e.session.id} joined`, { backend: e.session.capabilities.backend, cores: e.session.capabilities.cores, live: registry.live().length });
-          if (nats) publishEvent(nats, 'worker.joined', { worker_id: e.session.id, worker_name: e.session.name });
-        } else {
-          metrics.workerSamples.remove({ worker: e.session.id });
-          if (e.excluded) metrics.workersExcluded.inc();
-          // after the run (draining, stopped) workers leave as told: not a warning
-          const expected = current !== null && (current.state === 'draining' || current.state === 'stopped');
-          (expected ? log.info : log.warn)(`worker ${e.session.id} ${expected ? 'left' : 'lost'}: ${e.reason}`, { live: registry.live().length });
-          if (nats) publishEvent(nats, 'worker.lost', { worker_id: e.session.id, reason: e.reason });
-        }
-      });
-      const heartbeatIntervalMs = o.heartbeatIntervalMs ?? 2_000;
-      const server = await startCoordinatorServer({
-        listen: o.listen,
-        security: o.security,
-        clusterToken: o.clusterToken,
-        modelSha256: o.runConfig.model_sha256,
-        runConfigJson: JSON.stringify(o.runConfig),
-        natsUrl: nats ? o.nats!.url : '',
-        natsCluster: o.nats?.cluster ?? '',
-        heartbeatIntervalMs,
-        registry,
-        versions,
-        executor,
-        onWire: (m) => {
-          metrics.networkBytes.inc({ direction: m.direction, message: m.message }, m.bytes);
-          executor.countWire(m);
-        },
-        warn: (m) => log.warn(m),
-      });
+      const executor = remoteExecutor(o, registry, versions, metrics);
+      const isDone = () => current !== null && (current.state === 'draining' || current.state === 'stopped');
+      registry.onEvent(registryEventHandler({ registry, versions, metrics, nats, log, notice, isDone }));
+      const heartbeatIntervalMs = o.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
+      const server = await serveWorkers(o, { credentials, nats, heartbeatIntervalMs, registry, versions, executor, metrics });
       log.info(`coordinator listening on ${server.address}`, { address: server.address, metrics: `http://${http.host}:${http.port}/metrics`, tls: o.security.mode });
       const c = new Coordinator(server.address, http.port, registry, metrics, metricsRegistry, executor, versions, server, http, nats, publisher, log);
       c.#iters = o.spec.iters;
@@ -293,15 +236,120 @@ export class Coordinator {
   }
 }
 
+/** The coordinator's metrics, at their values before the first step. */
+function initialMetrics(spec: TrainSpec, run: string = spec.method): { metrics: CoordinatorMetrics; metricsRegistry: Registry } {
+  const metricsRegistry = createMetricsRegistry();
+  const metrics = createCoordinatorMetrics(metricsRegistry);
+  metrics.epsilon.set(spec.epsilon);
+  metrics.workers.set(0);
+  metrics.waitingForWorkers.set(0);
+  metrics.step.set(0);
+  metrics.iters.set(spec.iters);
+  metrics.runInfo.set({ run, method: spec.method, perturbation: spec.perturbation, sync: spec.sync }, 1);
+  return { metrics, metricsRegistry };
+}
+
+type VersionNotice = (blob: AdapterBlob, onNats: boolean) => CoordinatorMessage;
+
+/**
+ * The AdapterVersion message of a version: a non-empty object name says it
+ * is on NATS (inline in adapter.latest, or in the object store when too big
+ * for one message); empty, workers fetch it with GetAdapter at once.
+ */
+const versionNotice =
+  (nats: NatsLink | null): VersionNotice =>
+  (blob, onNats) => ({
+    adapter_version: { version: blob.version, sha256: blob.sha256, object: onNats && nats ? nats.subjects.adapterObject(blob.version) : '', size_bytes: blob.bytes.byteLength },
+  });
+
+/** The gRPC service workers register with and take tasks from; every message counted on the wire. */
+function serveWorkers(
+  o: CoordinatorOptions,
+  c: { credentials: ServerCredentials; nats: NatsLink | null; heartbeatIntervalMs: number; registry: WorkerRegistry; versions: AdapterVersions; executor: RemoteExecutor; metrics: CoordinatorMetrics },
+): Promise<CoordinatorServer> {
+  return startCoordinatorServer({
+    listen: o.listen,
+    credentials: c.credentials,
+    clusterToken: o.clusterToken,
+    runSpec: o.runSpec,
+    natsUrl: c.nats ? o.nats!.url : '',
+    natsCluster: o.nats?.cluster ?? '',
+    heartbeatIntervalMs: c.heartbeatIntervalMs,
+    registry: c.registry,
+    versions: c.versions,
+    executor: c.executor,
+    onWire: (m) => {
+      c.metrics.networkBytes.inc({ direction: m.direction, message: m.message }, m.bytes);
+      c.executor.countWire(m);
+    },
+    warn: (m) => o.log.warn(m),
+  });
+}
+
+/** The executor of the step driver's rounds, its events counted and logged. */
+function remoteExecutor(o: CoordinatorOptions, registry: WorkerRegistry, versions: AdapterVersions, metrics: CoordinatorMetrics): RemoteExecutor {
+  const { log } = o;
+  return new RemoteExecutor({
+    registry,
+    versions,
+    shapes: o.shapes,
+    seed: o.spec.seed,
+    minWorkers: o.minWorkers,
+    deadline: o.deadline,
+    warn: (m, f) => log.warn(m, f),
+    events: {
+      accepted: (worker, samples) => metrics.workerSamples.inc({ worker }, samples),
+      rejected: (worker, reason, badResults) => {
+        metrics.rejectedResults.inc({ reason });
+        log.warn(`rejected a result of worker ${worker}`, { reason, bad_results: badResults });
+      },
+      waiting: (waiting, live) => {
+        metrics.waitingForWorkers.set(waiting ? 1 : 0);
+        if (waiting) log.warn(`waiting for workers: ${live} live, --min-workers ${o.minWorkers}`);
+        else log.info(`workers are back: ${live} live; continuing`);
+      },
+    },
+  });
+}
+
+/** Joins and losses: the workers gauge, the newest version to a newcomer, a log line, a cluster event. */
+function registryEventHandler(c: {
+  registry: WorkerRegistry;
+  versions: AdapterVersions;
+  metrics: CoordinatorMetrics;
+  nats: NatsLink | null;
+  log: Logger;
+  notice: VersionNotice;
+  /** after the run (draining, stopped) workers leave as told: not a warning */
+  isDone: () => boolean;
+}): (e: RegistryEvent) => void {
+  const { registry, versions, metrics, nats, log } = c;
+  return (e) => {
+    metrics.workers.set(registry.live().length);
+    if (e.kind === 'joined') {
+      const latest = versions.latest;
+      if (latest && latest.version > 0) e.session.send(c.notice(latest, versions.onNats(latest.version)));
+      log.info(`worker ${e.session.id} joined`, { backend: e.session.capabilities.backend, cores: e.session.capabilities.cores, live: registry.live().length });
+      if (nats) publishEvent(nats, 'worker.joined', { worker_id: e.session.id, worker_name: e.session.name });
+    } else {
+      metrics.workerSamples.remove({ worker: e.session.id });
+      if (e.excluded) metrics.workersExcluded.inc();
+      const expected = c.isDone();
+      (expected ? log.info : log.warn)(`worker ${e.session.id} ${expected ? 'left' : 'lost'}: ${e.reason}`, { live: registry.live().length });
+      if (nats) publishEvent(nats, 'worker.lost', { worker_id: e.session.id, reason: e.reason });
+    }
+  };
+}
+
 /** The publisher, with what an earlier run left on NATS cleared (its `adapter.latest` would shadow this run's versions). */
-async function openPublisher(nats: NatsLink, log: CoordinatorLog): Promise<AdapterPublisher> {
+async function openPublisher(nats: NatsLink, log: Logger): Promise<AdapterPublisher> {
   const publisher = await AdapterPublisher.open(nats, { log: (m) => log.warn(m) });
   await publisher.reset();
   log.info('cleared adapter.latest and the adapter blobs of any earlier run on NATS');
   return publisher;
 }
 
-async function connectCoordinatorNats(options: NatsOptions | undefined, log: CoordinatorLog): Promise<NatsLink | null> {
+async function connectCoordinatorNats(options: NatsOptions | undefined, log: Logger): Promise<NatsLink | null> {
   if (!options) {
     log.info('no --nats: adapter versions go over gRPC only');
     return null;

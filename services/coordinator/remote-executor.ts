@@ -11,7 +11,7 @@
  */
 import { AdvclipError } from '../core/errors.ts';
 import type { LoraWeights } from '../core/lora.ts';
-import { imageSamplesOf, textChunks, type Chunk, type ChunkResult, type RoundTask } from '../core/shard.ts';
+import { imageSamplesOf, textRoundChunks, type Chunk, type ChunkResult, type RoundTask } from '../core/shard.ts';
 import type { ExecutedRound, Executor } from '../core/trainer.ts';
 import type { TaskError__Output } from '../protocol/generated/advclip/v1/TaskError.ts';
 import type { TaskResult__Output } from '../protocol/generated/advclip/v1/TaskResult.ts';
@@ -47,8 +47,6 @@ export interface RemoteExecutorOptions {
   readonly versions: AdapterVersions;
   readonly shapes: RoundShapes;
   readonly seed: number;
-  /** the epoch of a step, for Seeds */
-  readonly epochOf: (step: number) => number;
   readonly minWorkers: number;
   readonly deadline?: DeadlineOptions;
   /** attempts at the same chunks before the step fails */
@@ -211,7 +209,7 @@ export class RemoteExecutor {
     };
 
     // a text round's chunks are class groups: spread over the workers like image chunks
-    const all = task.kind === 'text' && task.chunks.length === 0 ? textChunks(this.#o.shapes.textFeatures[0]) : task.chunks;
+    const all = task.kind === 'text' ? textRoundChunks(task, this.#o.shapes.textFeatures[0]) : task.chunks;
     await runPart(all, new Set(), 0);
     const ordered = [...chunks.values()].sort((a, b) => a.index - b.index);
     if (ordered.length !== all.length) throw new AdvclipError('INTERNAL', `round ${task.round}: ${ordered.length} of ${all.length} chunks collected`);
@@ -270,7 +268,7 @@ export class RemoteExecutor {
       };
       this.#pending.set(taskId, { workerId: worker.id, task, settle });
       try {
-        const envelope = { taskId, adapterVersion: adapter.version, adapterSha256: adapter.sha256, seed: this.#o.seed, epoch: this.#o.epochOf(task.step), deadlineMs };
+        const envelope = { taskId, adapterVersion: adapter.version, adapterSha256: adapter.sha256, seed: this.#o.seed, deadlineMs };
         worker.send({ task: encodeTask(task, envelope, this.#o.shapes) });
       } catch (err) {
         settle({ ok: false, reason: 'send_failed', detail: (err as Error).message });

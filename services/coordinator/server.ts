@@ -1,11 +1,11 @@
 /**
  * The coordinator's gRPC service: Register admits a worker (cluster token,
- * model hash) and hands it the run configuration; Work carries tasks one
+ * model hash) and hands it the run's RunSpec; Work carries tasks one
  * way and heartbeats, results and errors the other; GetAdapter serves kept
  * adapter versions (the path without NATS).
  */
 import { timingSafeEqual } from 'node:crypto';
-import { Server, status, type ServerDuplexStream } from '@grpc/grpc-js';
+import { Server, status, type ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { AdvclipError, failedPrecondition, notFound } from '../core/errors.ts';
 import type { CoordinatorHandlers } from '../protocol/generated/advclip/v1/Coordinator.ts';
 import type { CoordinatorMessage } from '../protocol/generated/advclip/v1/CoordinatorMessage.ts';
@@ -13,7 +13,7 @@ import type { WorkerMessage__Output } from '../protocol/generated/advclip/v1/Wor
 import { grpcServerOptions } from '../protocol/grpc-options.ts';
 import { toGrpcError } from '../protocol/grpc-status.ts';
 import { coordinatorService } from '../protocol/proto-loader.ts';
-import { serverCredentials, type TransportSecurity } from '../protocol/tls.ts';
+import type { RunSpec } from '../protocol/generated/advclip/v1/RunSpec.ts';
 import { meteredServerService, type WireMessage } from '../protocol/wire-meter.ts';
 import type { AdapterVersions } from './adapter-versions.ts';
 import type { RemoteExecutor } from './remote-executor.ts';
@@ -22,11 +22,12 @@ import type { WorkerRegistry, WorkerSession } from './worker-registry.ts';
 export interface CoordinatorServerOptions {
   /** HOST:PORT; port 0 picks a free one */
   readonly listen: string;
-  readonly security: TransportSecurity;
+  /** mTLS or insecure (protocol/tls.ts serverCredentials), made before anything else starts */
+  readonly credentials: ServerCredentials;
   /** when set, Register must present it */
   readonly clusterToken: string | undefined;
-  readonly modelSha256: string;
-  readonly runConfigJson: string;
+  /** the run every admitted worker computes for (its model_sha256 admits workers) */
+  readonly runSpec: RunSpec;
   readonly natsUrl: string;
   readonly natsCluster: string;
   readonly heartbeatIntervalMs: number;
@@ -61,13 +62,20 @@ export async function startCoordinatorServer(o: CoordinatorServerOptions): Promi
         if (o.clusterToken !== undefined && !sameSecret(call.request.cluster_token, o.clusterToken)) {
           throw failedPrecondition('wrong cluster token: not admitted');
         }
-        if (caps.model_sha256 && caps.model_sha256 !== o.modelSha256) {
-          throw failedPrecondition(`the worker's model (sha256 ${caps.model_sha256.slice(0, 12)}…) is not the coordinator's (${o.modelSha256.slice(0, 12)}…): not admitted`);
+        const specVersion = o.runSpec.spec_version ?? 0;
+        if (caps.run_spec_version !== specVersion) {
+          throw failedPrecondition(
+            `RegisterRequest.capabilities.run_spec_version is ${caps.run_spec_version}, the coordinator's run is RunSpec version ${specVersion}: not admitted (run the same advclip version on the coordinator and the workers)`,
+          );
+        }
+        const modelSha256 = o.runSpec.model_sha256 ?? '';
+        if (caps.model_sha256 && caps.model_sha256 !== modelSha256) {
+          throw failedPrecondition(`the worker's model (sha256 ${caps.model_sha256.slice(0, 12)}…) is not the coordinator's (${modelSha256.slice(0, 12)}…): not admitted`);
         }
         callback(null, {
           worker_id: o.registry.admit(caps),
           heartbeat_interval_ms: o.heartbeatIntervalMs,
-          run_config_json: o.runConfigJson,
+          run_spec: o.runSpec,
           nats_url: o.natsUrl,
           nats_cluster: o.natsCluster,
           adapter_version: o.versions.latest?.version ?? 0,
@@ -87,13 +95,10 @@ export async function startCoordinatorServer(o: CoordinatorServerOptions): Promi
       }
       callback(null, { version: blob.version, sha256: blob.sha256, safetensors: Buffer.from(blob.bytes.buffer, blob.bytes.byteOffset, blob.bytes.byteLength) });
     },
-    GetDelta(_call, callback) {
-      callback(toGrpcError(notFound('δ travels inline in each Task; there are no δ versions to fetch')));
-    },
   };
   server.addService(meteredServerService(coordinatorService(), o.onWire), handlers);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(o.listen, serverCredentials(o.security, o.warn), (err, p) =>
+    server.bindAsync(o.listen, o.credentials, (err, p) =>
       err ? reject(new AdvclipError('UNAVAILABLE', `cannot listen on ${o.listen}: ${err.message}`)) : resolve(p),
     ),
   );

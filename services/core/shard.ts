@@ -23,7 +23,7 @@ import type { PixelImage } from './resample.ts';
 import type { Adapters, ClipModel } from './clip.ts';
 import type { DropoutPlan } from './dropout.ts';
 import { invalidArgument } from './errors.ts';
-import { loraScale, type LoraWeights } from './lora.ts';
+import { loraScale, type LoraSite, type LoraWeights } from './lora.ts';
 import { oneHotLabels, perturbedLoss } from './objective.ts';
 import { Purpose, RandomStream } from './rng.ts';
 import { hostTidy } from './scope.ts';
@@ -51,7 +51,7 @@ export interface RoundTask {
 export interface ChunkResult {
   readonly index: number;
   readonly count: number;
-  readonly lossSum: number;
+  readonly advLossSum: number;
   /** loss at δ = 0 (NaN when not computed) */
   readonly cleanLossSum: number;
   /** 'delta', 'text_features', `${site}.A`, `${site}.B` → sums over the chunk */
@@ -96,6 +96,16 @@ export function textChunks(classes: number): Chunk[] {
   return chunks;
 }
 
+/**
+ * What the step driver puts in a 'text' round's `chunks`: nothing, meaning
+ * every class group, since the class groups are the executor's to know (a
+ * remote executor then spreads them over its workers, which each get some).
+ */
+export const ALL_CLASS_GROUPS: readonly Chunk[] = Object.freeze([]);
+
+/** The class groups a 'text' round covers: its own chunks, or every group when it has ALL_CLASS_GROUPS. */
+export const textRoundChunks = (task: RoundTask, classes: number): readonly Chunk[] => (task.chunks.length ? task.chunks : textChunks(classes));
+
 export const gradKeyA = (site: string): string => `${site}.A`;
 export const gradKeyB = (site: string): string => `${site}.B`;
 
@@ -115,6 +125,14 @@ export class AdapterTensors {
     const factors = new Map<string, { a: tf.Tensor2D; b: tf.Tensor2D }>();
     for (const key of this.a.keys()) factors.set(key, override?.get(key) ?? { a: this.a.get(key)!, b: this.b.get(key)! });
     return { scale: this.scale, factors, dropout };
+  }
+  /** The factors of some sites as one list, [A₀, B₀, A₁, B₁, …]: what a round differentiates. */
+  factorsOf(sites: readonly LoraSite[]): tf.Tensor2D[] {
+    return sites.flatMap((s) => [this.a.get(s.key)!, this.b.get(s.key)!]);
+  }
+  /** The adapters with those sites' factors replaced by `factors` (laid out as factorsOf), so a loss is a function of them. */
+  overriding(sites: readonly LoraSite[], factors: readonly tf.Tensor[], dropout: DropoutPlan | null): Adapters {
+    return this.adapters(dropout, new Map(sites.map((s, i) => [s.key, { a: factors[2 * i] as tf.Tensor2D, b: factors[2 * i + 1] as tf.Tensor2D }])));
   }
   dispose(): void {
     for (const t of [...this.a.values(), ...this.b.values()]) t.dispose();
@@ -231,7 +249,7 @@ export class ShardComputer {
       const y = oneHotLabels(batch.labels, this.prompts.length);
       const adapters = adapter.adapters(this.imageDropout(task.step, task.round, chunk.samples));
       const { value, grad } = tf.valueAndGrad((d: tf.Tensor) => perturbedLoss(this.model, x, d, text, y, adapters))(this.deltaTensor(delta));
-      return { index: chunk.index, count: chunk.samples.length, lossSum: value.dataSync()[0], cleanLossSum: NaN, grads: new Map([['delta', grad.dataSync() as Float32Array]]) };
+      return { index: chunk.index, count: chunk.samples.length, advLossSum: value.dataSync()[0], cleanLossSum: NaN, grads: new Map([['delta', grad.dataSync() as Float32Array]]) };
     });
   }
 
@@ -265,20 +283,12 @@ export class ShardComputer {
       const d: tf.Tensor | null = perSample ? this.perSampleDelta(task, chunk, x, y, adapter, text) : delta ? this.deltaTensor(delta) : null;
       const dropout = this.imageDropout(task.step, round, chunk.samples);
       const sites = adapter.weights.sites.filter((s) => s.tower === 'vision');
-      const f = (...args: tf.Tensor[]) => {
-        const override = new Map(sites.map((s, i) => [s.key, { a: args[2 * i] as tf.Tensor2D, b: args[2 * i + 1] as tf.Tensor2D }]));
-        return perturbedLoss(this.model, x, d, args[args.length - 1] as tf.Tensor2D, y, adapter.adapters(dropout, override));
-      };
-      const xs = [...sites.flatMap((s) => [adapter.a.get(s.key)!, adapter.b.get(s.key)!]), text];
-      const { value, grads } = tf.valueAndGrads(f)(xs);
-      const out = new Map<string, Float32Array>();
-      sites.forEach((s, i) => {
-        out.set(gradKeyA(s.key), grads[2 * i].dataSync() as Float32Array);
-        out.set(gradKeyB(s.key), grads[2 * i + 1].dataSync() as Float32Array);
-      });
+      const f = (...args: tf.Tensor[]) => perturbedLoss(this.model, x, d, args[args.length - 1] as tf.Tensor2D, y, adapter.overriding(sites, args, dropout));
+      const { value, grads } = tf.valueAndGrads(f)([...adapter.factorsOf(sites), text]);
+      const out = factorGrads(sites, grads);
       out.set('text_features', grads[grads.length - 1].dataSync() as Float32Array);
       const clean = this.spec.cleanLoss && d ? perturbedLoss(this.model, x, null, text, y, adapter.adapters(dropout)).dataSync()[0] : d ? NaN : value.dataSync()[0];
-      return { index: chunk.index, count: chunk.samples.length, lossSum: value.dataSync()[0], cleanLossSum: clean, grads: out };
+      return { index: chunk.index, count: chunk.samples.length, advLossSum: value.dataSync()[0], cleanLossSum: clean, grads: out };
     });
   }
 
@@ -302,14 +312,14 @@ export class ShardComputer {
   private textRound(task: RoundTask, adapter: AdapterTensors): RoundResult {
     if (!task.textGrad) throw invalidArgument('a text round needs the text-feature gradient G');
     const classes = this.classes;
-    const groups = task.chunks.length ? task.chunks : textChunks(classes);
+    const groups = textRoundChunks(task, classes);
     for (const g of groups) {
       if (g.samples.some((c) => !Number.isInteger(c) || c < 0 || c >= classes)) throw invalidArgument(`text chunk ${g.index}: class indices must be in [0, ${classes})`);
     }
     const sites = adapter.weights.sites.filter((s) => s.tower === 'text');
     const projection = this.model.config.projectionDim;
     const chunks = groups.map((group): ChunkResult => {
-      const grads = new Map<string, Float32Array>();
+      let grads = new Map<string, Float32Array>();
       if (sites.length) {
         hostTidy(() => {
           const rows = new Float32Array(group.samples.length * projection);
@@ -317,21 +327,24 @@ export class ShardComputer {
           const g = tf.tensor2d(rows, [group.samples.length, projection]);
           const prompts = group.samples.map((c) => this.prompts[c]);
           const dropout = this.textDropout(task.step, group.samples);
-          const f = (...args: tf.Tensor[]) => {
-            const override = new Map(sites.map((s, i) => [s.key, { a: args[2 * i] as tf.Tensor2D, b: args[2 * i + 1] as tf.Tensor2D }]));
-            return tf.sum(tf.mul(this.model.encodeTexts(prompts, adapter.adapters(dropout, override)), g)) as tf.Scalar;
-          };
-          const vjp = tf.grads(f)(sites.flatMap((s) => [adapter.a.get(s.key)!, adapter.b.get(s.key)!]));
-          sites.forEach((s, i) => {
-            grads.set(gradKeyA(s.key), (vjp[2 * i].dataSync() as Float32Array).slice());
-            grads.set(gradKeyB(s.key), (vjp[2 * i + 1].dataSync() as Float32Array).slice());
-          });
+          const f = (...args: tf.Tensor[]) => tf.sum(tf.mul(this.model.encodeTexts(prompts, adapter.overriding(sites, args, dropout)), g)) as tf.Scalar;
+          grads = factorGrads(sites, tf.grads(f)(adapter.factorsOf(sites)));
         });
       }
-      return { index: group.index, count: group.samples.length, lossSum: 0, cleanLossSum: Number.NaN, grads };
+      return { index: group.index, count: group.samples.length, advLossSum: 0, cleanLossSum: Number.NaN, grads };
     });
     return { chunks, localDelta: null };
   }
+}
+
+/** Gradients laid out as AdapterTensors.factorsOf, by their wire names (`<site>.A`, `<site>.B`), copied off the tensors. */
+function factorGrads(sites: readonly LoraSite[], grads: readonly tf.Tensor[]): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  sites.forEach((s, i) => {
+    out.set(gradKeyA(s.key), (grads[2 * i].dataSync() as Float32Array).slice());
+    out.set(gradKeyB(s.key), (grads[2 * i + 1].dataSync() as Float32Array).slice());
+  });
+  return out;
 }
 
 /** acc += g, element-wise, in place */

@@ -7,7 +7,7 @@
  * the same numbers.
  */
 import type { ChunkResult, RoundKind, RoundTask } from './shard.ts';
-import { addInto, ascend, gradKeyA, gradKeyB } from './shard.ts';
+import { addInto, ALL_CLASS_GROUPS, ascend, gradKeyA, gradKeyB } from './shard.ts';
 import type { LoraWeights } from './lora.ts';
 import { applyUpdate, initOptimizer, learningRate, type OptimizerState } from './optim.ts';
 import { batchAt, chunksOf, effectiveBatchSize } from './sampling.ts';
@@ -70,9 +70,24 @@ function chunkSum(chunks: readonly ChunkResult[], name: string): Float32Array {
 const l2 = (xs: readonly Float32Array[]) => Math.sqrt(xs.reduce((s, x) => s + x.reduce((a, v) => a + v * v, 0), 0));
 const linf = (x: Float32Array | null) => (x ? x.reduce((m, v) => Math.max(m, Math.abs(v)), 0) : 0);
 
-function withFactors(lora: LoraWeights, params: readonly Float32Array[]): LoraWeights {
+/**
+ * The optimiser's parameters are one list, [A₀, B₀, A₁, B₁, …] (its moments
+ * and the checkpoints keep that order); Algorithm 1 updates two groups of
+ * them, every A and every B. These are the groups' positions in the list.
+ */
+interface ParameterGroups {
+  readonly A: readonly number[];
+  readonly B: readonly number[];
+}
+
+const parameterGroups = (lora: LoraWeights): ParameterGroups => ({ A: lora.sites.map((_, i) => 2 * i), B: lora.sites.map((_, i) => 2 * i + 1) });
+
+/** Copies of the adapter factors, in the optimiser's order. */
+const parametersOf = (lora: LoraWeights): Float32Array[] => lora.sites.flatMap((_, i) => [Float32Array.from(lora.a[i].data), Float32Array.from(lora.b[i].data)]);
+
+function withParameters(lora: LoraWeights, params: readonly Float32Array[], groups: ParameterGroups): LoraWeights {
   const tensor = (t: HostTensor, data: Float32Array): HostTensor => ({ shape: t.shape, data });
-  return { ...lora, a: lora.a.map((t, i) => tensor(t, params[2 * i])), b: lora.b.map((t, i) => tensor(t, params[2 * i + 1])) };
+  return { ...lora, a: lora.a.map((t, i) => tensor(t, params[groups.A[i]])), b: lora.b.map((t, i) => tensor(t, params[groups.B[i]])) };
 }
 
 /** η_δ of this ascent step: --lr-delta, or the calibrated value, fixed at the first δ round of the run. */
@@ -98,8 +113,7 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
   let rounds = 0;
   const run = async (kind: RoundKind, round: number, extra: Partial<RoundTask> = {}) => {
     rounds++;
-    // a text round's chunks are class groups, which the executor knows: [] asks for all of them
-    return execute({ step: t, round, kind, chunks: kind === 'text' ? [] : chunks, delta: state.delta, textGrad: null, ...extra }, state.lora, state.version);
+    return execute({ step: t, round, kind, chunks: kind === 'text' ? ALL_CLASS_GROUPS : chunks, delta: state.delta, textGrad: null, ...extra }, state.lora, state.version);
   };
 
   let deltaGradNorm = 0;
@@ -133,24 +147,24 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
     });
   };
   const grads = await gradients(loraRound);
-  const params = state.lora.sites.flatMap((_, i) => [Float32Array.from(state.lora.a[i].data), Float32Array.from(state.lora.b[i].data)]);
+  const groups = parameterGroups(state.lora);
+  const params = parametersOf(state.lora);
   const lr = learningRate(spec.schedule, spec.lr, t, spec.iters);
   const update = { lr, weightDecay: spec.optimizer === 'adamw' ? spec.weightDecay : 0, t: t + 1 };
-  const aIdx = params.map((_, i) => i).filter((i) => i % 2 === 0);
-  const bIdx = params.map((_, i) => i).filter((i) => i % 2 === 1);
   let bGrads = grads;
   if (spec.loraUpdate === 'gauss-seidel') {
-    // update A, then recompute g_B at the new A (same universal δ and samples; per-sample
-    // mode re-runs its PGD at the new A, as the inner max of the new point)
-    applyUpdate(state.optimizer, params, grads, { ...update, which: aIdx });
-    state.lora = withFactors(state.lora, params);
+    // A ← A − η g_A, then g_B recomputed at the new A (same universal δ and samples; per-sample
+    // mode re-runs its PGD at the new A, as the inner max of the new point), then B ← B − η g_B
+    applyUpdate(state.optimizer, params, grads, { ...update, which: groups.A });
+    state.lora = withParameters(state.lora, params, groups);
     state.version++;
     bGrads = await gradients(await run('lora', tau + 1, { delta: state.delta }));
-    applyUpdate(state.optimizer, params, bGrads, { ...update, which: bIdx });
+    applyUpdate(state.optimizer, params, bGrads, { ...update, which: groups.B });
   } else {
-    applyUpdate(state.optimizer, params, grads, { ...update, which: [...aIdx, ...bIdx] });
+    // Jacobi: A ← A − η g_A and B ← B − η g_B, both at W_{t-1}
+    applyUpdate(state.optimizer, params, grads, { ...update, which: [...groups.A, ...groups.B] });
   }
-  state.lora = withFactors(state.lora, params);
+  state.lora = withParameters(state.lora, params, groups);
   state.version++;
 
   state.step++;
@@ -159,9 +173,9 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
     step: t,
     epoch: plan.epoch,
     lr,
-    loss: sum((c) => c.lossSum) / m,
+    loss: sum((c) => c.advLossSum) / m,
     cleanLoss: sum((c) => c.cleanLossSum) / m,
-    gradNorm: { A: l2(aIdx.map((i) => grads[i])), B: l2(bIdx.map((i) => bGrads[i])), delta: deltaGradNorm },
+    gradNorm: { A: l2(groups.A.map((i) => grads[i])), B: l2(groups.B.map((i) => bGrads[i])), delta: deltaGradNorm },
     deltaLinf: linf(state.delta),
     lrDelta: universal && spec.sync === 'local-delta' ? spec.lrDelta : lrDelta,
     samples: m,

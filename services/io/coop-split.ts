@@ -11,7 +11,7 @@ import { basename, join } from 'node:path';
 import { dataLoss, invalidArgument, notFound } from '../core/errors.ts';
 import { mapBounded } from './bounded-map.ts';
 import { className, coopDataset, type CoopDataset } from './class-names.ts';
-import type { FewShotDataset, LabeledImage } from './datasets.ts';
+import type { FewShotDataset, LabeledImage } from './dataset.ts';
 import { isDirectory, realDirectory, resolveInside } from './paths.ts';
 
 /** Where CoOp keeps each data set under its data root: `<dir>/<images>/<relpath>`. */

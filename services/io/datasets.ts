@@ -9,25 +9,8 @@ import { basename, join } from 'node:path';
 import { notFound } from '../core/errors.ts';
 import { loadCoopSplit } from './coop-split.ts';
 import { imageFolderBase, loadImageFolder } from './image-folder.ts';
+import type { FewShotDataset } from './dataset.ts';
 import { realDirectory } from './paths.ts';
-
-export interface LabeledImage {
-  /** absolute path of the image file, inside FewShotDataset.root */
-  readonly path: string;
-  /** class index into FewShotDataset.classNames */
-  readonly label: number;
-}
-
-export interface FewShotDataset {
-  readonly name: string;
-  /** the words for each class as they go into the prompt, indexed by label */
-  readonly classNames: readonly string[];
-  readonly train: readonly LabeledImage[];
-  readonly val?: readonly LabeledImage[];
-  readonly test: readonly LabeledImage[];
-  /** real path of the directory that holds every image of the data set */
-  readonly root: string;
-}
 
 export interface LoadDatasetOptions {
   /** the data set's directory (or, for a split file, its image directory or CoOp's data root) */

@@ -10,7 +10,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dataLoss, invalidArgument } from '../core/errors.ts';
 import { className, coopDataset, ignoredClassFolders } from './class-names.ts';
-import type { FewShotDataset, LabeledImage } from './datasets.ts';
+import type { FewShotDataset, LabeledImage } from './dataset.ts';
 import { isDirectory } from './paths.ts';
 
 const imageExtension = /\.(png|jpe?g)$/i;

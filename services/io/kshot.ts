@@ -7,7 +7,7 @@
  */
 import { invalidArgument } from '../core/errors.ts';
 import { Purpose, RandomStream } from '../core/rng.ts';
-import type { LabeledImage } from './datasets.ts';
+import type { LabeledImage } from './dataset.ts';
 
 /**
  * Picks `shots` items of every class 0..numClasses-1, ordered by class then

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
-import type { LabeledImage } from './datasets.ts';
+import type { LabeledImage } from './dataset.ts';
 import { CONFIG_FILE, resolveModelDir, WEIGHTS_FILE, WEIGHTS_INDEX_FILE, type ClipModelFiles } from './model-dir.ts';
 
 /** SHA-256 (hex) of config.json followed by the weights files in name order. */

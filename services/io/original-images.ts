@@ -9,7 +9,7 @@
 import { invalidArgument } from '../core/errors.ts';
 import type { OriginalsBatch, TrainingSource } from '../core/shard.ts';
 import { mapBounded } from './bounded-map.ts';
-import type { LabeledImage } from './datasets.ts';
+import type { LabeledImage } from './dataset.ts';
 import { decodeRgb, type RgbImage } from './images.ts';
 
 /** 512 MiB: about 1,000 ImageNet-sized originals, several minibatches' worth. */

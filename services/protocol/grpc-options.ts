@@ -24,6 +24,9 @@ export interface GrpcTransportOptions {
   readonly keepaliveTimeoutMs?: number;
 }
 
+/** How often a worker sends a Heartbeat on its Work stream (the coordinator's RegisterReply sets it); an idle worker silent for 4× that is dropped. */
+export const HEARTBEAT_INTERVAL_MS = 2_000;
+
 export type GrpcTransportConfig = Readonly<Required<GrpcTransportOptions>>;
 
 export const GRPC_TRANSPORT_DEFAULTS: GrpcTransportConfig = Object.freeze({

@@ -71,7 +71,6 @@ export interface TaskEnvelope {
   readonly adapterVersion: number;
   readonly adapterSha256: string;
   readonly seed: number;
-  readonly epoch: number;
   readonly deadlineMs: number;
 }
 
@@ -91,7 +90,7 @@ export function encodeTask(task: RoundTask, envelope: TaskEnvelope, shapes: Roun
     adapter_sha256: envelope.adapterSha256,
     ...(task.delta ? { delta: encodeTensor(shaped(task.delta, shapes.delta, 'delta')) } : {}),
     chunks: [...task.chunks].sort((a, b) => a.index - b.index).map((c) => ({ chunk_index: c.index, sample_indices: [...c.samples] })),
-    seeds: { seed: envelope.seed, epoch: envelope.epoch },
+    seeds: { seed: envelope.seed },
     deadline_ms: envelope.deadlineMs,
     ...(task.textGrad ? { text_grad: encodeTensor(shaped(task.textGrad, shapes.textFeatures, 'text_grad')) } : {}),
   };
@@ -103,8 +102,7 @@ export function decodeTask(message: Task__Output, shapes: RoundShapes): { task: 
   const kind = KIND_FROM_WIRE[message.round_kind];
   if (!kind) throw invalidArgument(`${context}: round kind ${message.round_kind} is not one a worker computes`);
   if (!/^[0-9a-f]{64}$/.test(message.adapter_sha256)) throw invalidArgument(`${context}: adapter_sha256 is not a SHA-256 in hex`);
-  if (message.delta_source === 'delta_version') throw invalidArgument(`${context}: δ by version is not supported; send it inline`);
-  const delta = message.delta_source === 'delta' ? decodeTensor(message.delta, { name: `${context} delta`, expectShape: shapes.delta, rejectNonFinite: true }).data : null;
+  const delta = message.delta ? decodeTensor(message.delta, { name: `${context} delta`, expectShape: shapes.delta, rejectNonFinite: true }).data : null;
   const textGrad = message.text_grad ? decodeTensor(message.text_grad, { name: `${context} text_grad`, expectShape: shapes.textFeatures, rejectNonFinite: true }).data : null;
   if (kind === 'text' && !textGrad) throw invalidArgument(`${context}: a TEXT_GRAD task needs text_grad`);
   if (message.chunks.length === 0) throw invalidArgument(`${context}: no chunks`);
@@ -122,7 +120,6 @@ export function decodeTask(message: Task__Output, shapes: RoundShapes): { task: 
       adapterVersion: message.adapter_version,
       adapterSha256: message.adapter_sha256,
       seed: message.seeds?.seed ?? 0,
-      epoch: message.seeds?.epoch ?? 0,
       deadlineMs: message.deadline_ms,
     },
   };
@@ -148,8 +145,8 @@ export function encodeResult(taskId: string, task: RoundTask, result: RoundResul
     chunks: result.chunks.map((c) => ({
       chunk_index: c.index,
       count: c.count,
-      loss_sum: c.cleanLossSum,
-      adv_loss_sum: c.lossSum,
+      clean_loss_sum: c.cleanLossSum,
+      adv_loss_sum: c.advLossSum,
       grads: named(c.grads, expected.chunk, `chunk ${c.index}`),
     })),
     timing,
@@ -206,11 +203,11 @@ export function decodeResult(message: TaskResult__Output, task: RoundTask, shape
     if (!chunk || seen.has(c.chunk_index)) throw new InvalidResult('bad_chunks', `${context}: chunk ${c.chunk_index} was not assigned or appears twice`);
     seen.add(c.chunk_index);
     if (c.count !== chunk.samples.length) throw new InvalidResult('bad_chunks', `${context}: chunk ${c.chunk_index} counts ${c.count} samples, expected ${chunk.samples.length}`);
-    if (!Number.isFinite(c.adv_loss_sum)) throw new InvalidResult('non_finite', `${context}: chunk ${c.chunk_index} has loss ${c.adv_loss_sum}`);
+    if (!Number.isFinite(c.adv_loss_sum)) throw new InvalidResult('non_finite', `${context}: chunk ${c.chunk_index} has adversarial loss ${c.adv_loss_sum}`);
     // NaN is how the core says "clean loss not computed"; an infinity is a bad result
-    if (c.loss_sum === Infinity || c.loss_sum === -Infinity) throw new InvalidResult('non_finite', `${context}: chunk ${c.chunk_index} has clean loss ${c.loss_sum}`);
+    if (c.clean_loss_sum === Infinity || c.clean_loss_sum === -Infinity) throw new InvalidResult('non_finite', `${context}: chunk ${c.chunk_index} has clean loss ${c.clean_loss_sum}`);
     const grads = decodeChecked(c.grads, expected.chunk, `${context} chunk ${c.chunk_index}`);
-    return { index: c.chunk_index, count: c.count, lossSum: c.adv_loss_sum, cleanLossSum: c.loss_sum, grads };
+    return { index: c.chunk_index, count: c.count, advLossSum: c.adv_loss_sum, cleanLossSum: c.clean_loss_sum, grads };
   });
   chunks.sort((a, b) => a.index - b.index);
   const shard = decodeChecked(message.shard_tensors, expected.shard, `${context} shard`);

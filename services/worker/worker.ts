@@ -1,7 +1,7 @@
 /**
  * The worker service: registers with the coordinator, builds the run's
- * setup from the run configuration it gets back (through `prepare`, so
- * this shell does no loading itself), holds adapter versions, and answers
+ * setup from the RunSpec it gets back (through `prepare`, so this shell
+ * does no loading itself), holds adapter versions, and answers
  * each Task on the Work stream with its ShardComputer's sums, one task at
  * a time, in arrival order.
  *
@@ -12,7 +12,7 @@
  */
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import * as tf from '@tensorflow/tfjs';
-import { AdvclipError, failedPrecondition } from '../core/errors.ts';
+import { AdvclipError } from '../core/errors.ts';
 import type { LoraWeights } from '../core/lora.ts';
 import { imageSamplesOf, type ShardComputer } from '../core/shard.ts';
 import { AdapterSubscriber } from '../protocol/adapter-store.ts';
@@ -21,30 +21,30 @@ import type { CoordinatorMessage__Output } from '../protocol/generated/advclip/v
 import type { RegisterReply__Output } from '../protocol/generated/advclip/v1/RegisterReply.ts';
 import type { Task__Output } from '../protocol/generated/advclip/v1/Task.ts';
 import type { WorkerMessage } from '../protocol/generated/advclip/v1/WorkerMessage.ts';
-import { grpcChannelOptions, type GrpcTransportOptions } from '../protocol/grpc-options.ts';
+import { grpcChannelOptions, HEARTBEAT_INTERVAL_MS, type GrpcTransportOptions } from '../protocol/grpc-options.ts';
 import { fromGrpcError } from '../protocol/grpc-status.ts';
 import { startHttpEndpoints, type HttpEndpoints, type LifecycleState } from '../protocol/http-endpoints.ts';
 import { createMetricsRegistry, createWorkerMetrics, type WorkerMetrics } from '../protocol/metrics.ts';
 import { connectNats, isNatsUnavailable, watchLinkState, type NatsLink } from '../protocol/nats-connection.ts';
 import { coordinatorClient } from '../protocol/proto-loader.ts';
-import { parseRunConfig, type RunConfig } from '../protocol/run-config.ts';
+import type { RunSpec__Output } from '../protocol/generated/advclip/v1/RunSpec.ts';
+import type { Logger } from '../protocol/log.ts';
 import { decodeTask, encodeResult, type RoundShapes } from '../protocol/task-codec.ts';
 import { channelCredentials, type TransportSecurity } from '../protocol/tls.ts';
 import { AdapterHolder } from './adapter-holder.ts';
 
-export interface WorkerLog {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
+/** Builds what a worker computes with from RegisterReply.run_spec, refusing a run it cannot compute (run/worker-setup.ts). */
+export interface RunPreparer {
+  /** the RunSpec version it reads, sent in Register: the coordinator admits only its own */
+  readonly specVersion: number;
+  setup(spec: RunSpec__Output | null): Promise<WorkerSetup>;
 }
 
-/** What a worker computes with, built from the run configuration. */
+/** What a worker computes with, built from the run's RunSpec. */
 export interface WorkerSetup {
   readonly shard: ShardComputer;
   readonly initial: LoraWeights;
   readonly shapes: RoundShapes;
-  readonly modelSha256: string;
-  readonly trainSetSha256: string;
   dispose(): void;
 }
 
@@ -52,7 +52,7 @@ export interface WorkerCapabilityInfo {
   readonly backend: string;
   readonly device: string;
   readonly cores: number;
-  /** '' when the model is only known from the run configuration */
+  /** '' when the model is only known from the RunSpec */
   readonly modelSha256: string;
   readonly version: string;
 }
@@ -64,18 +64,17 @@ export interface WorkerOptions {
   readonly clusterToken?: string;
   readonly name: string;
   readonly capabilities: WorkerCapabilityInfo;
-  /** builds the setup of the run (the CLI: prepareTraining with this worker's paths) */
-  readonly prepare: (config: RunConfig) => Promise<WorkerSetup>;
+  readonly prepare: RunPreparer;
   /** NATS URL; default: the one in RegisterReply; '' disables NATS */
   readonly nats?: { readonly url?: string; readonly user?: string; readonly password?: string };
   readonly metrics: { readonly port: number; readonly host?: string };
-  /** how long to keep trying to reach the coordinator */
+  /** how long to keep trying to reach the coordinator (default: until it answers; a worker may start first) */
   readonly connectTimeoutMs?: number;
   /** gRPC keepalive of the connection to the coordinator (grpc-options.ts) */
   readonly grpc?: GrpcTransportOptions;
   /** test only: block the event loop this long in every task, as a long synchronous compute does */
   readonly testTaskBlockMs?: number;
-  readonly log: WorkerLog;
+  readonly log: Logger;
 }
 
 type WorkCall = ClientDuplexStream<WorkerMessage, CoordinatorMessage__Output>;
@@ -132,11 +131,8 @@ export class Worker {
       cleanups.push(() => client.close());
       const reply = await register(client, o);
       o.log.info(`registered with ${o.coordinator} as ${reply.worker_id}`);
-      const config = parseRunConfig(reply.run_config_json);
-      const setup = await o.prepare(config);
+      const setup = await o.prepare.setup(reply.run_spec);
       cleanups.push(() => setup.dispose());
-      if (setup.modelSha256 !== config.model_sha256) throw failedPrecondition(`this worker's model (sha256 ${setup.modelSha256.slice(0, 12)}…) is not the run's (${config.model_sha256.slice(0, 12)}…)`);
-      if (setup.trainSetSha256 !== config.train_set_sha256) throw failedPrecondition("this worker's K-shot training set differs from the run's: check --data (same files, same split)");
       const nats = await connectWorkerNats(o, reply);
       if (nats) cleanups.push(() => nats.link.close());
       const holder = new AdapterHolder({
@@ -205,7 +201,7 @@ export class Worker {
     call.write({ hello: { worker_id: this.id, adapter_version: this.holder.newest } });
     this.#heartbeat = setInterval(() => {
       call.write({ heartbeat: { worker_id: this.id, seq: ++this.#seq, adapter_version: this.holder.newest, tasks_in_flight: this.#inFlight } });
-    }, Math.max(100, this.reply.heartbeat_interval_ms || 2_000));
+    }, Math.max(100, this.reply.heartbeat_interval_ms || HEARTBEAT_INTERVAL_MS));
     this.#heartbeat.unref();
     this.#state = 'ready';
   }
@@ -305,8 +301,14 @@ function blockEventLoop(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/** Longest wait between two Register attempts, and between two "still waiting" log lines. */
+const REGISTER_BACKOFF_MAX_MS = 5_000;
+const WAITING_LOG_EVERY_MS = 30_000;
+
+/** Registers, retrying with backoff while the coordinator is not up yet (not reachable, or not answering). */
 async function register(client: CoordinatorClient, o: WorkerOptions): Promise<RegisterReply__Output> {
-  const deadline = Date.now() + (o.connectTimeoutMs ?? 60_000);
+  const deadline = Date.now() + (o.connectTimeoutMs ?? Infinity);
+  let lastLogged = -Infinity;
   const request = {
     capabilities: {
       backend: o.capabilities.backend,
@@ -315,10 +317,11 @@ async function register(client: CoordinatorClient, o: WorkerOptions): Promise<Re
       model_sha256: o.capabilities.modelSha256,
       worker_name: o.name,
       version: o.capabilities.version,
+      run_spec_version: o.prepare.specVersion,
     },
     cluster_token: o.clusterToken ?? '',
   };
-  for (let wait = 100; ; wait = Math.min(2 * wait, 2_000)) {
+  for (let wait = 100; ; wait = Math.min(2 * wait, REGISTER_BACKOFF_MAX_MS)) {
     try {
       return await new Promise<RegisterReply__Output>((resolve, reject) =>
         client.Register(request, { deadline: Date.now() + 10_000 }, (err, reply) => (err || !reply ? reject(err) : resolve(reply))),
@@ -327,6 +330,10 @@ async function register(client: CoordinatorClient, o: WorkerOptions): Promise<Re
       const e = fromGrpcError(err, `Register with ${o.coordinator}`);
       if (e.code !== 'UNAVAILABLE' && e.code !== 'DEADLINE_EXCEEDED') throw e;
       if (Date.now() + wait > deadline) throw e;
+      if (Date.now() - lastLogged >= WAITING_LOG_EVERY_MS) {
+        o.log.info(`waiting for the coordinator at ${o.coordinator} (${e.message}); retrying`);
+        lastLogged = Date.now();
+      }
       await new Promise((r) => setTimeout(r, wait));
     }
   }

@@ -14,9 +14,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { parseFlags } from '../../services/cli/args.ts';
-import { coordinatorCommand, serveTraining } from '../../services/cli/coordinator.ts';
-import { createLogger } from '../../services/cli/log.ts';
-import { workerSetupFrom } from '../../services/cli/worker.ts';
+import { coordinatorCommand, coordinatorRunFrom } from '../../services/cli/coordinator.ts';
+import { createLogger } from '../../services/protocol/log.ts';
+import { serveTraining } from '../../services/run/serve.ts';
+import { RUN_SPEC_VERSION } from '../../services/run/spec.ts';
+import { workerSetupFrom } from '../../services/run/worker-setup.ts';
 import { initBackend } from '../../services/core/backend.ts';
 import { hostTensor } from '../../services/core/tensor.ts';
 import type { Coordinator } from '../../services/coordinator/coordinator.ts';
@@ -137,7 +139,7 @@ const CRAFTS: Readonly<Record<string, Craft>> = {
   nan: { kind: 'NaN in a gradient', reason: 'non_finite', craft: (t) => withGrad(t, (d) => (d[5] = NaN)) },
   inf: { kind: '+Inf in a gradient', reason: 'non_finite', craft: (t) => withGrad(t, (d) => (d[0] = Infinity)) },
   infLoss: { kind: 'adversarial loss +Inf', reason: 'non_finite', craft: (t) => ({ ...deltaResult(t), chunks: deltaResult(t).chunks.map((c) => ({ ...c, adv_loss_sum: Infinity })) }) },
-  cleanInf: { kind: 'clean loss -Inf', reason: 'non_finite', craft: (t) => ({ ...deltaResult(t), chunks: deltaResult(t).chunks.map((c) => ({ ...c, loss_sum: -Infinity })) }) },
+  cleanInf: { kind: 'clean loss -Inf', reason: 'non_finite', craft: (t) => ({ ...deltaResult(t), chunks: deltaResult(t).chunks.map((c) => ({ ...c, clean_loss_sum: -Infinity })) }) },
   dtype: {
     kind: 'dtype float64',
     reason: 'bad_shape',
@@ -211,7 +213,7 @@ interface EvilRun {
 /** Registers, opens Work and answers δ tasks from `script` (other tasks: a TaskError, which is not a bad result). */
 async function startEvil(address: string, name: string, script: readonly (keyof typeof CRAFTS | 'unknown')[]): Promise<EvilRun> {
   const c = rawClient(address);
-  const id = await register(c, { capabilities: { worker_name: name, backend: 'evil', cores: 1 } });
+  const id = await register(c, { capabilities: { worker_name: name, backend: 'evil', cores: 1, run_spec_version: RUN_SPEC_VERSION } });
   const call = c.Work();
   const run: EvilRun = {
     id,
@@ -252,7 +254,7 @@ test('a coordinator refuses bad input with the right status, drops evil workers 
     const reference = await trainReference(ARGS, join(tmp.dir, 'train'));
     const { lines, log } = capturingLogger();
     const wlog = capturingLogger();
-    const flags = parseFlags(coordinatorCommand, [...ARGS, '--out', join(tmp.dir, 'cluster'), '--listen', '127.0.0.1:0', '--metrics-port', '0', '--insecure']);
+    const flags = coordinatorRunFrom(parseFlags(coordinatorCommand, [...ARGS, '--out', join(tmp.dir, 'cluster'), '--listen', '127.0.0.1:0', '--metrics-port', '0', '--insecure']));
     let coordinator!: Coordinator;
     let good: Worker | undefined;
     const wire: Record<string, { code: number; details: string }> = {};
@@ -267,12 +269,13 @@ test('a coordinator refuses bad input with the right status, drops evil workers 
           try {
             // protocol violations: each a status, nothing admitted
             wire.registerNoCapabilities = await statusOf(register(raw, {}));
-            wire.registerOtherModel = await statusOf(register(raw, { capabilities: { worker_name: 'x', model_sha256: 'f'.repeat(64) } }));
+            wire.registerOtherSpecVersion = await statusOf(register(raw, { capabilities: { worker_name: 'old' } }));
+            wire.registerOtherModel = await statusOf(register(raw, { capabilities: { worker_name: 'x', model_sha256: 'f'.repeat(64), run_spec_version: RUN_SPEC_VERSION } }));
             wire.workWithoutHello = await workStream(raw, [{ heartbeat: { worker_id: 'w1-x', seq: 1 } }]);
             wire.helloNotAdmitted = await workStream(raw, [{ hello: { worker_id: 'w1-good-00000000', adapter_version: 0 } }]);
-            const admitted = await register(raw, { capabilities: { worker_name: 'empty' } });
+            const admitted = await register(raw, { capabilities: { worker_name: 'empty', run_spec_version: RUN_SPEC_VERSION } });
             wire.emptyMessage = await workStream(raw, [{ hello: { worker_id: admitted, adapter_version: 0 } }, {}]);
-            const twice = await register(raw, { capabilities: { worker_name: 'twice' } });
+            const twice = await register(raw, { capabilities: { worker_name: 'twice', run_spec_version: RUN_SPEC_VERSION } });
             const first = raw.Work();
             first.on('data', () => undefined);
             first.on('error', () => undefined);
@@ -282,7 +285,6 @@ test('a coordinator refuses bad input with the right status, drops evil workers 
             first.end();
             await c.registry.nextEvent();
             wire.unknownAdapterVersion = await statusOf(new Promise((resolve, reject) => raw.GetAdapter({ version: 999 }, (err, r) => (err ? reject(err) : resolve(r)))));
-            wire.deltaVersion = await statusOf(new Promise((resolve, reject) => raw.GetDelta({ version: 1 }, (err, r) => (err ? reject(err) : resolve(r)))));
           } finally {
             raw.close();
           }
@@ -290,6 +292,8 @@ test('a coordinator refuses bad input with the right status, drops evil workers 
           wire.malformedProtobuf = await rawCall(address, '/advclip.v1.Coordinator/Register', grpcFrame(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01])));
           wire.oversized = await rawCall(address, '/advclip.v1.Coordinator/Register', grpcFrame(Buffer.alloc(0), GRPC_TRANSPORT_DEFAULTS.maxMessageBytes + 1), false);
           wire.unknownMethod = await rawCall(address, '/advclip.v1.Coordinator/Train', grpcFrame(Buffer.alloc(0)));
+          // the removed δ-by-version RPC (δ travels inline in each Task) is not served
+          wire.deltaVersion = await rawCall(address, '/advclip.v1.Coordinator/GetDelta', grpcFrame(Buffer.alloc(0)));
 
           const backend = await initBackend();
           good = await Worker.start({
@@ -324,13 +328,14 @@ test('a coordinator refuses bad input with the right status, drops evil workers 
     // wire: the right status, a message that says what was wrong
     const expect: Record<string, [status, RegExp]> = {
       registerNoCapabilities: [status.FAILED_PRECONDITION, /without capabilities/],
+      registerOtherSpecVersion: [status.FAILED_PRECONDITION, /RegisterRequest\.capabilities\.run_spec_version is 0, the coordinator's run is RunSpec version 1: not admitted/],
       registerOtherModel: [status.FAILED_PRECONDITION, /model .* is not the coordinator's.*not admitted/],
       workWithoutHello: [status.FAILED_PRECONDITION, /first message on Work must be a Hello/],
       helloNotAdmitted: [status.FAILED_PRECONDITION, /was not admitted: call Register first/],
       emptyMessage: [status.FAILED_PRECONDITION, /unexpected empty message/],
       secondStream: [status.FAILED_PRECONDITION, /already has a Work stream/],
       unknownAdapterVersion: [status.NOT_FOUND, /adapter version 999 is not kept/],
-      deltaVersion: [status.NOT_FOUND, /no δ versions/],
+      deltaVersion: [status.UNIMPLEMENTED, /./],
       malformedProtobuf: [status.INTERNAL, /deserializ/i],
       oversized: [status.RESOURCE_EXHAUSTED, /larger than max/],
       unknownMethod: [status.UNIMPLEMENTED, /./],
@@ -375,11 +380,11 @@ test('config values out of range: one line on stderr, exit 1, for train, coordin
     [['train', ...base, '--epsilon', '-1/255'], /--epsilon must be ≥ 0/],
     [['train', ...base, '--epsilon', '2'], /--epsilon must be in \[0, 1\], got 2/],
     [['train', ...base, '--shots', '0'], /--shots must be ≥ 1, got 0/],
-    [['train', ...base, '--lora-rank', '0'], /LoRA rank must be a positive integer, got 0/],
+    [['train', ...base, '--lora-rank', '0'], /--lora-rank must be a positive integer, got 0/],
     [['train', ...base, '--tau=-1'], /--tau must be a non-negative integer, got -1/],
     [['train', ...base, '--tau', '1.5'], /--tau must be an integer, got "1.5"/],
     [['train', ...base, '--batch-size', '0'], /--batch-size must be a positive integer/],
-    [['train', ...base, '--lora-dropout', '1'], /LoRA dropout must be in \[0, 1\)/],
+    [['train', ...base, '--lora-dropout', '1'], /--lora-dropout must be in \[0, 1\), got 1/],
     [['coordinator', ...base, '--insecure', '--min-workers', '0'], /--min-workers must be ≥ 1, got 0/],
     [['cluster', ...base, '--workers', '0'], /--workers must be ≥ 1, got 0/],
   ];

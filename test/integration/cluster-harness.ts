@@ -11,10 +11,11 @@ import { initBackend } from '../../services/core/backend.ts';
 import type { Coordinator } from '../../services/coordinator/coordinator.ts';
 import type { StepReport, TrainState } from '../../services/core/trainer.ts';
 import { parseFlags } from '../../services/cli/args.ts';
-import { coordinatorCommand, serveTraining } from '../../services/cli/coordinator.ts';
-import { createLogger } from '../../services/cli/log.ts';
+import { coordinatorCommand, coordinatorRunFrom } from '../../services/cli/coordinator.ts';
+import { createLogger } from '../../services/protocol/log.ts';
 import { runTrain, trainCommand } from '../../services/cli/train.ts';
-import { workerSetupFrom } from '../../services/cli/worker.ts';
+import { serveTraining } from '../../services/run/serve.ts';
+import { workerSetupFrom } from '../../services/run/worker-setup.ts';
 import { Worker } from '../../services/worker/worker.ts';
 
 export const TINY = ['--model', 'test/fixtures/tiny-clip-f32', '--data', 'data/shapes-colours', '--shots', '2', '--iters', '3', '--batch-size', '8', '--chunk-size', '2'];
@@ -62,7 +63,7 @@ export interface ClusterRunOptions {
 
 /** `advclip coordinator ARGS` with `workers` in-process workers (insecure loopback, any free ports). */
 export async function runCluster(args: readonly string[], out: string, options: ClusterRunOptions): Promise<ClusterRun> {
-  const flags = parseFlags(coordinatorCommand, [...args, '--out', out, '--listen', '127.0.0.1:0', '--metrics-port', '0', '--insecure']);
+  const flags = coordinatorRunFrom(parseFlags(coordinatorCommand, [...args, '--out', out, '--listen', '127.0.0.1:0', '--metrics-port', '0', '--insecure']));
   const workers: Worker[] = [];
   try {
     const summary = await serveTraining(flags, quiet, {

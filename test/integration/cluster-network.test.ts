@@ -12,8 +12,8 @@ import { after, test } from 'node:test';
 import type { Coordinator, StepCosts } from '../../services/coordinator/coordinator.ts';
 import { parseFlags } from '../../services/cli/args.ts';
 import { coordinatorCommand } from '../../services/cli/coordinator.ts';
-import { planRun } from '../../services/cli/run-setup.ts';
-import { trainSpecFrom } from '../../services/cli/train-flags.ts';
+import { planRun } from '../../services/run/prepare.ts';
+import { runSpecFrom } from '../../services/cli/train-flags.ts';
 import type { RoundResult, RoundTask } from '../../services/core/shard.ts';
 import { sizeOf } from '../../services/core/tensor.ts';
 import type { Task } from '../../services/protocol/generated/advclip/v1/Task.ts';
@@ -27,10 +27,8 @@ after(() => tmp.done());
 const work = coordinatorService().Work;
 
 async function shapesOf(args: readonly string[]): Promise<RoundShapes> {
-  const flags = parseFlags(coordinatorCommand, [...args, '--out', tmp.dir]);
-  const spec = trainSpecFrom(flags);
-  const plan = await planRun(flags, spec, quiet);
-  return roundShapes(plan.dir.config, plan.initial.sites, spec.lora.rank, plan.dataset.classNames.length);
+  const plan = await planRun(runSpecFrom(parseFlags(coordinatorCommand, [...args, '--out', tmp.dir])), quiet);
+  return roundShapes(plan.dir.config, plan.initial.sites, plan.spec.lora.rank, plan.dataset.classNames.length);
 }
 
 const zeros = (shapes: Iterable<readonly [string, readonly number[]]>) => new Map([...shapes].map(([name, shape]) => [name, new Float32Array(sizeOf(shape))]));
@@ -40,7 +38,7 @@ function resultLike(task: RoundTask, shapes: RoundShapes): RoundResult {
   const perChunk: [string, readonly number[]][] =
     task.kind === 'delta' ? [[DELTA_KEY, shapes.delta]] : task.kind === 'lora' ? [...shapes.vision, [TEXT_FEATURES_KEY, shapes.textFeatures]] : [...shapes.text];
   return {
-    chunks: task.chunks.map((c) => ({ index: c.index, count: c.samples.length, lossSum: 0, cleanLossSum: NaN, grads: zeros(perChunk) })),
+    chunks: task.chunks.map((c) => ({ index: c.index, count: c.samples.length, advLossSum: 0, cleanLossSum: NaN, grads: zeros(perChunk) })),
     localDelta: null,
   };
 }

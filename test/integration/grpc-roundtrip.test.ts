@@ -10,6 +10,7 @@ import { AdvclipError } from '../../services/core/errors.ts';
 import { hostTensor, type HostTensor } from '../../services/core/tensor.ts';
 import type { CoordinatorClient, CoordinatorHandlers } from '../../services/protocol/generated/advclip/v1/Coordinator.ts';
 import type { CoordinatorMessage, CoordinatorMessage__Output } from '../../services/protocol/generated/advclip/v1/CoordinatorMessage.ts';
+import type { RegisterReply__Output } from '../../services/protocol/generated/advclip/v1/RegisterReply.ts';
 import type { Task__Output } from '../../services/protocol/generated/advclip/v1/Task.ts';
 import type { TaskResult, TaskResult__Output } from '../../services/protocol/generated/advclip/v1/TaskResult.ts';
 import type { WorkerMessage, WorkerMessage__Output } from '../../services/protocol/generated/advclip/v1/WorkerMessage.ts';
@@ -36,14 +37,15 @@ before(async () => {
         callback(toGrpcError(new AdvclipError('FAILED_PRECONDITION', 'wrong cluster token: not admitted')));
         return;
       }
-      callback(null, { worker_id: `w-${call.request.capabilities?.worker_name}`, heartbeat_interval_ms: 1000, run_config_json: '{"seed":1}' });
+      callback(null, { worker_id: `w-${call.request.capabilities?.worker_name}`, heartbeat_interval_ms: 1000, run_spec: { spec_version: 1, template: 'a {}', train: { seed: 3 } } });
     },
     Work: (call) => workCalls.shift()!(call),
     GetAdapter: (call, callback) => {
+      // version 0 ("the newest"): a plain Error, as a bug in a handler throws
+      if (call.request.version === 0) return callback(toGrpcError(new Error('no adapter store in this test')));
       const size = call.request.version * 1024 * 1024;
       callback(null, { version: call.request.version, sha256: '', safetensors: Buffer.alloc(size, 7) });
     },
-    GetDelta: (_call, callback) => callback(toGrpcError(new Error('no delta store in this test'))),
   };
   server.addService(coordinatorService(), handlers);
   const port = await new Promise<number>((resolve, reject) =>
@@ -70,7 +72,7 @@ function fakeCompute(task: Task__Output): TaskResult {
       return {
         chunk_index: chunk.chunk_index,
         count: chunk.sample_indices.length,
-        loss_sum: weight / 3,
+        clean_loss_sum: weight / 3,
         adv_loss_sum: weight / 7,
         grads: [encodeNamedTensor('delta', hostTensor(delta.shape, delta.data.map((v) => v * weight)))],
       };
@@ -108,15 +110,19 @@ test('Register: admission by cluster token; a refusal arrives as the same Advcli
   const c = client();
   try {
     const register = (token: string) =>
-      new Promise((resolve, reject) =>
+      new Promise<RegisterReply__Output>((resolve, reject) =>
         c.Register({ capabilities: { worker_name: 'pod-1', backend: 'cpu', cores: 2 }, cluster_token: token }, (err, reply) =>
-          err ? reject(fromGrpcError(err, 'Register')) : resolve(reply),
+          err || !reply ? reject(fromGrpcError(err, 'Register')) : resolve(reply),
         ),
       );
-    assert.deepEqual(await register('token'), {
+    const { run_spec, ...reply } = await register('token');
+    assert.equal(run_spec?.spec_version, 1);
+    assert.equal(run_spec?.template, 'a {}');
+    assert.equal(run_spec?.train?.seed, 3);
+    assert.equal(run_spec?.train?.lora, null, 'an unset message field stays null');
+    assert.deepEqual(reply, {
       worker_id: 'w-pod-1',
       heartbeat_interval_ms: 1000,
-      run_config_json: '{"seed":1}',
       nats_url: '',
       nats_cluster: '',
       adapter_version: 0,
@@ -150,8 +156,7 @@ test('Work: a Task with a delta tensor goes out, a TaskResult with exact gradien
               adapter_sha256: 'ab'.repeat(32),
               delta: encodeTensor(delta),
               chunks,
-              seeds: { seed: 1, epoch: 0 },
-              options_json: '{"tau":2}',
+              seeds: { seed: 1 },
               deadline_ms: 5000,
             },
           } satisfies CoordinatorMessage);
@@ -173,7 +178,7 @@ test('Work: a Task with a delta tensor goes out, a TaskResult with exact gradien
     assert.equal(result.step, 7);
     assert.equal(result.round, 1);
     assert.equal(result.timing?.compute_ms, 1.5);
-    assert.deepEqual(result.chunks.map((r) => [r.chunk_index, r.count, r.loss_sum, r.adv_loss_sum]), [
+    assert.deepEqual(result.chunks.map((r) => [r.chunk_index, r.count, r.clean_loss_sum, r.adv_loss_sum]), [
       [2, 4, 38 / 3, 38 / 7],
       [0, 4, 6 / 3, 6 / 7],
     ]);
@@ -234,8 +239,8 @@ test('a server-side bug surfaces as INTERNAL, not a hang', async () => {
   const c = client();
   try {
     await assert.rejects(
-      new Promise((resolve, reject) => c.GetDelta({ version: 1 }, (err, reply) => (err ? reject(fromGrpcError(err, 'GetDelta')) : resolve(reply)))),
-      (e: unknown) => e instanceof AdvclipError && e.code === 'INTERNAL' && /no delta store/.test(e.message),
+      new Promise((resolve, reject) => c.GetAdapter({ version: 0 }, (err, reply) => (err ? reject(fromGrpcError(err, 'GetAdapter')) : resolve(reply)))),
+      (e: unknown) => e instanceof AdvclipError && e.code === 'INTERNAL' && /no adapter store/.test(e.message),
     );
   } finally {
     c.close();

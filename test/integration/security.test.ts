@@ -17,9 +17,12 @@ import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import { parseFlags } from '../../services/cli/args.ts';
 import { clusterCommand } from '../../services/cli/cluster.ts';
-import { coordinatorCommand, serveTraining } from '../../services/cli/coordinator.ts';
-import { createLogger } from '../../services/cli/log.ts';
-import { workerCommand, workerSetupFrom } from '../../services/cli/worker.ts';
+import { coordinatorCommand, coordinatorRunFrom } from '../../services/cli/coordinator.ts';
+import { serveTraining } from '../../services/run/serve.ts';
+import { RUN_SPEC_VERSION } from '../../services/run/spec.ts';
+import { createLogger } from '../../services/protocol/log.ts';
+import { workerCommand } from '../../services/cli/worker.ts';
+import { workerSetupFrom } from '../../services/run/worker-setup.ts';
 import { initBackend } from '../../services/core/backend.ts';
 import { AdvclipError } from '../../services/core/errors.ts';
 import { parseLatest } from '../../services/protocol/adapter-latest.ts';
@@ -145,7 +148,7 @@ describe('admission over mTLS with a cluster token', { skip: natsMissing }, () =
       const reference = await trainReference(TINY, join(tmp.dir, 'train'));
       const [certs, foreign] = await Promise.all([makeThrowawayCerts(join(tmp.dir, 'certs')), makeThrowawayCerts(join(tmp.dir, 'foreign'))]);
       const tls = ['--tls-ca', certs.server.caPath, '--tls-cert', certs.server.certPath, '--tls-key', certs.server.keyPath];
-      const flags = parseFlags(coordinatorCommand, [...TINY, ...tls, '--cluster-token', token, '--nats', nats.url, '--out', join(tmp.dir, 'cluster'), '--listen', '127.0.0.1:0', '--metrics-port', '0']);
+      const flags = coordinatorRunFrom(parseFlags(coordinatorCommand, [...TINY, ...tls, '--cluster-token', token, '--nats', nats.url, '--out', join(tmp.dir, 'cluster'), '--listen', '127.0.0.1:0', '--metrics-port', '0']));
       const backend = await initBackend();
       let address = '';
       const startWorker = (name: string, security: TransportSecurity, clusterToken: string | undefined, log = quiet) =>
@@ -164,8 +167,7 @@ describe('admission over mTLS with a cluster token', { skip: natsMissing }, () =
       const refusals: Record<string, AdvclipError> = {};
       const scraped: string[] = [];
       let runConfigJson = '';
-      const summary = await serveTraining(flags, coordinatorLog.log, {
-        natsCredentials: u.coordinator,
+      const summary = await serveTraining({ ...flags, nats: { url: nats.url, ...u.coordinator } }, coordinatorLog.log, {
         onListening: async (c) => {
           address = c.address;
           const attempts: [string, TransportSecurity, string | undefined][] = [
@@ -183,7 +185,7 @@ describe('admission over mTLS with a cluster token', { skip: natsMissing }, () =
           good = await startWorker('good', { mode: 'mtls', ...certs.client }, token, workerLog.log);
           const client = coordinatorClient(address, channelCredentials({ mode: 'mtls', ...certs.client }, () => undefined), grpcChannelOptions());
           runConfigJson = await new Promise<string>((resolve, reject) =>
-            client.Register({ capabilities: { worker_name: 'peek' }, cluster_token: token }, (err, r) => (err ? reject(err) : resolve(r!.run_config_json + r!.nats_url))),
+            client.Register({ capabilities: { worker_name: 'peek', run_spec_version: RUN_SPEC_VERSION }, cluster_token: token }, (err, r) => (err ? reject(err) : resolve(JSON.stringify(r!.run_spec) + r!.nats_url))),
           );
           client.close();
         },

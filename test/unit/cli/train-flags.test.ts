@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseFlags } from '../../../services/cli/args.ts';
-import { trainSpecFrom } from '../../../services/cli/train-flags.ts';
+import { runSpecFrom } from '../../../services/cli/train-flags.ts';
 import { trainCommand } from '../../../services/cli/train.ts';
 import { AdvclipError } from '../../../services/core/errors.ts';
 
-const specOf = (...argv: string[]) => trainSpecFrom(parseFlags(trainCommand, ['--model', 'm', '--data', 'd', '--out', 'o', ...argv]));
-const specWithSync = (sync: 'exact' | 'local-delta', ...argv: string[]) => trainSpecFrom(parseFlags(trainCommand, ['--model', 'm', '--data', 'd', '--out', 'o', ...argv]), sync);
+const specOf = (...argv: string[]) => runSpecFrom(parseFlags(trainCommand, ['--model', 'm', '--data', 'd', '--out', 'o', ...argv])).train;
+const specWithSync = (sync: 'exact' | 'local-delta', ...argv: string[]) => runSpecFrom(parseFlags(trainCommand, ['--model', 'm', '--data', 'd', '--out', 'o', ...argv]), sync).train;
 
 test("the default δ ascent is the paper's: universal δ, raw mean gradient, η_δ calibrated so the first step moves ε/2 per pixel (RMS)", () => {
   const s = specOf();
@@ -30,9 +30,14 @@ test('per-sample δ defaults to Madry’s signed steps of ε/4; sign steps need 
   assert.deepEqual([raw.deltaStep, raw.lrDelta, raw.deltaCalibration], ['grad', 0.3, 'none']);
 });
 
+test('local-delta defaults to signed steps of ε/2: no process sees the run’s first mean δ-gradient there', () => {
+  const l = specWithSync('local-delta');
+  assert.deepEqual([l.deltaStep, l.lrDelta, l.deltaCalibration], ['sign', 1 / 255 / 2, 'none']);
+});
+
 test('calibration where no process sees the first mean δ-gradient is refused, saying what to pass instead', () => {
   const refused = (f: () => unknown, pattern: RegExp) => assert.throws(f, (e: unknown) => e instanceof AdvclipError && e.code === 'INVALID_ARGUMENT' && pattern.test(e.message));
-  refused(() => specWithSync('local-delta'), /first-gradient needs --sync exact.*--delta-calibration none with an --lr-delta.*--delta-step sign/);
+  refused(() => specWithSync('local-delta', '--delta-step', 'grad', '--delta-calibration', 'first-gradient'), /first-gradient needs --sync exact.*--delta-calibration none with an --lr-delta.*--delta-step sign/);
   refused(() => specOf('--perturbation', 'per-sample', '--delta-step', 'grad', '--delta-calibration', 'first-gradient'), /calibrates the universal δ/);
   assert.equal(specWithSync('local-delta', '--delta-step', 'sign').sync, 'local-delta');
   assert.equal(specWithSync('local-delta', '--delta-calibration', 'none', '--lr-delta', '0.2').deltaCalibration, 'none');

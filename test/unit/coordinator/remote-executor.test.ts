@@ -29,7 +29,6 @@ const executorFor = (registry: WorkerRegistry, options: Partial<RemoteExecutorOp
     versions: new AdapterVersions({ publisher: null, warn: () => undefined }),
     shapes,
     seed: 1,
-    epochOf: () => 0,
     minWorkers: 1,
     events: { accepted: () => undefined, rejected: () => undefined, waiting: () => undefined },
     warn: () => undefined,
@@ -57,7 +56,7 @@ test('a result for another worker’s task is refused as wrong_worker and counte
   while (sent.get(a)!.length === 0 || sent.get(b)!.length === 0) await new Promise((r) => setTimeout(r, 5));
   const answer = (t: Task, grad: number) =>
     wire(encodeResult(t.task_id!, { ...task, chunks: t.chunks!.map((c) => ({ index: c.chunk_index!, samples: c.sample_indices! })) }, {
-      chunks: t.chunks!.map((c) => ({ index: c.chunk_index!, count: c.sample_indices!.length, lossSum: 1, cleanLossSum: NaN, grads: new Map([['delta', new Float32Array(12).fill(grad)]]) })),
+      chunks: t.chunks!.map((c) => ({ index: c.chunk_index!, count: c.sample_indices!.length, advLossSum: 1, cleanLossSum: NaN, grads: new Map([['delta', new Float32Array(12).fill(grad)]]) })),
       localDelta: null,
     }, { compute_ms: 1, fetch_ms: 0, decode_ms: 0, encode_ms: 0, total_ms: 1 }, shapes));
   const [ta, tb] = [sent.get(a)![0], sent.get(b)![0]];
@@ -109,7 +108,7 @@ test('a text round is cut into class groups spread over the workers, and comes b
   for (const [id, tasks] of sent) {
     for (const t of tasks) {
       const mine = t.chunks!.map((c) => ({ index: c.chunk_index!, samples: c.sample_indices! }));
-      const result = { chunks: mine.map((c) => ({ index: c.index, count: c.samples.length, lossSum: 0, cleanLossSum: NaN, grads: new Map([['t.A', Float32Array.of(c.index, 1)]]) })), localDelta: null };
+      const result = { chunks: mine.map((c) => ({ index: c.index, count: c.samples.length, advLossSum: 0, cleanLossSum: NaN, grads: new Map([['t.A', Float32Array.of(c.index, 1)]]) })), localDelta: null };
       executor.onResult(id, wire(encodeResult(t.task_id!, { ...task, chunks: mine }, result, { compute_ms: 1, fetch_ms: 0, decode_ms: 0, encode_ms: 0, total_ms: 1 }, textShapes)));
     }
   }

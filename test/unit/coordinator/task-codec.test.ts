@@ -22,7 +22,7 @@ test('a task survives encode → decode, chunks in chunk order, δ bit for bit',
 });
 
 const resultOf = (grad: Float32Array, loss = 1.5) =>
-  wireResult(encodeResult('3.1.7', task, { chunks: [0, 2].map((index) => ({ index, count: 2, lossSum: loss, cleanLossSum: NaN, grads: new Map([['delta', grad]]) })), localDelta: null }, { compute_ms: 1, fetch_ms: 0, decode_ms: 0, encode_ms: 0, total_ms: 2 }, shapes));
+  wireResult(encodeResult('3.1.7', task, { chunks: [0, 2].map((index) => ({ index, count: 2, advLossSum: loss, cleanLossSum: NaN, grads: new Map([['delta', grad]]) })), localDelta: null }, { compute_ms: 1, fetch_ms: 0, decode_ms: 0, encode_ms: 0, total_ms: 2 }, shapes));
 
 test('a result decodes to the chunk sums it carried', () => {
   const r = decodeResult(resultOf(f(12)), task, shapes);

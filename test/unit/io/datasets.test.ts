@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { AdvclipError } from '../../../services/core/errors.ts';
-import { loadDataset, type FewShotDataset } from '../../../services/io/datasets.ts';
+import { loadDataset } from '../../../services/io/datasets.ts';
+import type { FewShotDataset } from '../../../services/io/dataset.ts';
 
 let tmp: string;
 before(async () => {

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { AdvclipError } from '../../../services/core/errors.ts';
-import type { LabeledImage } from '../../../services/io/datasets.ts';
+import type { LabeledImage } from '../../../services/io/dataset.ts';
 import { sampleKShot } from '../../../services/io/kshot.ts';
 
 /** `counts[c]` images of class c, interleaved across classes as a real listing might be. */

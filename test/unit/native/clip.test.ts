@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../services/core/backend.ts';
 import type { Adapters } from '../../../services/core/clip.ts';
 import { installNativeKernels } from '../../../services/core/native-kernels.ts';
-import { explicitTransposeFor } from '../../../services/cli/runtime.ts';
+import { explicitTransposeFor } from '../../../services/run/backend.ts';
 import { FixtureNames, fixture, fixtureDir, readGolden, withModel } from '../core/fixtures.ts';
 import { flatten, relativeError } from '../core/numeric.ts';
 import { maxAbs, maxAbsDiff, runCli } from '../../helpers/cli.ts';

@@ -34,9 +34,9 @@ test('the checked-in generated types equal a fresh generation from proto/', () =
   }
 });
 
-test('the loaded service has the four RPCs with the streaming shape the types promise', () => {
+test('the loaded service has the three RPCs with the streaming shape the types promise', () => {
   const service = advclipProto().Coordinator.service;
-  assert.deepEqual(Object.keys(service).sort(), ['GetAdapter', 'GetDelta', 'Register', 'Work']);
+  assert.deepEqual(Object.keys(service).sort(), ['GetAdapter', 'Register', 'Work']);
   assert.equal(service.Work.requestStream, true);
   assert.equal(service.Work.responseStream, true);
   assert.equal(service.Register.requestStream || service.Register.responseStream, false);
@@ -44,14 +44,14 @@ test('the loaded service has the four RPCs with the streaming shape the types pr
 
 test('loader options: snake_case names, numbers for 64-bit ints, enum names, defaults and oneof markers', () => {
   const rpc = advclipProto().Coordinator.service.Work;
-  const wire = rpc.responseSerialize({ task: { task_id: 't', step: 2 ** 40, round_kind: 'LORA_GRAD', delta_version: 9 } });
+  const wire = rpc.responseSerialize({ task: { task_id: 't', step: 2 ** 40, round_kind: 'LORA_GRAD', seeds: { seed: 9 } } });
   const message = rpc.responseDeserialize(wire);
   assert.equal(message.body, 'task');
   const task = message.task!;
   assert.equal(task.step, 2 ** 40);
   assert.equal(task.round_kind, 'LORA_GRAD');
-  assert.equal(task.delta_source, 'delta_version');
-  assert.equal(task.delta_version, 9);
+  assert.equal(task.seeds?.seed, 9);
+  assert.equal(task.delta, null);
   assert.deepEqual(task.chunks, []);
-  assert.equal(task.options_json, '');
+  assert.equal(task.deadline_ms, 0);
 });

@@ -14,10 +14,10 @@ test('a tensor survives encode → protobuf bytes → decode bit for bit (NaN pa
   const data = new Float32Array([1.5, -0, NaN, Infinity, -3.25e-38, 7]);
   new Uint32Array(data.buffer)[2] = 0x7fc01234; // a NaN with a payload
   const delta = hostTensor([2, 3], data);
-  const rpc = coordinatorService().GetDelta;
-  const wire = rpc.responseSerialize({ version: 3, delta: encodeTensor(delta) });
+  const rpc = coordinatorService().Work;
+  const wire = rpc.responseSerialize({ task: { task_id: 't', delta: encodeTensor(delta) } });
   const back = rpc.responseDeserialize(wire);
-  const decoded = decodeTensor(back.delta, { name: 'delta', expectShape: [2, 3] });
+  const decoded = decodeTensor(back.task!.delta, { name: 'delta', expectShape: [2, 3] });
   assert.deepEqual(decoded.shape, [2, 3]);
   assert.deepEqual(bitsOf(decoded.data), bitsOf(data));
 });
@@ -138,18 +138,29 @@ test('fuzz: arbitrary messages decode to a valid tensor or throw AdvclipError (3
   );
 });
 
+/** A length-delimited protobuf field: its tag, its length as a varint, its bytes. */
+function lengthDelimited(field: number, body: Uint8Array): Buffer {
+  const varint = (n: number) => {
+    const out: number[] = [];
+    for (; n >= 0x80; n >>>= 7) out.push((n & 0x7f) | 0x80);
+    return [...out, n];
+  };
+  return Buffer.from([...varint((field << 3) | 2), ...varint(body.length), ...body]);
+}
+
 test('fuzz: random protobuf bytes never yield a tensor that violates its own shape (300 runs)', () => {
-  const rpc = coordinatorService().GetDelta;
+  const rpc = coordinatorService().Work;
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+      // the random bytes are the Tensor in Task.delta (field 7) of CoordinatorMessage.task (field 1)
       let message;
       try {
-        message = rpc.responseDeserialize(Buffer.from(bytes));
+        message = rpc.responseDeserialize(lengthDelimited(1, lengthDelimited(7, bytes)));
       } catch {
         return; // protobuf-level garbage: grpc-js answers INTERNAL before our code runs
       }
       try {
-        const t = decodeTensor(message.delta, { name: 'delta', maxBytes: 1 << 16 });
+        const t = decodeTensor(message.task?.delta, { name: 'delta', maxBytes: 1 << 16 });
         assert.equal(t.data.length, t.shape.reduce((a, b) => a * b, 1));
       } catch (err) {
         if (!(err instanceof AdvclipError)) throw err;

@@ -26,10 +26,10 @@ const loraTask: RoundTask = { step: 3, round: 2, kind: 'lora', chunks: [{ index:
 const timing = { compute_ms: 1, fetch_ms: 0, decode_ms: 0, encode_ms: 0, total_ms: 2 };
 
 const validDeltaResult = resultBytes(
-  encodeResult('3.1.7', deltaTask, { chunks: [0, 2].map((index) => ({ index, count: 2, lossSum: 1.5, cleanLossSum: NaN, grads: new Map([['delta', f(12)]]) })), localDelta: null }, timing, shapes),
+  encodeResult('3.1.7', deltaTask, { chunks: [0, 2].map((index) => ({ index, count: 2, advLossSum: 1.5, cleanLossSum: NaN, grads: new Map([['delta', f(12)]]) })), localDelta: null }, timing, shapes),
 );
 const loraGrads = new Map<string, Float32Array>([['v.A', f(2)], ['v.B', f(2)], ['text_features', f(12)]]);
-const validLoraResult = resultBytes(encodeResult('3.2.8', loraTask, { chunks: [{ index: 1, count: 2, lossSum: 0.5, cleanLossSum: 0.25, grads: loraGrads }], localDelta: null }, timing, shapes));
+const validLoraResult = resultBytes(encodeResult('3.2.8', loraTask, { chunks: [{ index: 1, count: 2, advLossSum: 0.5, cleanLossSum: 0.25, grads: loraGrads }], localDelta: null }, timing, shapes));
 const validTask = taskBytes(encodeTask(deltaTask, envelope, shapes));
 
 /** Decodes a result for `task`; anything else than an accepted, fitting result must be an InvalidResult with a known reason. */
@@ -45,7 +45,7 @@ function resultDecodesOrRefused(bytes: Uint8Array, task: RoundTask): boolean {
     const r = decodeResult(message, task, shapes);
     assert.deepEqual(r.chunks.map((c) => c.index), task.chunks.map((c) => c.index).sort((a, b) => a - b));
     for (const c of r.chunks) {
-      assert.ok(Number.isFinite(c.lossSum));
+      assert.ok(Number.isFinite(c.advLossSum));
       assert.equal(c.count, task.chunks.find((k) => k.index === c.index)!.samples.length);
       for (const [name, data] of c.grads) {
         const shape = name === 'delta' ? shapes.delta : name === 'text_features' ? shapes.textFeatures : shapes.vision.get(name);
@@ -123,7 +123,7 @@ test('fuzz: results with arbitrary field values are refused with a reason or fit
   const chunk = fc.record({
     chunk_index: fc.constantFrom(0, 1, 2, 3),
     count: fc.integer({ min: 0, max: 3 }),
-    loss_sum: fc.oneof(fc.double(), fc.constant(NaN)),
+    clean_loss_sum: fc.oneof(fc.double(), fc.constant(NaN)),
     adv_loss_sum: fc.oneof(fc.double(), fc.constant(Infinity)),
     grads: fc.array(fc.record({ name, tensor }), { maxLength: 4 }),
   });

@@ -12,11 +12,13 @@ export interface ChunkResult {
    */
   'count'?: (number);
   /**
-   * Sum of per-sample clean cross-entropy.
+   * Sum of per-sample cross-entropy at delta = 0 (NaN when the run does not
+   * compute it, or for rounds without a LoRA forward pass).
    */
-  'loss_sum'?: (number | string);
+  'clean_loss_sum'?: (number | string);
   /**
-   * Sum of per-sample cross-entropy at the perturbed input.
+   * Sum of per-sample cross-entropy at the perturbed input (the adversarial
+   * loss the step minimises).
    */
   'adv_loss_sum'?: (number | string);
   /**
@@ -42,11 +44,13 @@ export interface ChunkResult__Output {
    */
   'count': (number);
   /**
-   * Sum of per-sample clean cross-entropy.
+   * Sum of per-sample cross-entropy at delta = 0 (NaN when the run does not
+   * compute it, or for rounds without a LoRA forward pass).
    */
-  'loss_sum': (number);
+  'clean_loss_sum': (number);
   /**
-   * Sum of per-sample cross-entropy at the perturbed input.
+   * Sum of per-sample cross-entropy at the perturbed input (the adversarial
+   * loss the step minimises).
    */
   'adv_loss_sum': (number);
   /**

@@ -5,8 +5,6 @@ import type { MethodDefinition } from '@grpc/proto-loader'
 import type { AdapterBlob as _advclip_v1_AdapterBlob, AdapterBlob__Output as _advclip_v1_AdapterBlob__Output } from '../../advclip/v1/AdapterBlob.ts';
 import type { AdapterRequest as _advclip_v1_AdapterRequest, AdapterRequest__Output as _advclip_v1_AdapterRequest__Output } from '../../advclip/v1/AdapterRequest.ts';
 import type { CoordinatorMessage as _advclip_v1_CoordinatorMessage, CoordinatorMessage__Output as _advclip_v1_CoordinatorMessage__Output } from '../../advclip/v1/CoordinatorMessage.ts';
-import type { DeltaBlob as _advclip_v1_DeltaBlob, DeltaBlob__Output as _advclip_v1_DeltaBlob__Output } from '../../advclip/v1/DeltaBlob.ts';
-import type { DeltaRequest as _advclip_v1_DeltaRequest, DeltaRequest__Output as _advclip_v1_DeltaRequest__Output } from '../../advclip/v1/DeltaRequest.ts';
 import type { RegisterReply as _advclip_v1_RegisterReply, RegisterReply__Output as _advclip_v1_RegisterReply__Output } from '../../advclip/v1/RegisterReply.ts';
 import type { RegisterRequest as _advclip_v1_RegisterRequest, RegisterRequest__Output as _advclip_v1_RegisterRequest__Output } from '../../advclip/v1/RegisterRequest.ts';
 import type { WorkerMessage as _advclip_v1_WorkerMessage, WorkerMessage__Output as _advclip_v1_WorkerMessage__Output } from '../../advclip/v1/WorkerMessage.ts';
@@ -26,21 +24,6 @@ export interface CoordinatorClient extends grpc.Client {
   getAdapter(argument: _advclip_v1_AdapterRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_advclip_v1_AdapterBlob__Output>): grpc.ClientUnaryCall;
   getAdapter(argument: _advclip_v1_AdapterRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_advclip_v1_AdapterBlob__Output>): grpc.ClientUnaryCall;
   getAdapter(argument: _advclip_v1_AdapterRequest, callback: grpc.requestCallback<_advclip_v1_AdapterBlob__Output>): grpc.ClientUnaryCall;
-  
-  /**
-   * A delta version a Task referred to by number.
-   */
-  GetDelta(argument: _advclip_v1_DeltaRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_advclip_v1_DeltaBlob__Output>): grpc.ClientUnaryCall;
-  GetDelta(argument: _advclip_v1_DeltaRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_advclip_v1_DeltaBlob__Output>): grpc.ClientUnaryCall;
-  GetDelta(argument: _advclip_v1_DeltaRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_advclip_v1_DeltaBlob__Output>): grpc.ClientUnaryCall;
-  GetDelta(argument: _advclip_v1_DeltaRequest, callback: grpc.requestCallback<_advclip_v1_DeltaBlob__Output>): grpc.ClientUnaryCall;
-  /**
-   * A delta version a Task referred to by number.
-   */
-  getDelta(argument: _advclip_v1_DeltaRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_advclip_v1_DeltaBlob__Output>): grpc.ClientUnaryCall;
-  getDelta(argument: _advclip_v1_DeltaRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_advclip_v1_DeltaBlob__Output>): grpc.ClientUnaryCall;
-  getDelta(argument: _advclip_v1_DeltaRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_advclip_v1_DeltaBlob__Output>): grpc.ClientUnaryCall;
-  getDelta(argument: _advclip_v1_DeltaRequest, callback: grpc.requestCallback<_advclip_v1_DeltaBlob__Output>): grpc.ClientUnaryCall;
   
   /**
    * Admission: checks the cluster token and the model hash.
@@ -79,11 +62,6 @@ export interface CoordinatorHandlers extends grpc.UntypedServiceImplementation {
   GetAdapter: grpc.handleUnaryCall<_advclip_v1_AdapterRequest__Output, _advclip_v1_AdapterBlob>;
   
   /**
-   * A delta version a Task referred to by number.
-   */
-  GetDelta: grpc.handleUnaryCall<_advclip_v1_DeltaRequest__Output, _advclip_v1_DeltaBlob>;
-  
-  /**
    * Admission: checks the cluster token and the model hash.
    */
   Register: grpc.handleUnaryCall<_advclip_v1_RegisterRequest__Output, _advclip_v1_RegisterReply>;
@@ -98,7 +76,6 @@ export interface CoordinatorHandlers extends grpc.UntypedServiceImplementation {
 
 export interface CoordinatorDefinition extends grpc.ServiceDefinition {
   GetAdapter: MethodDefinition<_advclip_v1_AdapterRequest, _advclip_v1_AdapterBlob, _advclip_v1_AdapterRequest__Output, _advclip_v1_AdapterBlob__Output>
-  GetDelta: MethodDefinition<_advclip_v1_DeltaRequest, _advclip_v1_DeltaBlob, _advclip_v1_DeltaRequest__Output, _advclip_v1_DeltaBlob__Output>
   Register: MethodDefinition<_advclip_v1_RegisterRequest, _advclip_v1_RegisterReply, _advclip_v1_RegisterRequest__Output, _advclip_v1_RegisterReply__Output>
   Work: MethodDefinition<_advclip_v1_WorkerMessage, _advclip_v1_CoordinatorMessage, _advclip_v1_WorkerMessage__Output, _advclip_v1_CoordinatorMessage__Output>
 }

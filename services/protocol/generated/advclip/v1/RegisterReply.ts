@@ -1,5 +1,6 @@
 // Original file: proto/advclip/v1/coordinator.proto
 
+import type { RunSpec as _advclip_v1_RunSpec, RunSpec__Output as _advclip_v1_RunSpec__Output } from '../../advclip/v1/RunSpec.ts';
 import type { Long } from '@grpc/proto-loader';
 
 export interface RegisterReply {
@@ -12,12 +13,6 @@ export interface RegisterReply {
    */
   'heartbeat_interval_ms'?: (number);
   /**
-   * The run configuration the worker needs as JSON: model and data paths,
-   * seed, LoRA config (rank, alpha, targets, dropout), prompt template,
-   * perturbation mode, epsilon, class names.
-   */
-  'run_config_json'?: (string);
-  /**
    * NATS server for adapter versions; empty: use GetAdapter.
    */
   'nats_url'?: (string);
@@ -29,6 +24,10 @@ export interface RegisterReply {
    * The newest adapter version at registration time.
    */
   'adapter_version'?: (number | string | Long);
+  /**
+   * The run to compute for (run.proto).
+   */
+  'run_spec'?: (_advclip_v1_RunSpec | null);
 }
 
 export interface RegisterReply__Output {
@@ -41,12 +40,6 @@ export interface RegisterReply__Output {
    */
   'heartbeat_interval_ms': (number);
   /**
-   * The run configuration the worker needs as JSON: model and data paths,
-   * seed, LoRA config (rank, alpha, targets, dropout), prompt template,
-   * perturbation mode, epsilon, class names.
-   */
-  'run_config_json': (string);
-  /**
    * NATS server for adapter versions; empty: use GetAdapter.
    */
   'nats_url': (string);
@@ -58,4 +51,8 @@ export interface RegisterReply__Output {
    * The newest adapter version at registration time.
    */
   'adapter_version': (number);
+  /**
+   * The run to compute for (run.proto).
+   */
+  'run_spec': (_advclip_v1_RunSpec__Output | null);
 }

@@ -9,7 +9,6 @@ import type { Long } from '@grpc/proto-loader';
  */
 export interface Seeds {
   'seed'?: (number | string | Long);
-  'epoch'?: (number | string | Long);
 }
 
 /**
@@ -19,5 +18,4 @@ export interface Seeds {
  */
 export interface Seeds__Output {
   'seed': (number);
-  'epoch': (number);
 }

@@ -26,18 +26,16 @@ export interface Task {
    */
   'adapter_version'?: (number | string | Long);
   'adapter_sha256'?: (string);
+  /**
+   * The universal perturbation delta [S, S, 3], inline. Unset in per-sample
+   * mode and for TEXT_GRAD.
+   */
   'delta'?: (_advclip_v1_Tensor | null);
-  'delta_version'?: (number | string | Long);
   /**
    * Whole chunks assigned to this worker, in any order.
    */
   'chunks'?: (_advclip_v1_Chunk)[];
   'seeds'?: (_advclip_v1_Seeds | null);
-  /**
-   * Round options as JSON (e.g. tau, eta_delta, epsilon, delta step rule,
-   * attack for EVAL); the run-wide config came with RegisterReply.
-   */
-  'options_json'?: (string);
   /**
    * The coordinator stops waiting for this task after this many ms and
    * reassigns its chunks; a later answer is discarded.
@@ -48,11 +46,6 @@ export interface Task {
    * [classes, projection_dim]. Unset for other kinds.
    */
   'text_grad'?: (_advclip_v1_Tensor | null);
-  /**
-   * The perturbation: inline bytes, or a version the worker already holds
-   * (or fetches with GetDelta). Unset in per-sample mode.
-   */
-  'delta_source'?: "delta"|"delta_version";
 }
 
 export interface Task__Output {
@@ -75,18 +68,16 @@ export interface Task__Output {
    */
   'adapter_version': (number);
   'adapter_sha256': (string);
-  'delta'?: (_advclip_v1_Tensor__Output | null);
-  'delta_version'?: (number);
+  /**
+   * The universal perturbation delta [S, S, 3], inline. Unset in per-sample
+   * mode and for TEXT_GRAD.
+   */
+  'delta': (_advclip_v1_Tensor__Output | null);
   /**
    * Whole chunks assigned to this worker, in any order.
    */
   'chunks': (_advclip_v1_Chunk__Output)[];
   'seeds': (_advclip_v1_Seeds__Output | null);
-  /**
-   * Round options as JSON (e.g. tau, eta_delta, epsilon, delta step rule,
-   * attack for EVAL); the run-wide config came with RegisterReply.
-   */
-  'options_json': (string);
   /**
    * The coordinator stops waiting for this task after this many ms and
    * reassigns its chunks; a later answer is discarded.
@@ -97,9 +88,4 @@ export interface Task__Output {
    * [classes, projection_dim]. Unset for other kinds.
    */
   'text_grad': (_advclip_v1_Tensor__Output | null);
-  /**
-   * The perturbation: inline bytes, or a version the worker already holds
-   * (or fetches with GetDelta). Unset in per-sample mode.
-   */
-  'delta_source'?: "delta"|"delta_version";
 }

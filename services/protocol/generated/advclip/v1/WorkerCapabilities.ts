@@ -27,6 +27,11 @@ export interface WorkerCapabilities {
    * advclip version of the worker.
    */
   'version'?: (string);
+  /**
+   * The RunSpec version (run.proto) the worker reads; the coordinator admits
+   * only its own (0: a worker that predates the RunSpec message).
+   */
+  'run_spec_version'?: (number);
 }
 
 export interface WorkerCapabilities__Output {
@@ -55,4 +60,9 @@ export interface WorkerCapabilities__Output {
    * advclip version of the worker.
    */
   'version': (string);
+  /**
+   * The RunSpec version (run.proto) the worker reads; the coordinator admits
+   * only its own (0: a worker that predates the RunSpec message).
+   */
+  'run_spec_version': (number);
 }

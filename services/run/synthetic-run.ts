@@ -1,6 +1,7 @@
 /**
- * A throwaway model directory and data set for timing the cluster on a named
- * architecture: random weights in HF layout, the shipped model's tokenizer,
+ * The synthetic run the benchmarks time: its TrainSpec, random inputs for
+ * a model in memory, and a throwaway model directory and data set for
+ * timing the cluster on a named architecture: random weights in HF layout, the shipped model's tokenizer,
  * random-noise images, class names long enough that every prompt fills the
  * text tower (as the PyTorch anchor's 77-token prompts). Workers load them
  * from disk like any real run, so the measurement includes the real path.
@@ -11,6 +12,9 @@ import type { ClipConfig } from '../core/clip-config.ts';
 import { notFound } from '../core/errors.ts';
 import { randomClipWeights } from '../core/presets.ts';
 import { RandomStream } from '../core/rng.ts';
+import type { SampleSource } from '../core/shard.ts';
+import { validateTrainSpec, type TrainSpec } from '../core/train-spec.ts';
+import { defaultLoraConfig } from '../core/lora.ts';
 import { encodePng } from '../io/images.ts';
 import { writeClipModelDir } from '../io/model-dir.ts';
 import { ClipTokenizer } from '../io/tokenizer.ts';
@@ -56,4 +60,48 @@ export async function writeSyntheticRun(dir: string, config: ClipConfig, samples
     }
   }
   return { model, data, shots };
+}
+
+/** The step the benchmarks time: LoRA dropout off and no augmentation, as the PyTorch anchor; `steps` measured after one warm-up. */
+export function benchSpec(o: { readonly tau: number; readonly steps: number; readonly batch: number; readonly chunkSize: number }): TrainSpec {
+  return validateTrainSpec({
+    method: 'advclip-lora',
+    seed: 1,
+    lora: { ...defaultLoraConfig, dropout: 0 },
+    epsilon: 1 / 255,
+    tau: o.tau,
+    perturbation: 'universal',
+    deltaStep: 'sign',
+    lrDelta: 0.5 / 255,
+    deltaCalibration: 'none',
+    loraUpdate: 'jacobi',
+    optimizer: 'adamw',
+    lr: 2e-4,
+    schedule: 'constant',
+    weightDecay: 1e-2,
+    iters: 1 + o.steps,
+    batchSize: o.batch,
+    chunkSize: o.chunkSize,
+    augment: 'none',
+    sync: 'exact',
+    cleanLoss: false,
+    resetDeltaEachEpoch: false,
+  });
+}
+
+/** Random images and prompts of full text length, as the anchor's. */
+export function benchInputs(config: ClipConfig, batch: number, promptCount: number): { prompts: number[][]; source: SampleSource } {
+  const s = config.vision.imageSize;
+  const t = config.text;
+  const rng = new RandomStream(7);
+  const pixels = Float32Array.from({ length: batch * s * s * 3 }, () => rng.uniform());
+  const body = t.maxPositionEmbeddings - 2;
+  const prompts = Array.from({ length: promptCount }, (_, c) => [t.bosTokenId, ...Array.from({ length: body }, (_, j) => 3 + ((c * body + j) % (t.vocabSize - 6))), t.eosTokenId === 2 ? t.vocabSize - 1 : t.eosTokenId]);
+  const per = s * s * 3;
+  const source: SampleSource = async (samples) => {
+    const out = new Float32Array(samples.length * per);
+    samples.forEach((i, k) => out.set(pixels.subarray(i * per, (i + 1) * per), k * per));
+    return { pixels: out, labels: samples.map((i) => i % promptCount) };
+  };
+  return { prompts, source };
 }

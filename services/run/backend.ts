@@ -1,20 +1,13 @@
 /**
- * What every command shares: the backend choice (--backend, then
- * ADVCLIP_BACKEND, then automatic), its one log line, and loading a model
- * directory into a ClipModel.
+ * What every process that computes shares: the backend choice (--backend,
+ * then ADVCLIP_BACKEND, then automatic), its one log line, and loading a
+ * model directory into a ClipModel.
  */
-import type { FlagSpec } from './args.ts';
-import { BackendNames, initBackend, parseBackendName, type BackendChoice } from '../core/backend.ts';
+import { initBackend, parseBackendName, type BackendChoice } from '../core/backend.ts';
 import { ClipModel } from '../core/clip.ts';
 import { invalidArgument } from '../core/errors.ts';
 import { loadClipModelDir, type ClipModelDir } from '../io/model-dir.ts';
-import type { Logger } from './log.ts';
-
-export const backendFlag: FlagSpec = {
-  type: 'string',
-  arg: BackendNames.join('|'),
-  help: 'compute backend (env ADVCLIP_BACKEND; auto tries node-gpu, node, native, wasm, cpu; ADVCLIP_NATIVE_THREADS sets native\'s threads)',
-};
+import type { Logger } from '../protocol/log.ts';
 
 function nativeThreads(): number | undefined {
   const raw = process.env.ADVCLIP_NATIVE_THREADS;
@@ -24,9 +17,9 @@ function nativeThreads(): number | undefined {
   return n;
 }
 
-export async function startBackend(flag: unknown, log: Logger): Promise<BackendChoice> {
-  const wanted = parseBackendName(typeof flag === 'string' ? flag : (process.env.ADVCLIP_BACKEND ?? 'auto'));
-  const choice = await initBackend(wanted, { nativeThreads: nativeThreads() });
+/** `wanted`: --backend; then env ADVCLIP_BACKEND; then automatic. */
+export async function startBackend(wanted: string | undefined, log: Logger): Promise<BackendChoice> {
+  const choice = await initBackend(parseBackendName(wanted ?? process.env.ADVCLIP_BACKEND ?? 'auto'), { nativeThreads: nativeThreads() });
   log.info(`backend ${choice.name}`, choice.skipped.length ? { skipped: choice.skipped } : {});
   return choice;
 }

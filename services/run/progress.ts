@@ -3,7 +3,7 @@
  * terminal; elsewhere (CI, services, pipes) a log line every 10 seconds.
  */
 import cliProgress from 'cli-progress';
-import type { Logger } from './log.ts';
+import type { Logger } from '../protocol/log.ts';
 
 export interface Progress {
   update(done: number, fields?: Record<string, string | number>): void;

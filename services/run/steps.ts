@@ -1,0 +1,169 @@
+/**
+ * The step loop of a run and its outputs: `runSteps` drives trainStep
+ * through any executor (in this process, or the coordinator's workers) with
+ * progress and per-step JSON lines; `writeTrainOutputs` writes the PEFT
+ * adapter and train.json; `trainInProcess` is `advclip train`'s whole run.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { localExecutor } from '../core/local-executor.ts';
+import { ShardComputer } from '../core/shard.ts';
+import type { TrainSpec } from '../core/train-spec.ts';
+import { initTrainState, trainStep, type Executor, type StepReport, type TrainState } from '../core/trainer.ts';
+import { modelSha256, trainSetSha256 } from '../io/model-hash.ts';
+import { saveAdapter } from '../io/peft.ts';
+import type { Logger } from '../protocol/log.ts';
+import { startBackend } from './backend.ts';
+import { checkpointingFrom, type Checkpointing, type CheckpointOptions } from './checkpointing.ts';
+import { prepareRun, type RunPlan, type TrainingSetup } from './prepare.ts';
+import { createProgress } from './progress.ts';
+import type { RunSpec } from './spec.ts';
+
+export interface TrainSummary {
+  readonly out: string;
+  readonly method: string;
+  readonly iters: number;
+  readonly final: { loss: number; clean_loss: number } | null;
+  readonly seconds: number;
+  readonly seconds_per_step: number | null;
+}
+
+/** A step's report and its wall time. */
+export interface TimedStep extends StepReport {
+  readonly seconds: number;
+}
+
+/** Runs the steps through an executor, with progress and per-step JSON lines; the shared loop of train and coordinator. */
+export async function runSteps(
+  state: TrainState,
+  spec: TrainSpec,
+  setSize: number,
+  execute: Executor,
+  log: Logger,
+  opts: { json: boolean; onStep?: (r: StepReport, state: TrainState) => Promise<void> | void; shouldStop?: () => boolean },
+): Promise<TimedStep[]> {
+  const history: TimedStep[] = [];
+  const progress = createProgress(spec.method, spec.iters, log, { enabled: !opts.json });
+  progress.update(state.step);
+  while (state.step < spec.iters && !opts.shouldStop?.()) {
+    const started = performance.now();
+    const report = { ...(await trainStep(state, spec, setSize, execute)), seconds: 0 };
+    report.seconds = (performance.now() - started) / 1000;
+    history.push(report);
+    if (opts.json) process.stderr.write(JSON.stringify({ event: 'step', ...report }) + '\n');
+    progress.update(state.step, {
+      loss: report.loss.toFixed(3),
+      ...(Number.isFinite(report.cleanLoss) && spec.method === 'advclip-lora' ? { clean: report.cleanLoss.toFixed(3) } : {}),
+      ...(spec.perturbation === 'universal' && report.deltaLinf > 0 ? { 'δ∞': (report.deltaLinf * 255).toFixed(2) + '/255' } : {}),
+    });
+    await opts.onStep?.(report, state);
+  }
+  progress.stop();
+  return history;
+}
+
+export async function writeTrainOutputs(out: string, setup: RunPlan, state: TrainState, history: readonly TimedStep[], extra: Record<string, unknown>): Promise<TrainSummary> {
+  await mkdir(out, { recursive: true });
+  await saveAdapter(out, state.lora, setup.dir.files.config.replace(/\/config\.json$/, ''), { advclip_step: String(state.step) });
+  const last = history.at(-1);
+  const summary = {
+    out,
+    method: setup.spec.method,
+    iters: state.step,
+    final: last ? { loss: last.loss, clean_loss: last.cleanLoss } : null,
+    ...extra,
+  };
+  const trainJson = {
+    ...summary,
+    config: { ...setup.spec, classes: setup.dataset.classNames, train_images: setup.trainSet.length },
+    history: history.map((h) => ({ step: h.step, loss: h.loss, clean_loss: h.cleanLoss, lr: h.lr, grad_norm: h.gradNorm, delta_linf: h.deltaLinf, lr_delta: h.lrDelta, seconds: h.seconds })),
+  };
+  await writeFile(join(out, 'train.json'), JSON.stringify(trainJson, null, 2) + '\n');
+  return summary as TrainSummary;
+}
+
+export interface TrainedRun {
+  readonly state: TrainState;
+  readonly history: TimedStep[];
+  readonly seconds: number;
+}
+
+/** The state a run starts from: its newest valid checkpoint's, or step 0. */
+export async function startingState(plan: RunPlan, checkpoints: Checkpointing | null): Promise<TrainState> {
+  const fresh = initTrainState(plan.spec, plan.initial);
+  return checkpoints ? checkpoints.resume(fresh) : fresh;
+}
+
+/**
+ * A run resumed at its last step has nothing to do. Its outputs, when `out`
+ * has them, are left as they are (never rewritten with an empty history):
+ * their summary. Without them, the checkpoint's adapter is written there.
+ * null when the run has steps to go.
+ */
+export async function finishedRun(out: string, plan: RunPlan, state: TrainState, log: Logger): Promise<TrainSummary | null> {
+  if (state.step === 0 || state.step < plan.spec.iters) return null;
+  const written = await readFile(join(out, 'train.json'), 'utf8').then(
+    (text) => JSON.parse(text) as Record<string, unknown>,
+    () => null,
+  );
+  if (written) {
+    log.info(`the run is already finished: its checkpoint is at step ${state.step} of ${plan.spec.iters}; nothing to do, ${out} is left as it is`, { step: state.step });
+    const { config: _config, history: _history, ...summary } = written;
+    return summary as unknown as TrainSummary;
+  }
+  log.info(`the run is already finished: its checkpoint is at step ${state.step} of ${plan.spec.iters}; writing its adapter to ${out}`, { step: state.step });
+  return writeTrainOutputs(out, plan, state, [], { seconds: 0, seconds_per_step: null });
+}
+
+/** Trains in this process on a prepared setup from `state` (step 0 by default), writing checkpoints when given. */
+export async function trainInProcess(setup: TrainingSetup, log: Logger, json: boolean, checkpoints: Checkpointing | null = null, state = initTrainState(setup.spec, setup.initial)): Promise<TrainedRun> {
+  const { spec } = setup;
+  log.info(`training ${spec.method}`, { iters: spec.iters, batch: Math.min(spec.batchSize, setup.trainSet.length), tau: spec.tau, epsilon: spec.epsilon });
+  const executor = localExecutor(new ShardComputer(setup.model, spec, setup.prompts, setup.source));
+  const started = performance.now();
+  try {
+    const history = await runSteps(state, spec, setup.trainSet.length, executor.execute, log, { json, onStep: async (_r, s) => void (await checkpoints?.afterStep(s)) });
+    await checkpoints?.final(state);
+    return { state, history, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    executor.dispose();
+  }
+}
+
+/** What `advclip train` runs: a RunSpec and where its outputs go. */
+export interface LocalTrainOptions {
+  readonly run: RunSpec;
+  readonly out: string;
+  readonly backend?: string;
+  readonly checkpoints: CheckpointOptions | null;
+  /** a JSON line per step on stderr, no progress bar */
+  readonly json: boolean;
+}
+
+/** A whole run in this process: prepare, (resume,) train, write the adapter and train.json; the summary. */
+export async function trainLocally(o: LocalTrainOptions, log: Logger): Promise<TrainSummary> {
+  const backend = await startBackend(o.backend, log);
+  const setup = await prepareRun(o.run, backend, log);
+  try {
+    const checkpoints = o.checkpoints ? checkpointingFrom(o.checkpoints, await runIdentity(setup), setup.initial, log) : null;
+    const resumed = await startingState(setup, checkpoints);
+    const finished = await finishedRun(o.out, setup, resumed, log);
+    if (finished) return finished;
+    const { state, history, seconds } = await trainInProcess(setup, log, o.json, checkpoints, resumed);
+    return await writeTrainOutputs(o.out, setup, state, history, {
+      seconds,
+      seconds_per_step: history.length ? seconds / history.length : null,
+      backend: backend.name,
+      workers: 0,
+    });
+  } finally {
+    setup.model.dispose();
+    log.debug('tensors after training', { numTensors: tf.memory().numTensors });
+  }
+}
+
+/** What a checkpoint belongs to: the training spec, the model's and the K-shot set's hashes. */
+export async function runIdentity(plan: RunPlan): Promise<{ spec: TrainSpec; modelSha256: string; trainSetSha256: string }> {
+  return { spec: plan.spec, modelSha256: await modelSha256(plan.dir.files), trainSetSha256: trainSetSha256(plan.dataset.root, plan.trainSet) };
+}
