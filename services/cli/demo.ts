@@ -7,7 +7,7 @@
  */
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AttackSpec } from '../core/evaluate.ts';
+import { attackSpec, type AttackSpec } from '../core/evaluate.ts';
 import { invalidArgument } from '../core/errors.ts';
 import type { LoraWeights } from '../core/lora.ts';
 import type { StepReport } from '../core/trainer.ts';
@@ -125,7 +125,7 @@ export async function runDemo(flags: FlagValues, _argv: readonly string[], log: 
     augment: flags.augment,
     workers: flags.workers,
   });
-  const attack = (kind: AttackSpec['attack'], eps: number): AttackSpec => ({ attack: kind, epsilon: eps, steps: flags['pgd-steps'] as number, randomStart: true, restarts: 1, seed: flags.seed as number });
+  const attack = (kind: AttackSpec['attack'], eps: number): AttackSpec => attackSpec({ attack: kind, epsilon: eps, steps: flags['pgd-steps'] as number, seed: flags.seed as number });
   const results: Record<string, TaskResult> = {};
 
   for (const task of tasks) {
