@@ -29,7 +29,7 @@ export const trainFlags: FlagTable = {
   tau: { type: 'int', default: 2, help: 'ascent steps on δ per step' },
   'lr-delta': { type: 'fraction', arg: 'η', help: 'δ step size η_δ (default ε/2)' },
   'delta-step': { type: 'string', default: 'sign', choices: DeltaSteps, help: 'δ ascent: raw gradient or its sign' },
-  perturbation: { type: 'string', default: 'universal', choices: Perturbations, help: 'one δ carried across minibatches, or Madry per-sample PGD' },
+  perturbation: { type: 'string', default: 'universal', choices: Perturbations, help: 'one δ carried across minibatches, or Madry per-sample PGD (random start, τ steps of --lr-delta by --delta-step; the PGD of advclip eval)' },
   'reset-delta': { type: 'boolean', help: 'reset the universal δ each epoch (the authors’ code; Algorithm 1 carries it)' },
   'lora-update': { type: 'string', default: 'jacobi', choices: LoraUpdates, help: 'update A and B together, or A then B at the new A' },
   optimizer: { type: 'string', default: 'adamw', choices: Optimizers, help: 'AdamW (β 0.9/0.999, ε 1e-8) or plain SGD' },
