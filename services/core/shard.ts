@@ -23,7 +23,7 @@ import type { Adapters, ClipModel } from './clip.ts';
 import type { DropoutPlan } from './dropout.ts';
 import { invalidArgument } from './errors.ts';
 import { loraScale, type LoraWeights } from './lora.ts';
-import { pgd } from './attacks.ts';
+import { clampToBall, pgd } from './attacks.ts';
 import { crossEntropyPerSample, oneHotLabels, perturbedLoss } from './objective.ts';
 import { Purpose, RandomStream } from './rng.ts';
 import { hostTidy } from './scope.ts';
@@ -305,12 +305,11 @@ export function addInto(acc: Float32Array, g: Float32Array): void {
 
 /** One projected ascent step on the universal δ: δ ← P_Δ(δ + η_δ·g) or with sign(g); g = sum / count. */
 export function ascend(delta: Float32Array, gradSum: Float32Array, count: number, spec: TrainSpec): Float32Array {
-  const eps = spec.epsilon;
-  const out = new Float32Array(delta.length);
+  const stepped = new Float32Array(delta.length);
   for (let j = 0; j < delta.length; j++) {
     const g = gradSum[j] / count;
-    const stepped = delta[j] + spec.lrDelta * (spec.deltaStep === 'sign' ? Math.sign(g) : g);
-    out[j] = Math.min(eps, Math.max(-eps, stepped));
+    stepped[j] = delta[j] + spec.lrDelta * (spec.deltaStep === 'sign' ? Math.sign(g) : g);
   }
-  return out;
+  // rounding to float32 is monotone, so clamping after it equals clamping before
+  return hostTidy(() => (clampToBall(tf.tensor1d(stepped), spec.epsilon).dataSync() as Float32Array).slice());
 }
