@@ -96,7 +96,7 @@ export function attackImages(model: Classifier, x: tf.Tensor4D, labels: readonly
 }
 
 export interface BatchOutcome {
-  /** correct after the attack (for AutoAttack: after all its components) */
+  /** correct at the clean point and after the attack (for AutoAttack: after all its components) */
   readonly correct: number;
   readonly lossSum: number;
   /** correctly classified images at the clean point ('clean') and after each reported attack */
@@ -119,8 +119,9 @@ export function evaluateImages(model: Classifier, images: tf.Tensor4D, labels: r
   return hostTidy(() => {
     const { xAdv, robustAfter } = attackImages(model, images, labels, sampleIds, spec, onStage);
     const logits = model(xAdv);
-    const predicted = tf.argMax(logits, 1).dataSync();
-    const correct = labels.reduce((n, label, i) => n + (predicted[i] === label ? 1 : 0), 0);
+    // robust: correct at the clean point and at every point an attack tried (RobustBench's count)
+    const stages = ['clean', ...reportedAttacks(spec.attack)];
+    const correct = robustAfter[stages[stages.length - 1]].filter(Boolean).length;
     const lossSum = tf.sum(crossEntropyPerSample(logits, oneHotLabels(labels, logits.shape[1]))).dataSync()[0];
     const perAttack = Object.fromEntries(Object.entries(robustAfter).map(([name, robust]) => [name, robust.filter(Boolean).length]));
     return { correct, lossSum, perAttack };
