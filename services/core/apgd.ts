@@ -11,7 +11,7 @@
  * other classes in turn, on the samples not yet misclassified.
  */
 import * as tf from '@tensorflow/tfjs';
-import { classRanking, logitAt, probe, projectLinf, randomStart, replaceRows, rowsOf, selectRows, type Classifier } from './attacks.ts';
+import { classRanking, logitAt, onStillRobust, probe, projectLinf, randomStart, rowsOf, selectRows, type Classifier } from './attacks.ts';
 import { crossEntropyPerSample, oneHotLabels } from './objective.ts';
 import { Purpose, wordOf } from './rng.ts';
 
@@ -135,33 +135,6 @@ export function apgdRun(model: Classifier, x: tf.Tensor4D, labels: readonly numb
   const result = selectRows(fooled, xBestAdv, xBest);
   tf.dispose([xAdv, xOld, grad, gradBest, xBest, xBestAdv]);
   return { xAdv: result, bestLoss, fooled };
-}
-
-/**
- * Runs `attempt` on the samples not yet misclassified, each attempt in turn,
- * keeping each sample's point from the attempt that misclassified it (else
- * from the last attempt). attempt gets the rows' positions in x.
- */
-export function onStillRobust(
-  x: tf.Tensor4D,
-  attempts: number,
-  attempt: (a: number, rows: readonly number[], xRows: tf.Tensor4D) => { xAdv: tf.Tensor4D; fooled: readonly boolean[] },
-): tf.Tensor4D {
-  let out = tf.clone(x);
-  const fooled = new Array<boolean>(x.shape[0]).fill(false);
-  for (let a = 0; a < attempts; a++) {
-    const rows = fooled.flatMap((f, i) => (f ? [] : [i]));
-    if (rows.length === 0) break;
-    const xRows = rowsOf(x, rows);
-    const run = attempt(a, rows, xRows);
-    xRows.dispose();
-    const merged = replaceRows(out, rows, run.xAdv);
-    rows.forEach((r, k) => run.fooled[k] && (fooled[r] = true));
-    run.xAdv.dispose();
-    out.dispose();
-    out = merged;
-  }
-  return out;
 }
 
 /** APGD-CE: cross-entropy, `restarts` runs on the samples still correctly classified */

@@ -186,3 +186,30 @@ export function replaceRows(x: tf.Tensor4D, rows: readonly number[], rowsNew: tf
   rows.forEach((r, k) => data.set(news.subarray(k * per, (k + 1) * per), r * per));
   return tf.tensor4d(data, x.shape);
 }
+
+/**
+ * Runs `attempt` on the samples not yet misclassified, each attempt in turn,
+ * keeping each sample's point from the attempt that misclassified it (else
+ * from the last attempt). attempt gets the rows' positions in x.
+ */
+export function onStillRobust(
+  x: tf.Tensor4D,
+  attempts: number,
+  attempt: (a: number, rows: readonly number[], xRows: tf.Tensor4D) => { xAdv: tf.Tensor4D; fooled: readonly boolean[] },
+): tf.Tensor4D {
+  let out = tf.clone(x);
+  const fooled = new Array<boolean>(x.shape[0]).fill(false);
+  for (let a = 0; a < attempts; a++) {
+    const rows = fooled.flatMap((f, i) => (f ? [] : [i]));
+    if (rows.length === 0) break;
+    const xRows = rowsOf(x, rows);
+    const run = attempt(a, rows, xRows);
+    xRows.dispose();
+    const merged = replaceRows(out, rows, run.xAdv);
+    rows.forEach((r, k) => run.fooled[k] && (fooled[r] = true));
+    run.xAdv.dispose();
+    out.dispose();
+    out = merged;
+  }
+  return out;
+}

@@ -11,8 +11,7 @@
  * The targets are the top `targets` other classes at the clean point.
  */
 import * as tf from '@tensorflow/tfjs';
-import { classRanking, logitAt, probe, rowsOf, type Classifier } from './attacks.ts';
-import { onStillRobust } from './apgd.ts';
+import { classRanking, logitAt, onStillRobust, probe, rowsOf, type Classifier } from './attacks.ts';
 
 export interface FabOptions {
   readonly epsilon: number;
