@@ -4,15 +4,12 @@
  * attacks, white box (the text features are part of the attacked model).
  */
 import * as tf from '@tensorflow/tfjs';
-import { crossEntropyLoss, evalStartKeys, fgsm, pgd, type Classifier } from './attacks.ts';
-import { apgdCe, apgdTargeted } from './apgd.ts';
-import { autoAttack, AutoAttackComponents, type AutoAttackOptions } from './autoattack.ts';
+import { crossEntropyLoss, evalStartKeys, fgsm, pgd, replaceRows, rowsOf, type Classifier } from './attacks.ts';
+import { autoAttack, AutoAttackComponents, runComponent, type AutoAttackComponent, type AutoAttackOptions } from './autoattack.ts';
 import type { Adapters, ClipModel } from './clip.ts';
 import { invalidArgument } from './errors.ts';
-import { fabTargeted } from './fab.ts';
 import { crossEntropyPerSample, oneHotLabels } from './objective.ts';
 import { hostTidy } from './scope.ts';
-import { square } from './square.ts';
 
 export const Attacks = ['none', 'fgsm', 'pgd', 'apgd-ce', 'apgd-t', 'fab-t', 'square', 'autoattack'] as const;
 export type AttackName = (typeof Attacks)[number];
@@ -65,6 +62,26 @@ export interface AttackOutcome {
   readonly robustAfter: Readonly<Record<string, readonly boolean[]>>;
 }
 
+const componentOptions = (spec: AttackSpec, startKeys: readonly (readonly number[])[]): AutoAttackOptions => ({
+  epsilon: spec.epsilon,
+  iterations: spec.iterations,
+  restarts: spec.restarts,
+  targets: spec.targets,
+  queries: spec.queries,
+  startKeys,
+});
+
+/** an attack run only on the images classified correctly at the clean point (the others are not robust anyway), the rest left at x */
+function onCleanCorrect(x: tf.Tensor4D, clean: readonly boolean[], attack: (rows: readonly number[], xRows: tf.Tensor4D) => tf.Tensor4D): tf.Tensor4D {
+  const rows = clean.flatMap((c, i) => (c ? [i] : []));
+  if (rows.length === 0) return tf.clone(x);
+  const xRows = rowsOf(x, rows);
+  const adv = attack(rows, xRows);
+  const out = replaceRows(x, rows, adv);
+  tf.dispose([xRows, adv]);
+  return out;
+}
+
 const predictions = (model: Classifier, x: tf.Tensor4D): Int32Array => tf.tidy(() => tf.argMax(model(x), 1).dataSync() as Int32Array);
 
 /** Runs spec's attack on a batch: images [n,H,W,3] in [0,1], labels, sample ids (keys of every random draw). */
@@ -75,21 +92,15 @@ export function attackImages(model: Classifier, x: tf.Tensor4D, labels: readonly
     const p = predictions(model, xx);
     return labels.map((y, i) => p[i] === y);
   };
-  if (spec.attack === 'autoattack') {
-    const opts: AutoAttackOptions = { epsilon: spec.epsilon, iterations: spec.iterations, restarts: spec.restarts, targets: spec.targets, queries: spec.queries, startKeys };
-    return autoAttack(model, x, labels, opts, onStage);
-  }
+  if (spec.attack === 'autoattack') return autoAttack(model, x, labels, componentOptions(spec, startKeys), onStage);
   const clean = correctOf(x);
   const loss = crossEntropyLoss(model, labels, classes);
-  const { epsilon, iterations, restarts, targets, queries } = spec;
+  const { epsilon, restarts } = spec;
   let xAdv: tf.Tensor4D;
   if (spec.attack === 'none' || epsilon === 0) xAdv = tf.clone(x);
   else if (spec.attack === 'fgsm') xAdv = fgsm(loss, x, epsilon);
   else if (spec.attack === 'pgd') xAdv = pgd(loss, x, { epsilon, steps: spec.steps, stepSize: spec.stepSize, randomStart: spec.randomStart, restarts, startKeys });
-  else if (spec.attack === 'apgd-ce') xAdv = apgdCe(model, x, labels, { epsilon, iterations, restarts, startKeys });
-  else if (spec.attack === 'apgd-t') xAdv = apgdTargeted(model, x, labels, { epsilon, iterations, restarts: 1, targets, startKeys });
-  else if (spec.attack === 'fab-t') xAdv = fabTargeted(model, x, labels, { epsilon, iterations, targets });
-  else xAdv = square(model, x, labels, { epsilon, queries, startKeys });
+  else xAdv = onCleanCorrect(x, clean, (rows, xRows) => runComponent(spec.attack as AutoAttackComponent, model, xRows, rows.map((i) => labels[i]), componentOptions(spec, rows.map((i) => startKeys[i]))));
   const robustAfter: Record<string, readonly boolean[]> = { clean };
   if (spec.attack !== 'none') robustAfter[spec.attack] = correctOf(xAdv).map((c, i) => c && clean[i]);
   return { xAdv, robustAfter };
