@@ -6,7 +6,8 @@
  * results/demo.md with PNG plots.
  */
 import { join } from 'node:path';
-import type { AttackSpec } from '../core/evaluate.ts';
+import { attackSpec, type AttackSpec } from '../core/evaluate.ts';
+import { invalidArgument } from '../core/errors.ts';
 import type { LoraWeights } from '../core/lora.ts';
 import type { Logger } from '../protocol/log.ts';
 import { startBackend } from '../run/backend.ts';
@@ -62,7 +63,7 @@ export async function runDemo(flags: FlagValues, _argv: readonly string[], log: 
     augment: flags.augment,
     workers: flags.workers,
   });
-  const attack = (kind: AttackSpec['attack'], eps: number): AttackSpec => ({ attack: kind, epsilon: eps, steps: flags['pgd-steps'] as number, randomStart: true, restarts: 1, seed: flags.seed as number });
+  const attack = (kind: AttackSpec['attack'], eps: number): AttackSpec => attackSpec({ attack: kind, epsilon: eps, steps: flags['pgd-steps'] as number, seed: flags.seed as number });
   const results: Record<string, TaskResult> = {};
 
   for (const task of tasks) {

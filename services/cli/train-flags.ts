@@ -56,7 +56,7 @@ export const trainFlags: FlagTable = {
     choices: DeltaCalibrations,
     help: 'grad steps: first-gradient (ours; default for universal δ with --sync exact) fixes η_δ = lr-delta·√d/‖ḡ₀‖₂ from the run’s first mean δ-gradient ḡ₀, so the raw gradient moves δ whatever its scale; none: η_δ = --lr-delta times the raw gradient',
   },
-  perturbation: { type: 'string', default: T.perturbation, choices: Perturbations, help: 'universal: one δ carried across minibatches (the paper); per-sample: Madry PGD, a fresh δ per image (ours)' },
+  perturbation: { type: 'string', default: T.perturbation, choices: Perturbations, help: 'universal: one δ carried across minibatches (the paper); per-sample: Madry PGD, a fresh δ per image (ours: random start, τ steps of --lr-delta by --delta-step; the PGD of advclip eval)' },
   'reset-delta': { type: 'boolean', help: 'reset the universal δ each epoch (the authors’ code; Algorithm 1 carries it)' },
   'lora-update': { type: 'string', default: T.loraUpdate, choices: LoraUpdates, help: 'update A and B together, or A then B at the new A' },
   optimizer: { type: 'string', default: T.optimizer, choices: Optimizers, help: 'AdamW (β 0.9/0.999, ε 1e-8) or plain SGD' },

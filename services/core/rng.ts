@@ -110,4 +110,6 @@ export const Purpose = {
   textDropout: wordOf('text-dropout'),
   randomStart: wordOf('random-start'),
   kShot: wordOf('k-shot'),
+  apgdStart: wordOf('apgd-start'),
+  squareSearch: wordOf('square-search'),
 } as const;

@@ -24,7 +24,8 @@ import type { Adapters, ClipModel } from './clip.ts';
 import type { DropoutPlan } from './dropout.ts';
 import { invalidArgument } from './errors.ts';
 import { loraScale, type LoraSite, type LoraWeights } from './lora.ts';
-import { oneHotLabels, perturbedLoss } from './objective.ts';
+import { clampToBall, pgd } from './attacks.ts';
+import { crossEntropyPerSample, oneHotLabels, perturbedLoss } from './objective.ts';
 import { Purpose, RandomStream } from './rng.ts';
 import { hostTidy } from './scope.ts';
 import { ascentSteps, type TrainSpec } from './train-spec.ts';
@@ -253,41 +254,42 @@ export class ShardComputer {
     });
   }
 
-  /** Per-sample PGD (Madry): random start in Δ, τ signed steps of ε/4, each δ_i kept in Δ. */
-  private perSampleDelta(task: RoundTask, chunk: Chunk, x: tf.Tensor4D, y: tf.Tensor2D, adapter: AdapterTensors, text: tf.Tensor2D): tf.Tensor4D {
-    const eps = this.spec.epsilon;
-    const n = chunk.samples.length;
-    const size = this.imageSize * this.imageSize * 3;
-    const start = new Float32Array(n * size);
-    chunk.samples.forEach((s, i) => {
-      const rng = RandomStream.of(Purpose.randomStart, this.spec.seed, task.step, s);
-      for (let j = 0; j < size; j++) start[i * size + j] = (2 * rng.uniform() - 1) * eps;
+  /**
+   * Per-sample PGD (Madry) with the attacks' PGD: a random start in Δ keyed
+   * by (seed, step, round, sample), τ projected steps of η_δ along the
+   * sample's own loss gradient (its sign with --delta-step sign); the
+   * dropout masks of ascent step k are keyed by (seed, step, k, sample).
+   * Returns the perturbed images clip01(x + δ_i).
+   */
+  private perSampleImages(task: RoundTask, chunk: Chunk, x: tf.Tensor4D, y: tf.Tensor2D, adapter: AdapterTensors, text: tf.Tensor2D): tf.Tensor4D {
+    const loss = (xx: tf.Tensor4D, k = 0) => crossEntropyPerSample(this.model.logits(this.model.encodeImages(xx, adapter.adapters(this.imageDropout(task.step, k, chunk.samples))), text), y);
+    return pgd(loss, x, {
+      epsilon: this.spec.epsilon,
+      steps: ascentSteps(this.spec),
+      stepSize: this.spec.lrDelta,
+      stepRule: this.spec.deltaStep,
+      randomStart: true,
+      restarts: 1,
+      startKeys: chunk.samples.map((s) => [this.spec.seed, task.step, task.round, s]),
     });
-    let delta = tf.tensor4d(start, x.shape);
-    for (let k = 0; k < ascentSteps(this.spec); k++) {
-      const adapters = adapter.adapters(this.imageDropout(task.step, k, chunk.samples));
-      const g = tf.grad((d: tf.Tensor) => perturbedLoss(this.model, x, d, text, y, adapters))(delta);
-      const next = tf.clipByValue(tf.add(delta, tf.mul(tf.sign(g), eps / 4)), -eps, eps) as tf.Tensor4D;
-      delta.dispose();
-      delta = next;
-    }
-    return delta;
   }
 
   /** Σ_i ∇ F w.r.t. the image-tower factors and the text features, at δ */
   private loraChunk(task: RoundTask, chunk: Chunk, batch: SampleBatch | OriginalsBatch, adapter: AdapterTensors, text: tf.Tensor2D, delta: Float32Array | null, round: number): ChunkResult {
     return hostTidy(() => {
-      const x = this.images(batch, task.step, chunk.samples);
       const y = oneHotLabels(batch.labels, this.prompts.length);
       const perSample = this.spec.perturbation === 'per-sample' && ascentSteps(this.spec) > 0;
-      const d: tf.Tensor | null = perSample ? this.perSampleDelta(task, chunk, x, y, adapter, text) : delta ? this.deltaTensor(delta) : null;
+      const x = this.images(batch, task.step, chunk.samples);
+      const xAt = perSample ? this.perSampleImages(task, chunk, x, y, adapter, text) : x;
+      const d: tf.Tensor | null = !perSample && delta ? this.deltaTensor(delta) : null;
+      const perturbed = perSample || d !== null;
       const dropout = this.imageDropout(task.step, round, chunk.samples);
       const sites = adapter.weights.sites.filter((s) => s.tower === 'vision');
-      const f = (...args: tf.Tensor[]) => perturbedLoss(this.model, x, d, args[args.length - 1] as tf.Tensor2D, y, adapter.overriding(sites, args, dropout));
+      const f = (...args: tf.Tensor[]) => perturbedLoss(this.model, xAt, d, args[args.length - 1] as tf.Tensor2D, y, adapter.overriding(sites, args, dropout));
       const { value, grads } = tf.valueAndGrads(f)([...adapter.factorsOf(sites), text]);
       const out = factorGrads(sites, grads);
       out.set('text_features', grads[grads.length - 1].dataSync() as Float32Array);
-      const clean = this.spec.cleanLoss && d ? perturbedLoss(this.model, x, null, text, y, adapter.adapters(dropout)).dataSync()[0] : d ? NaN : value.dataSync()[0];
+      const clean = this.spec.cleanLoss && perturbed ? perturbedLoss(this.model, x, null, text, y, adapter.adapters(dropout)).dataSync()[0] : perturbed ? NaN : value.dataSync()[0];
       return { index: chunk.index, count: chunk.samples.length, advLossSum: value.dataSync()[0], cleanLossSum: clean, grads: out };
     });
   }
@@ -354,12 +356,11 @@ export function addInto(acc: Float32Array, g: Float32Array): void {
 
 /** One projected ascent step on the universal δ: δ ← P_Δ(δ + η_δ·g) or with sign(g); g = sum / count; η_δ is --lr-delta unless calibrated. */
 export function ascend(delta: Float32Array, gradSum: Float32Array, count: number, spec: TrainSpec, lrDelta = spec.lrDelta): Float32Array {
-  const eps = spec.epsilon;
-  const out = new Float32Array(delta.length);
+  const stepped = new Float32Array(delta.length);
   for (let j = 0; j < delta.length; j++) {
     const g = gradSum[j] / count;
-    const stepped = delta[j] + lrDelta * (spec.deltaStep === 'sign' ? Math.sign(g) : g);
-    out[j] = Math.min(eps, Math.max(-eps, stepped));
+    stepped[j] = delta[j] + lrDelta * (spec.deltaStep === 'sign' ? Math.sign(g) : g);
   }
-  return out;
+  // rounding to float32 is monotone, so clamping after it equals clamping before
+  return hostTidy(() => (clampToBall(tf.tensor1d(stepped), spec.epsilon).dataSync() as Float32Array).slice());
 }

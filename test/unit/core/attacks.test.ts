@@ -1,10 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { fgsm, pgd, universalPgd, type PerSampleLoss, type PgdOptions } from '../../../services/core/attacks.ts';
+import { evalStartKeys, fgsm, pgd, universalPgd, type PerSampleLoss, type PgdOptions } from '../../../services/core/attacks.ts';
 import { initBackend } from '../../../services/core/backend.ts';
 import { ClipModel } from '../../../services/core/clip.ts';
-import { evaluateBatch, type AttackSpec } from '../../../services/core/evaluate.ts';
+import { attackSpec, evaluateBatch, type AttackSpec } from '../../../services/core/evaluate.ts';
 import { crossEntropyPerSample, oneHotLabels } from '../../../services/core/objective.ts';
 import { RandomStream } from '../../../services/core/rng.ts';
 import { loadClipModelDir } from '../../../services/io/model-dir.ts';
@@ -52,7 +52,7 @@ after(() => {
 });
 
 const meanLoss = (xx: tf.Tensor4D) => tf.tidy(() => tf.mean(loss(xx)).dataSync()[0]);
-const pgdOpts = (epsilon: number, over: Partial<PgdOptions> = {}): PgdOptions => ({ epsilon, steps: 10, randomStart: true, restarts: 1, seed: 1, sampleIds, ...over });
+const pgdOpts = (epsilon: number, over: Partial<PgdOptions> & { seed?: number } = {}): PgdOptions => ({ epsilon, steps: 10, randomStart: true, restarts: 1, startKeys: evalStartKeys(over.seed ?? 1, sampleIds), ...over });
 
 function assertInBall(xAdv: tf.Tensor, eps: number, what: string) {
   const [dev, lo, hi] = tf.tidy(() => [tf.max(tf.abs(tf.sub(xAdv, x))).dataSync()[0], tf.min(xAdv).dataSync()[0], tf.max(xAdv).dataSync()[0]]);
@@ -96,7 +96,7 @@ test('mean loss: PGD ≥ FGSM ≥ clean, on the same samples', (t) => {
 });
 
 test('attack success does not decrease with ε', (t) => {
-  const spec = (attack: AttackSpec['attack'], epsilon: number): AttackSpec => ({ attack, epsilon, steps: 10, randomStart: true, restarts: 1, seed: 3 });
+  const spec = (attack: AttackSpec['attack'], epsilon: number): AttackSpec => attackSpec({ attack, epsilon, steps: 10, seed: 3 });
   const rows: string[] = [];
   for (const attack of ['fgsm', 'pgd'] as const) {
     const accuracy = [0, 0.25 / 255, 0.5 / 255, 2 / 255, 8 / 255, 32 / 255].map((eps) => evaluateBatch(model, null, text, x, labels, sampleIds, spec(attack, eps)).correct / N);
