@@ -41,8 +41,9 @@ for (const c of cases) {
 
 describe('other modes', () => {
   test('local-delta with one worker equals exact mode', async () => {
-    // local-delta cannot calibrate η_δ from the run's first mean gradient (no process sees it): a given η_δ
-    const args = [...TINY, '--method', 'advclip-lora', '--perturbation', 'universal', '--delta-calibration', 'none', '--lr-delta', '0.05'];
+    // local-delta cannot calibrate η_δ from the run's first mean gradient (no process sees it), and defaults to
+    // signed steps: the same raw-gradient step with a given η_δ in both modes
+    const args = [...TINY, '--method', 'advclip-lora', '--perturbation', 'universal', '--delta-step', 'grad', '--delta-calibration', 'none', '--lr-delta', '0.05'];
     const reference = await trainReference(args, out());
     const run = await runCluster([...args, '--sync', 'local-delta'], out(), { workers: 1 });
     assert.ok(run.adapter.equals(reference));
