@@ -23,7 +23,8 @@ import {
   type CoordinatorMetrics,
 } from '../../services/protocol/metrics.ts';
 import { startHttpEndpoints, type HttpEndpoints } from '../../services/protocol/http-endpoints.ts';
-import { onPath, repoRoot } from '../unit/deploy/tools.ts';
+import { PROMETHEUS, requiresBinary } from '../helpers/requires.ts';
+import { repoRoot } from '../unit/deploy/tools.ts';
 import { freeLoopbackPort } from '../../services/protocol/nats-server.ts';
 
 interface Vector {
@@ -41,7 +42,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-describe('Prometheus scrapes advclip /metrics', { skip: onPath('prometheus') ? false : 'prometheus not on PATH (Debian package `prometheus`); install it to run this test' }, () => {
+describe('Prometheus scrapes advclip /metrics', { skip: requiresBinary(...PROMETHEUS) }, () => {
   let dir: string;
   let endpoints: HttpEndpoints;
   let prometheus: ChildProcess;
