@@ -52,3 +52,23 @@ test('results that do not fit the round are refused with a reason', () => {
   (wrongShape.chunks[0].grads[0].tensor as { shape: number[] }).shape = [12];
   assert.equal(reason(() => decodeResult(wrongShape, task, shapes)), 'bad_shape');
 });
+
+test('a task whose δ or text gradient holds NaN or ±Inf is refused, naming the task, the tensor and the first bad index (errors row 13)', () => {
+  const textTask: RoundTask = { step: 3, round: 3, kind: 'text', chunks: [{ index: 0, samples: [0, 1, 2] }], delta: null, textGrad: f(12) };
+  for (const [bad, shown] of [[NaN, 'NaN'], [Infinity, 'Infinity'], [-Infinity, '-Infinity']] as const) {
+    const delta = f(12, -0.25);
+    delta[5] = bad;
+    assert.throws(
+      () => decodeTask(wireTask(encodeTask({ ...task, delta }, envelope, shapes)), shapes),
+      (e: unknown) => (e as { code?: string }).code === 'INVALID_ARGUMENT' && new RegExp(`tensor "task 3\\.1\\.7 delta" has a non-finite value \\(${shown}\\) at flat index 5`).test((e as Error).message),
+      `δ with ${shown}`,
+    );
+    const textGrad = f(12);
+    textGrad[11] = bad;
+    assert.throws(
+      () => decodeTask(wireTask(encodeTask({ ...textTask, textGrad }, envelope, shapes)), shapes),
+      (e: unknown) => (e as { code?: string }).code === 'INVALID_ARGUMENT' && new RegExp(`tensor "task 3\\.1\\.7 text_grad" has a non-finite value \\(${shown}\\) at flat index 11`).test((e as Error).message),
+      `text_grad with ${shown}`,
+    );
+  }
+});
