@@ -131,7 +131,7 @@ test(`structured fuzz: mutated PEFT adapter files reach the safetensors entry an
         add(`refused: ${check}`);
       }
     }),
-    { numRuns: RUNS, seed: 31 },
+    { numRuns: RUNS, seed: 31, endOnFailure: true },
   );
   const summary = [...counts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k} ${v}`).join(', ');
   t.diagnostic(`PEFT adapter file cases: ${summary}`);

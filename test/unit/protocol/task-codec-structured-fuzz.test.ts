@@ -106,15 +106,15 @@ test(`structured fuzz: mutated Tasks reach decodeTask and each of its checks; re
       try {
         const { task } = decodeTask(wire, shapes);
         tally.add('accepted');
-        assert.ok(task.chunks.length > 0 && new Set(task.chunks.map((c) => c.index)).size === task.chunks.length);
-        assert.ok(task.chunks.every((c) => c.samples.length > 0));
-        for (const v of [task.delta, task.textGrad]) if (v) assert.ok(v.length === 12 && v.every(Number.isFinite));
+        assert.ok(task.chunks.length > 0 && new Set(task.chunks.map((c) => c.index)).size === task.chunks.length, 'accepted chunks are distinct and not empty');
+        assert.ok(task.chunks.every((c) => c.samples.length > 0), 'accepted chunks have samples');
+        for (const v of [task.delta, task.textGrad]) if (v) assert.ok(v.length === 12 && v.every(Number.isFinite), 'an accepted δ or text gradient has 12 finite values');
       } catch (err) {
         if (!(err instanceof AdvclipError)) throw err;
         tally.add(`refused: ${checkOf(err.message, TASK_CHECKS)}`);
       }
     }),
-    { numRuns: RUNS, seed: 21 },
+    { numRuns: RUNS, seed: 21, endOnFailure: true },
   );
   t.diagnostic(`Task cases: ${tally}`);
   assert.ok(tally.get('reached decodeTask') >= 0.95 * RUNS, `at least 95% reach decodeTask: ${tally}`);
@@ -203,13 +203,13 @@ test(`structured fuzz: mutated TaskResults reach decodeResult and each of its ch
         const r = decodeResult(wire, task, shapes);
         tally.add('accepted');
         assert.deepEqual(r.chunks.map((c) => c.index), task.chunks.map((c) => c.index));
-        for (const c of r.chunks) for (const data of c.grads.values()) assert.ok(data.every(Number.isFinite));
+        for (const c of r.chunks) for (const data of c.grads.values()) assert.ok(data.every(Number.isFinite), 'accepted gradients are finite');
       } catch (err) {
         if (!(err instanceof InvalidResult)) throw err;
         tally.add(`refused: ${checkOf(err.message, RESULT_CHECKS)}`);
       }
     }),
-    { numRuns: RUNS, seed: 22 },
+    { numRuns: RUNS, seed: 22, endOnFailure: true },
   );
   t.diagnostic(`TaskResult cases: ${tally}`);
   assert.equal(tally.get('reached decodeResult'), RUNS);
