@@ -167,7 +167,6 @@ export async function until(condition: () => boolean | Promise<boolean>, timeout
   }
 }
 
-
 /** `promise`, or an error naming `what` after `ms` (a hung run fails the test instead of stalling the suite). */
 export function within<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
   let timer: NodeJS.Timeout;
