@@ -18,7 +18,7 @@ export interface NatsServerOptions {
   readonly binary?: string;
   /** JetStream store directory; default: a fresh temp dir removed by close(). */
   readonly storeDir?: string;
-  /** Port on 127.0.0.1; default: a free one. */
+  /** Port on 127.0.0.1; default: one nats-server picks itself (read from its log: no race for a free port). */
   readonly port?: number;
   /** Require user/password auth (both or neither): one user with every right. */
   readonly user?: string;
@@ -106,9 +106,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const binary = findNatsServerBinary(options.binary);
   const workDir = await mkdtemp(join(tmpdir(), 'advclip-nats-'));
   const storeDir = options.storeDir ?? join(workDir, 'jetstream');
-  const port = options.port ?? (await freeLoopbackPort());
+  // -1: nats-server binds a free port itself and logs it; restarts then keep that port
+  let port = options.port ?? -1;
   const configPath = join(workDir, 'nats-server.conf');
-  await writeFile(configPath, serverConfig(port, storeDir, options), { mode: 0o600 });
   const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;
 
   let child: ChildProcess | undefined;
@@ -118,9 +118,14 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
 
   const start = async () => {
     stderrTail = '';
+    await writeFile(configPath, serverConfig(port, storeDir, options), { mode: 0o600 });
     const proc = spawn(binary, ['-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let listening: (port: number) => void;
+    const bound = new Promise<number>((resolve) => (listening = resolve));
     proc.stderr?.on('data', (chunk: Buffer) => {
       stderrTail = (stderrTail + chunk.toString()).slice(-4000);
+      const m = /Listening for client connections on [^\s]*:(\d+)/.exec(stderrTail);
+      if (m) listening(Number(m[1]));
     });
     child = proc;
     const exited = new Promise<never>((_, reject) => {
@@ -130,6 +135,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       );
     });
     exited.catch(() => undefined);
+    if (port === -1) port = await within(Promise.race([bound, exited]), readyTimeoutMs, () => `nats-server did not log its port within ${readyTimeoutMs} ms:\n${stderrTail}`);
     await Promise.race([waitForInfo(port, readyTimeoutMs, () => stderrTail), exited]);
   };
 
@@ -171,7 +177,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
 }
 
 function serverConfig(port: number, storeDir: string, options: NatsServerOptions): string {
-  const lines = [`listen: "127.0.0.1:${port}"`, `jetstream { store_dir: ${JSON.stringify(storeDir)} }`];
+  const lines = ['host: "127.0.0.1"', `port: ${port}`, `jetstream { store_dir: ${JSON.stringify(storeDir)} }`];
   const users = options.users ?? (options.user !== undefined && options.password !== undefined ? [{ user: options.user, password: options.password }] : []);
   if (users.length > 0) {
     // JSON is valid nats-server config syntax
@@ -201,6 +207,15 @@ export function freeLoopbackPort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+async function within<T>(promise: Promise<T>, ms: number, message: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new AdvclipError('DEADLINE_EXCEEDED', message())), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Resolves once the server answers a TCP connection with its INFO line. */

@@ -67,7 +67,8 @@ test('versions on NATS are consecutive and verified; a late worker catches up; /
         const started = performance.now();
         late = await startWorker(coordinator, 'late');
         const target = coordinator.adapterVersion;
-        while (late.adapterVersion < target && performance.now() - started < 5_000) await new Promise((r) => setTimeout(r, 5));
+        // no clock in the verdict: wait for the version (the test's timeout bounds a worker that never catches up)
+        while (late.adapterVersion < target) await new Promise((r) => setTimeout(r, 5));
         catchUp = { behind: target - late.adapterVersion, ms: performance.now() - started };
         while (coordinator.registry.live().length < 2) await coordinator.registry.nextEvent();
       }

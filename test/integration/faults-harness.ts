@@ -10,8 +10,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseExposition } from '../../services/protocol/exposition.ts';
+import { listCheckpoints } from '../../services/io/checkpoint.ts';
 import { readSafetensors } from '../../services/io/safetensors.ts';
-import { BIN, REPO } from '../helpers/cli.ts';
+import { BIN, REPO, runCli, type CliResult } from '../helpers/cli.ts';
 
 const started = new Set<ChildProcess>();
 
@@ -166,8 +167,6 @@ export async function until(condition: () => boolean | Promise<boolean>, timeout
   }
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** `promise`, or an error naming `what` after `ms` (a hung run fails the test instead of stalling the suite). */
 export function within<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
   let timer: NodeJS.Timeout;
@@ -189,4 +188,49 @@ export function compareAdapters(dirA: string, dirB: string): { maxAbsDiff: numbe
   let maxAbsDiff = 0;
   for (const [name, t] of a) t.data.forEach((v, i) => (maxAbsDiff = Math.max(maxAbsDiff, Math.abs(v - b.get(name)!.data[i]))));
   return { maxAbsDiff, bitwise: bytesA.equals(bytesB) };
+}
+
+/**
+ * The fault-free reference: `advclip train ARGS --out OUT`, checkpointing every step into `OUT-ckpt`
+ * so that `lastStepChange` can see what its last step did (checkpoints do not change the adapter:
+ * faults-train-resume).
+ */
+export function trainReference(args: readonly string[], out: string): Promise<CliResult> {
+  return runCli(['train', ...args, '--out', out, '--checkpoint-dir', `${out}-ckpt`, '--checkpoint-every', '1']);
+}
+
+/** max |Δ| of the LoRA tensors between the newest two checkpoints of `dir`: what the last step moved. */
+export async function lastStepChange(dir: string): Promise<number> {
+  const [last, previous] = await listCheckpoints(dir);
+  assert.ok(last && previous, `two checkpoints in ${dir}`);
+  const a = readSafetensors(readFileSync(last.path), last.path);
+  const b = readSafetensors(readFileSync(previous.path), previous.path);
+  let max = 0;
+  for (const [name, t] of a) {
+    if (!name.startsWith('lora.')) continue;
+    t.data.forEach((v, i) => (max = Math.max(max, Math.abs(v - b.get(name)!.data[i]))));
+  }
+  return max;
+}
+
+export interface FaultVerdict {
+  readonly maxAbsDiff: number;
+  readonly bitwise: boolean;
+  /** max |Δ| of the reference's last step */
+  readonly lastStep: number;
+  /** for the test's diagnostic line */
+  readonly summary: string;
+}
+
+/**
+ * The claim of every fault test: the faulty run's adapter is byte-for-byte the reference's, and the
+ * reference's last step moved the adapter (so a lost or doubled late step would show).
+ */
+export async function assertBitwiseWithReference(referenceOut: string, clusterOut: string): Promise<FaultVerdict> {
+  const { maxAbsDiff, bitwise } = compareAdapters(referenceOut, clusterOut);
+  const lastStep = await lastStepChange(`${referenceOut}-ckpt`);
+  const summary = `max |Δ| vs advclip train ${maxAbsDiff}${bitwise ? ' (bitwise equal)' : ' (NOT bitwise equal)'}; the last step moved the adapter by max |Δ| ${lastStep}`;
+  assert.ok(lastStep > 0, `the reference's last step moved nothing: ${summary}`);
+  assert.ok(bitwise, `the adapter differs from the fault-free run: ${summary}`);
+  return { maxAbsDiff, bitwise, lastStep, summary };
 }

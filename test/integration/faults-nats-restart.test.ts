@@ -5,6 +5,11 @@
  * publish or a NATS fetch; the JetStream data written before the stop is
  * there after it; the workers catch up on the newest version through NATS
  * when it is back; the run ends with the adapter of `advclip train`.
+ *
+ * Bitwise: the adapter must equal advclip train's byte for byte. Measured
+ * here (24 iterations): the reference's last step (lr 1e-6 at the end of the
+ * cosine) moves the adapter by max |Δ| ≈ 1.1e-6, so a lost or doubled late
+ * step would show; assertBitwiseWithReference asserts it is > 0.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,9 +19,8 @@ import { after, before, test } from 'node:test';
 import { AdapterPublisher, AdapterSubscriber, type AdapterPointer } from '../../services/protocol/adapter-store.ts';
 import { connectNats, isNatsUnavailable, type NatsLink } from '../../services/protocol/nats-connection.ts';
 import { startNatsServer, type NatsServer } from '../../services/protocol/nats-server.ts';
-import { runCli } from '../helpers/cli.ts';
 import { TINY } from './cluster-harness.ts';
-import { compareAdapters, killAll, scrape, startCoordinator, startWorker, until, type WorkerProc } from './faults-harness.ts';
+import { assertBitwiseWithReference, killAll, scrape, startCoordinator, startWorker, trainReference, until, type WorkerProc } from './faults-harness.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'advclip-faults-nats-'));
 let nats: NatsServer;
@@ -44,7 +48,7 @@ const ARGS = [...TINY, '--iters', '24'];
 const metricsPort = async (w: WorkerProc) => Number((await w.waitFor(/"msg":"ready".*?"metrics":(\d+)/))[1]);
 
 test('NATS restarted mid-run: gRPC fallback without waits, JetStream data survives, workers catch up through NATS, result equal', async (t) => {
-  const reference = runCli(['train', ...ARGS, '--out', join(tmp, 'train')]);
+  const reference = trainReference(ARGS, join(tmp, 'train'));
 
   // an earlier run left adapter.latest at version 99
   const earlier = await AdapterPublisher.open(await link('earlier-run'));
@@ -67,10 +71,12 @@ test('NATS restarted mid-run: gRPC fallback without waits, JetStream data surviv
   await nats.stop();
   await until(() => /NATS connection lost/.test(coordinator.log()), 10_000, 'the coordinator to notice NATS is down');
   const downAt = coordinator.steps();
-  const t0 = performance.now();
   await until(() => coordinator.steps() >= downAt + 3, 60_000, 'three steps without NATS');
-  const downStepMs = (performance.now() - t0) / 3;
-  assert.ok(downStepMs < 2_500, `steps go on without NATS at ${downStepMs.toFixed(0)} ms each, not a 5 s publish or fetch timeout per version`);
+  // no 5 s wait ran out while NATS was down: no publish timed out (versions are announced as
+  // not on NATS: "NATS is down"), and no worker waited for a version on NATS
+  assert.match(coordinator.log(), /NATS is down: adapter versions from \d+ go over gRPC until it is back/);
+  assert.doesNotMatch(coordinator.log(), /cannot publish adapter versions to NATS[^\n]*time ?out/i, 'no publish waited for its timeout while NATS was down');
+  for (const w of workers) assert.doesNotMatch(w.log(), /not received within|time ?out/i, `no NATS wait ran out on ${w.name}: ${w.log().slice(-1500)}`);
 
   await nats.restart();
   // the blob published before the stop is still in the object store, with its hash
@@ -91,11 +97,11 @@ test('NATS restarted mid-run: gRPC fallback without waits, JetStream data surviv
   assert.equal(await coordinator.exited, 0, coordinator.log().slice(-3000));
   await Promise.all(workers.map((w) => w.exited));
   await until(() => seen.at(-1) === 24, 5_000, 'the final version on NATS');
-  assert.equal((await reference).code, 0);
-  const { maxAbsDiff, bitwise } = compareAdapters(join(tmp, 'train'), join(tmp, 'cluster'));
+  const ref = await reference;
+  assert.equal(ref.code, 0, ref.stderr);
+  const { summary } = await assertBitwiseWithReference(join(tmp, 'train'), join(tmp, 'cluster'));
   t.diagnostic(
-    `faults: NATS restart injected 1, survived 1 (${downStepMs.toFixed(0)} ms per step while down; blob of version ${beforeStop.version} survived; ${caughtUp}/2 workers re-read adapter.latest on reconnect; both at ≥ v${afterRestart}); stale adapter.latest of an earlier run injected 1, cleared 1; max |Δ| vs advclip train ${maxAbsDiff}${bitwise ? ' (bitwise equal)' : ''}`,
+    `faults: NATS restart injected 1, survived 1 (3 steps while down without a publish or fetch timeout; blob of version ${beforeStop.version} survived; ${caughtUp}/2 workers re-read adapter.latest on reconnect; both at ≥ v${afterRestart}); stale adapter.latest of an earlier run injected 1, cleared 1; ${summary}`,
   );
-  assert.ok(maxAbsDiff <= 1e-5, `max |Δ| ${maxAbsDiff}`);
   await observer.close();
 });

@@ -3,15 +3,19 @@
  * chunks go to the other worker after the task deadline, its late answers
  * are discarded as stale (advclip_rejected_results_total{reason="stale"} on
  * /metrics), and the run ends with the adapter of `advclip train`.
+ *
+ * Bitwise: the adapter must equal advclip train's byte for byte. Measured
+ * here (48 iterations): the reference's last step (lr 1e-6 at the end of the
+ * cosine) moves the adapter by max |Δ| ≈ 1.3e-6, so a lost or doubled late
+ * step would show; assertBitwiseWithReference asserts it is > 0.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { runCli } from '../helpers/cli.ts';
 import { TINY } from './cluster-harness.ts';
-import { compareAdapters, killAll, scrape, sleep, startCoordinator, startWorker, until } from './faults-harness.ts';
+import { assertBitwiseWithReference, killAll, scrape, startCoordinator, startWorker, trainReference, until } from './faults-harness.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'advclip-faults-hang-'));
 after(() => {
@@ -26,7 +30,7 @@ const ARGS = [...TINY, '--iters', String(ITERS)];
 const HANGS = 2;
 
 test(`a worker SIGSTOPped ${HANGS} times then SIGCONTed: deadline, reassignment, late answers discarded as stale; result equal`, async (t) => {
-  const reference = runCli(['train', ...ARGS, '--out', join(tmp, 'train')]);
+  const reference = trainReference(ARGS, join(tmp, 'train'));
   // heartbeats every 2 s: a stopped worker is dropped only after 8 s silent, so it comes back before that and answers late
   const coordinator = await startCoordinator([...ARGS, '--out', join(tmp, 'cluster'), '--task-deadline-ms', '1500', '--task-deadline-factor', '3', '--heartbeat-ms', '2000']);
   const steady = startWorker(coordinator.address, 'steady');
@@ -40,7 +44,6 @@ test(`a worker SIGSTOPped ${HANGS} times then SIGCONTed: deadline, reassignment,
     const deadlines = count(/did not deliver \(deadline\)/g);
     hanging.child.kill('SIGSTOP');
     await until(() => count(/did not deliver \(deadline\)/g) > deadlines, 60_000, () => `a missed deadline; coordinator:\n${coordinator.log().slice(-4000)}\nworker:\n${hanging.log().slice(-1500)}`);
-    await sleep(500);
     hanging.child.kill('SIGCONT');
     await until(async () => (await scrape(coordinator.metricsUrl, 'advclip_rejected_results_total', { reason: 'stale' })) > hangs, 15_000, 'a stale answer');
   }
@@ -49,9 +52,9 @@ test(`a worker SIGSTOPped ${HANGS} times then SIGCONTed: deadline, reassignment,
   assert.equal(await steady.exited, 0);
   assert.equal(await hanging.exited, 0, 'the worker that hung drains and exits normally');
   assert.equal(count(/ lost: (?!the worker closed its stream)/g), 0, 'no worker was dropped before the end: the hung one was late, not gone');
-  assert.equal((await reference).code, 0);
-  const { maxAbsDiff, bitwise } = compareAdapters(join(tmp, 'train'), join(tmp, 'cluster'));
-  t.diagnostic(`faults: worker SIGSTOP/SIGCONT injected ${hangs}, survived ${hangs}; deadlines missed ${count(/did not deliver \(deadline\)/g)}, stale answers discarded ${stale}; max |Δ| vs advclip train ${maxAbsDiff}${bitwise ? ' (bitwise equal)' : ''}`);
+  const ref = await reference;
+  assert.equal(ref.code, 0, ref.stderr);
+  const { summary } = await assertBitwiseWithReference(join(tmp, 'train'), join(tmp, 'cluster'));
+  t.diagnostic(`faults: worker SIGSTOP/SIGCONT injected ${hangs}, survived ${hangs}; deadlines missed ${count(/did not deliver \(deadline\)/g)}, stale answers discarded ${stale}; ${summary}`);
   assert.ok(stale >= HANGS);
-  assert.ok(maxAbsDiff <= 1e-5, `max |Δ| ${maxAbsDiff}`);
 });

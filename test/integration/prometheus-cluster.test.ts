@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { dashboardPanels, sleep, startScrapedCluster, type ScrapedCluster } from '../../scripts/dashboard-snapshot.ts';
 import { metricNames } from '../unit/deploy/promql.ts';
-import { onPath } from '../unit/deploy/tools.ts';
+import { PROMETHEUS, requiresBinary } from '../helpers/requires.ts';
 
 const CLUSTER = ['--model', 'test/fixtures/tiny-clip-f32', '--data', 'data/shapes-colours', '--shots', '2', '--iters', '300', '--batch-size', '8', '--chunk-size', '2'];
 
@@ -30,7 +30,7 @@ const NOT_FROM_TRAINING: Record<string, string> = {
   advclip_worker_errors_total: 'a labelled counter appears with the first worker error; a healthy run has none',
 };
 
-const skip = onPath('prometheus') ? false : 'prometheus not on PATH (Debian package `prometheus`); install it to run this test';
+const skip = requiresBinary(...PROMETHEUS);
 
 describe('Prometheus scrapes a running advclip cluster', { skip, timeout: 120_000 }, () => {
   let c: ScrapedCluster;

@@ -23,8 +23,8 @@ import {
   type CoordinatorMetrics,
 } from '../../services/protocol/metrics.ts';
 import { startHttpEndpoints, type HttpEndpoints } from '../../services/protocol/http-endpoints.ts';
-import { onPath, repoRoot } from '../unit/deploy/tools.ts';
-import { freeLoopbackPort } from '../../services/protocol/nats-server.ts';
+import { PROMETHEUS, requiresBinary } from '../helpers/requires.ts';
+import { repoRoot } from '../unit/deploy/tools.ts';
 
 interface Vector {
   metric: Record<string, string>;
@@ -41,7 +41,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-describe('Prometheus scrapes advclip /metrics', { skip: onPath('prometheus') ? false : 'prometheus not on PATH (Debian package `prometheus`); install it to run this test' }, () => {
+describe('Prometheus scrapes advclip /metrics', { skip: requiresBinary(...PROMETHEUS) }, () => {
   let dir: string;
   let endpoints: HttpEndpoints;
   let prometheus: ChildProcess;
@@ -96,8 +96,6 @@ describe('Prometheus scrapes advclip /metrics', { skip: onPath('prometheus') ? f
     }, 100);
     tick.unref();
 
-    const webPort = await freeLoopbackPort();
-    api = `http://127.0.0.1:${webPort}`;
     writeFileSync(
       join(dir, 'prometheus.yml'),
       stringify({
@@ -111,13 +109,16 @@ describe('Prometheus scrapes advclip /metrics', { skip: onPath('prometheus') ? f
       [
         `--config.file=${join(dir, 'prometheus.yml')}`,
         `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${webPort}`,
-        '--log.level=warn',
+        // port 0: prometheus binds a free port itself and logs it (no race for a port that was free)
+        '--web.listen-address=127.0.0.1:0',
+        '--log.level=info',
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     prometheus.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-    await until('prometheus ready', async () => ((await fetch(`${api}/-/ready`)).ok ? true : undefined));
+    const webPort = await until('prometheus to log its port', async () => /msg="Listening on" address=127\.0\.0\.1:(\d+)/.exec(log)?.[1]);
+    api = `http://127.0.0.1:${webPort}`;
+    await until('prometheus ready', async () => (/Server is ready to receive web requests/.test(log) && (await fetch(`${api}/-/ready`)).ok ? true : undefined));
   });
 
   after(async () => {

@@ -52,3 +52,61 @@ test('results that do not fit the round are refused with a reason', () => {
   (wrongShape.chunks[0].grads[0].tensor as { shape: number[] }).shape = [12];
   assert.equal(reason(() => decodeResult(wrongShape, task, shapes)), 'bad_shape');
 });
+
+test('a task whose δ or text gradient holds NaN or ±Inf is refused, naming the task, the tensor and the first bad index (errors row 13)', () => {
+  const textTask: RoundTask = { step: 3, round: 3, kind: 'text', chunks: [{ index: 0, samples: [0, 1, 2] }], delta: null, textGrad: f(12) };
+  for (const [bad, shown] of [[NaN, 'NaN'], [Infinity, 'Infinity'], [-Infinity, '-Infinity']] as const) {
+    const delta = f(12, -0.25);
+    delta[5] = bad;
+    assert.throws(
+      () => decodeTask(wireTask(encodeTask({ ...task, delta }, envelope, shapes)), shapes),
+      (e: unknown) => (e as { code?: string }).code === 'INVALID_ARGUMENT' && new RegExp(`tensor "task 3\\.1\\.7 delta" has a non-finite value \\(${shown}\\) at flat index 5`).test((e as Error).message),
+      `δ with ${shown}`,
+    );
+    const textGrad = f(12);
+    textGrad[11] = bad;
+    assert.throws(
+      () => decodeTask(wireTask(encodeTask({ ...textTask, textGrad }, envelope, shapes)), shapes),
+      (e: unknown) => (e as { code?: string }).code === 'INVALID_ARGUMENT' && new RegExp(`tensor "task 3\\.1\\.7 text_grad" has a non-finite value \\(${shown}\\) at flat index 11`).test((e as Error).message),
+      `text_grad with ${shown}`,
+    );
+  }
+});
+
+test('a task whose δ is not float32 is refused with INVALID_ARGUMENT naming the tensor (errors row 10, coordinator → worker)', () => {
+  const message = encodeTask(task, envelope, shapes);
+  const float64 = { ...message, delta: { ...message.delta!, dtype: 'float64' } };
+  assert.throws(
+    () => decodeTask(wireTask(float64), shapes),
+    (e: unknown) => (e as { code?: string }).code === 'INVALID_ARGUMENT' && /tensor "task 3\.1\.7 delta" has dtype "float64", expected "float32"/.test((e as Error).message),
+  );
+});
+
+test('each misfit of a result is refused by its own check, with its reason and message (errors rows 14, 15)', () => {
+  const refusal = (message: TaskResult__Output): InvalidResult => {
+    try {
+      decodeResult(message, task, shapes);
+    } catch (err) {
+      assert.ok(err instanceof InvalidResult, String(err));
+      return err;
+    }
+    assert.fail('accepted');
+  };
+  const edited = (edit: (r: TaskResult__Output) => void) => {
+    const r = resultOf(f(12));
+    edit(r);
+    return r;
+  };
+  const cases: [string, TaskResult__Output, string, RegExp][] = [
+    ['missing tensor', edited((r) => (r.chunks[0].grads = [])), 'bad_shape', /chunk 0: tensor "delta" is missing/],
+    ['unexpected tensor', edited((r) => r.chunks[0].grads.push({ ...r.chunks[0].grads[0], name: 'evil' })), 'bad_shape', /unexpected tensor "evil"/],
+    ['chunk not assigned', edited((r) => (r.chunks[1].chunk_index = 999)), 'bad_chunks', /chunk 999 was not assigned or appears twice/],
+    ['chunk twice', edited((r) => (r.chunks[1].chunk_index = 0)), 'bad_chunks', /chunk 0 was not assigned or appears twice/],
+    ['wrong sample count', edited((r) => (r.chunks[0].count = 3)), 'bad_chunks', /chunk 0 counts 3 samples, expected 2/],
+  ];
+  for (const [what, message, reason, pattern] of cases) {
+    const err = refusal(message);
+    assert.equal(err.reason, reason, what);
+    assert.match(err.message, pattern, what);
+  }
+});

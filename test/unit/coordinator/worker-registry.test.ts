@@ -61,3 +61,13 @@ test('worker ids carry a random part: two workers of one name get different, ung
   assert.notEqual(ids[0].slice(-8), ids[1].slice(-8));
   assert.throws(() => registry.join('w1-pod', 0, () => undefined, () => undefined), /was not admitted/);
 });
+
+test('join: an id Register did not give, and a second stream for a live id, are FAILED_PRECONDITION; the first stream keeps working (errors rows 4, 5)', () => {
+  const registry = new WorkerRegistry();
+  const first = live(registry, 'w');
+  const refused = (f: () => unknown, pattern: RegExp) => assert.throws(f, (e: unknown) => (e as { code?: string }).code === 'FAILED_PRECONDITION' && pattern.test((e as Error).message));
+  refused(() => registry.join('w9-made-up', 0, () => undefined, () => undefined), /worker "w9-made-up" was not admitted: call Register first/);
+  refused(() => registry.join(first.id, 0, () => undefined, () => undefined), new RegExp(`worker "${first.id}" already has a Work stream`));
+  assert.deepEqual(registry.live().map((w) => w.id), [first.id]);
+  assert.equal(first.ended(), false, 'the first stream is not closed by the second');
+});

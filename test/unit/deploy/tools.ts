@@ -1,11 +1,13 @@
 /**
  * External validators the deploy tests run when they are installed
  * (docker-compose, kubectl, promtool, prometheus); a test that needs a
- * missing one is skipped with the reason printed.
+ * missing one fails under CI=true and is skipped loudly elsewhere
+ * (test/helpers/requires.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { requiresBinary } from '../../helpers/requires.ts';
 
 export const repoRoot = new URL('../../../', import.meta.url).pathname;
 
@@ -23,9 +25,9 @@ export function onPath(name: string): string | undefined {
   return undefined;
 }
 
-/** The skip option of node:test for a missing tool, or false when it is there. */
+/** The skip option of node:test for a missing tool (a failure under CI=true), or false when it is there. */
 export function skipUnless(name: string, why: string): string | false {
-  return onPath(name) ? false : `${name} not on PATH (${why}); install it to run this check`;
+  return requiresBinary(name, why);
 }
 
 export interface Run {

@@ -1,12 +1,12 @@
 /** The native tests' common ground: the addon, or why they skip; running with its kernels installed. */
 import { installNativeKernels, loadNativeAddon, type NativeAddon } from '../../../services/core/native-kernels.ts';
+import { missing } from '../../helpers/requires.ts';
 
 function tryLoad(): { addon: NativeAddon | null; skip: string | false } {
   try {
     return { addon: loadNativeAddon(), skip: false };
   } catch (err) {
-    const skip = `native addon unavailable: ${(err as Error).message}`;
-    console.log(`# ${skip}`);
+    const skip = missing('the native addon', (err as Error).message, 'apt-get install libdnnl-dev, then node scripts/build-native.mjs --strict');
     return { addon: null, skip };
   }
 }

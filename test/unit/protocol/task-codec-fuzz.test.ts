@@ -72,6 +72,7 @@ function taskDecodesOrRefused(bytes: Uint8Array): boolean {
   try {
     const { task } = decodeTask(message, shapes);
     if (task.delta) assert.equal(task.delta.length, 12);
+    assert.ok((task.delta ?? []).every(Number.isFinite) && (task.textGrad ?? []).every(Number.isFinite), 'a decoded task carries only finite δ and text gradients');
     assert.ok(task.kind === 'text' ? task.chunks.length === 0 : task.chunks.length > 0);
     assert.equal(new Set(task.chunks.map((c) => c.index)).size, task.chunks.length);
     assert.ok(task.chunks.every((c) => c.samples.length > 0));
