@@ -69,10 +69,12 @@ for (const [variant, file] of [['cpu', 'deploy/docker/Dockerfile.cpu'], ['gpu', 
         assert.ok(args('FROM', all).every((a) => a.startsWith('node:22-bookworm-slim')));
         const deps = all.find((i) => i.op === 'RUN' && /npm ci --omit=dev/.test(i.args));
         assert.ok(deps, 'node_modules come from npm ci --omit=dev');
-        for (const pkg of ['dependencies.testcontainers', "'optionalDependencies.@tensorflow/tfjs-node'", "'optionalDependencies.@tensorflow/tfjs-node-gpu'"]) {
+        for (const pkg of ["'optionalDependencies.@tensorflow/tfjs-node'", "'optionalDependencies.@tensorflow/tfjs-node-gpu'"]) {
           assert.ok(deps.args.includes(pkg), `${pkg} leaves the image's manifest`);
         }
         assert.match(deps.args, /npm prune --omit=dev/);
+        const manifest = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8'));
+        assert.ok(manifest.devDependencies.testcontainers && !manifest.dependencies.testcontainers, 'testcontainers drives the live tests only: a devDependency');
         assert.match(deps.args, /build-native\.mjs --strict/);
       });
     } else {
