@@ -67,6 +67,8 @@ export interface RoundCosts {
   decodeMs: number;
   /** the slowest worker's compute time, per round */
   computeMs: number;
+  /** the slowest worker's whole task (decode, adapter fetch, compute, encode), per round */
+  taskMs: number;
   /** the rest of the rounds' time: transfer, encoding and decoding at both ends, queueing, adapter fetches */
   networkMs: number;
   /** waiting for the minimum of workers */
@@ -87,7 +89,7 @@ interface Pending {
   settle(outcome: Outcome): void;
 }
 
-const zeroCosts = (): RoundCosts => ({ rounds: 0, publishMs: 0, encodeMs: 0, decodeMs: 0, computeMs: 0, networkMs: 0, waitMs: 0, roundsMs: 0, sentBytes: 0, receivedBytes: 0 });
+const zeroCosts = (): RoundCosts => ({ rounds: 0, publishMs: 0, encodeMs: 0, decodeMs: 0, taskMs: 0, computeMs: 0, networkMs: 0, waitMs: 0, roundsMs: 0, sentBytes: 0, receivedBytes: 0 });
 
 export class RemoteExecutor {
   readonly #o: RemoteExecutorOptions;
@@ -188,6 +190,7 @@ export class RemoteExecutor {
     const chunks = new Map<number, ChunkResult>();
     const localDeltas: { count: number; delta: Float32Array; first: number }[] = [];
     let slowestCompute = 0;
+    let slowestTask = 0;
     let waitMs = 0;
     const maxAttempts = this.#o.maxAttempts ?? 8;
 
@@ -206,6 +209,7 @@ export class RemoteExecutor {
             for (const c of r.chunks) chunks.set(c.index, c);
             if (r.localDelta) localDeltas.push({ ...r.localDelta, first: Math.min(...mine.map((c) => c.index)) });
             slowestCompute = Math.max(slowestCompute, r.timing.compute_ms);
+            slowestTask = Math.max(slowestTask, r.timing.total_ms);
             this.#o.events.accepted(workerId, imageSamplesOf(sub));
             return;
           }
@@ -229,6 +233,7 @@ export class RemoteExecutor {
     this.#costs.rounds++;
     this.#costs.roundsMs += wall;
     this.#costs.computeMs += slowestCompute;
+    this.#costs.taskMs += slowestTask;
     this.#costs.waitMs += waitMs;
     this.#costs.networkMs += Math.max(0, wall - slowestCompute - waitMs);
     return {

@@ -73,7 +73,11 @@ interface CountedStep {
  * their size is given, once per version and worker. Per round: the time
  * outside the slowest worker's compute (round_overhead_seconds) and the
  * parts of it the coordinator spends itself (publishing the adapter
- * version, encoding tasks, decoding results), and its process's CPU time.
+ * version, encoding tasks, decoding results), the workers' part around
+ * their compute (decoding the task, fetching the adapter version, encoding
+ * the result: the slowest task's time less the slowest compute), the rest
+ * (transfer and queueing at either end: round_transport_seconds), and the
+ * coordinator process's CPU time.
  */
 function networkFigures(steps: readonly CountedStep[]): Record<string, number> {
   const costs = steps.map((s) => s.costs);
@@ -86,6 +90,8 @@ function networkFigures(steps: readonly CountedStep[]): Record<string, number> {
     round_publish_seconds: perRound((c) => c.publishMs),
     round_encode_seconds: perRound((c) => c.encodeMs),
     round_decode_seconds: perRound((c) => c.decodeMs),
+    round_worker_side_seconds: perRound((c) => Math.max(0, c.taskMs - c.computeMs)),
+    round_transport_seconds: perRound((c) => Math.max(0, c.roundsMs - c.publishMs - c.taskMs)),
     coordinator_cpu_seconds_per_round: rounds > 0 ? steps.reduce((sum, s) => sum + s.cpuMicros, 0) / steps.length / rounds / 1e6 : 0,
     update_seconds_per_step: mean((c) => c.updateMs) / 1000,
     network_bytes_per_step: mean((c) => c.sentBytes + c.receivedBytes),
