@@ -8,10 +8,21 @@
  * replica using it stops. One process computes one task at a time anyway
  * (tfjs runs on its thread): the replicas' tasks take turns on the shared
  * ShardComputer, so none sees another's cached tensors change under it.
+ * Between turns the process reads its sockets, so a task that arrives while
+ * a sibling computes is taken in at once and waits for its turn inside its
+ * compute time (compute_ms of a replica includes waiting for the cores its
+ * siblings hold), not unseen in the socket.
  */
 import { AdvclipError, invalidArgument } from '../core/errors.ts';
 import type { RunSpec__Output } from '../protocol/generated/advclip/v1/RunSpec.ts';
 import { Worker, type RunPreparer, type WorkerOptions, type WorkerSetup } from './worker.ts';
+
+/**
+ * Resolves after the event loop has polled for I/O once: a turn starts only
+ * after the messages that arrived during the last one (a sibling's task, a
+ * heartbeat) are read and the results written, not behind the next compute.
+ */
+const afterIoPoll = (): Promise<void> => new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 
 /** Most replicas one process hosts: each holds sockets, timers and an HTTP endpoint. */
 export const MAX_REPLICAS = 256;
@@ -21,7 +32,7 @@ export function sharedPreparer(inner: RunPreparer): RunPreparer {
   let held: { key: string; setup: Promise<WorkerSetup>; refs: number } | null = null;
   let turn: Promise<unknown> = Promise.resolve();
   const inTurn = <T>(work: () => Promise<T>): Promise<T> => {
-    const next = turn.then(work);
+    const next = turn.then(afterIoPoll).then(work);
     turn = next.catch(() => undefined);
     return next;
   };
