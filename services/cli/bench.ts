@@ -31,7 +31,7 @@ export const benchCommand: CommandSpec = {
     steps: { type: 'int', default: 2, help: 'measured steps (after one warm-up step)' },
     prompts: { type: 'int', default: 10, help: 'class prompts, each as long as the text tower takes' },
     'chunk-size': { type: 'int', default: 8, help: 'samples per chunk' },
-    workers: { type: 'int', arg: 'N', help: 'run through N local worker processes (default: in this process)' },
+    workers: { type: 'int', arg: 'N', help: 'run through a local cluster of N workers (replicas of one process per core when N exceeds the cores; default: in this process)' },
     backend: { type: 'string', arg: 'NAME', help: 'compute backend' },
     json: { type: 'boolean', help: 'print one JSON object on stdout' },
   },

@@ -15,7 +15,7 @@ export const clusterCommand: CommandSpec = {
   summary: 'Train on a local cluster: a coordinator, N worker processes, a loopback nats-server, mTLS',
   usage: 'advclip cluster --workers N --model DIR --data DIR [training flags of advclip train] [--sync exact|local-delta] [--nats URL] [--insecure] --out ADAPTER_DIR [--json]',
   flags: {
-    workers: { type: 'int', default: 2, help: 'worker processes to start' },
+    workers: { type: 'int', default: 2, help: 'workers to start: one process each up to the cores, beyond that replicas of one process per core (advclip worker --replicas)' },
     ...distributedTrainFlags,
     insecure: { type: 'boolean', help: 'plaintext gRPC instead of throwaway mTLS certificates (logs a warning)' },
     ...coordinatorTuningFlags,

@@ -57,8 +57,18 @@ export interface RemoteExecutorOptions {
 
 /** What a step's rounds cost, summed over them: where their wall time went (ms) and what they put on the wire. */
 export interface RoundCosts {
+  /** rounds run */
+  rounds: number;
+  /** of networkMs: making the adapter version available (publish to NATS), once per version */
+  publishMs: number;
+  /** of networkMs: encoding the Task messages */
+  encodeMs: number;
+  /** of networkMs: checking and decoding the results */
+  decodeMs: number;
   /** the slowest worker's compute time, per round */
   computeMs: number;
+  /** the slowest worker's whole task (decode, adapter fetch, compute, encode), per round */
+  taskMs: number;
   /** the rest of the rounds' time: transfer, encoding and decoding at both ends, queueing, adapter fetches */
   networkMs: number;
   /** waiting for the minimum of workers */
@@ -79,7 +89,7 @@ interface Pending {
   settle(outcome: Outcome): void;
 }
 
-const zeroCosts = (): RoundCosts => ({ computeMs: 0, networkMs: 0, waitMs: 0, roundsMs: 0, sentBytes: 0, receivedBytes: 0 });
+const zeroCosts = (): RoundCosts => ({ rounds: 0, publishMs: 0, encodeMs: 0, decodeMs: 0, taskMs: 0, computeMs: 0, networkMs: 0, waitMs: 0, roundsMs: 0, sentBytes: 0, receivedBytes: 0 });
 
 export class RemoteExecutor {
   readonly #o: RemoteExecutorOptions;
@@ -138,7 +148,10 @@ export class RemoteExecutor {
       return;
     }
     try {
-      p.settle({ ok: true, result: decodeResult(message, p.task, this.#o.shapes) });
+      const t0 = performance.now();
+      const result = decodeResult(message, p.task, this.#o.shapes);
+      this.#costs.decodeMs += performance.now() - t0;
+      p.settle({ ok: true, result });
     } catch (err) {
       const reason = err instanceof InvalidResult ? err.reason : 'malformed';
       // settled first: the chunks are reassigned even when the flag excludes the worker
@@ -173,9 +186,11 @@ export class RemoteExecutor {
   async #round(task: RoundTask, lora: LoraWeights, version: number): Promise<ExecutedRound> {
     const started = performance.now();
     const adapter = await this.#o.versions.ensure(lora, version);
+    this.#costs.publishMs += performance.now() - started;
     const chunks = new Map<number, ChunkResult>();
     const localDeltas: { count: number; delta: Float32Array; first: number }[] = [];
     let slowestCompute = 0;
+    let slowestTask = 0;
     let waitMs = 0;
     const maxAttempts = this.#o.maxAttempts ?? 8;
 
@@ -194,6 +209,7 @@ export class RemoteExecutor {
             for (const c of r.chunks) chunks.set(c.index, c);
             if (r.localDelta) localDeltas.push({ ...r.localDelta, first: Math.min(...mine.map((c) => c.index)) });
             slowestCompute = Math.max(slowestCompute, r.timing.compute_ms);
+            slowestTask = Math.max(slowestTask, r.timing.total_ms);
             this.#o.events.accepted(workerId, imageSamplesOf(sub));
             return;
           }
@@ -214,8 +230,10 @@ export class RemoteExecutor {
     const ordered = [...chunks.values()].sort((a, b) => a.index - b.index);
     if (ordered.length !== all.length) throw new AdvclipError('INTERNAL', `round ${task.round}: ${ordered.length} of ${all.length} chunks collected`);
     const wall = performance.now() - started;
+    this.#costs.rounds++;
     this.#costs.roundsMs += wall;
     this.#costs.computeMs += slowestCompute;
+    this.#costs.taskMs += slowestTask;
     this.#costs.waitMs += waitMs;
     this.#costs.networkMs += Math.max(0, wall - slowestCompute - waitMs);
     return {
@@ -269,7 +287,10 @@ export class RemoteExecutor {
       this.#pending.set(taskId, { workerId: worker.id, task, settle });
       try {
         const envelope = { taskId, adapterVersion: adapter.version, adapterSha256: adapter.sha256, seed: this.#o.seed, deadlineMs };
-        worker.send({ task: encodeTask(task, envelope, this.#o.shapes) });
+        const t0 = performance.now();
+        const message = encodeTask(task, envelope, this.#o.shapes);
+        this.#costs.encodeMs += performance.now() - t0;
+        worker.send({ task: message });
       } catch (err) {
         settle({ ok: false, reason: 'send_failed', detail: (err as Error).message });
       }

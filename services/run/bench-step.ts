@@ -57,17 +57,43 @@ export async function timeStepsInProcess(config: ClipConfig, spec: TrainSpec, pr
   return { times, backend: backend.name, extra: { trainable_parameters: trainableParameterCount(lora.sites, spec.lora.rank) } };
 }
 
+/** What the coordinator counted in a measured step, and the CPU time its process used since the previous one. */
+interface CountedStep {
+  readonly costs: StepCosts;
+  /** µs of CPU (user + system) of the coordinator's process */
+  readonly cpuMicros: number;
+}
+
 /**
  * Means over the measured steps of what the coordinator counted: protobuf
  * bytes of the rounds' Task messages out and TaskResult/TaskError messages
  * back (δ travels inline in each task, gradients in each result), and the
  * rounds' time outside the slowest worker's compute (advclip_step_seconds
  * {phase="network"}). Adapter versions travel apart (NATS or GetAdapter):
- * their size is given, once per version and worker.
+ * their size is given, once per version and worker. Per round: the time
+ * outside the slowest worker's compute (round_overhead_seconds) and the
+ * parts of it the coordinator spends itself (publishing the adapter
+ * version, encoding tasks, decoding results), the workers' part around
+ * their compute (decoding the task, fetching the adapter version, encoding
+ * the result: the slowest task's time less the slowest compute), the rest
+ * (transfer and queueing at either end: round_transport_seconds), and the
+ * coordinator process's CPU time.
  */
-function networkFigures(costs: readonly StepCosts[]): Record<string, number> {
+function networkFigures(steps: readonly CountedStep[]): Record<string, number> {
+  const costs = steps.map((s) => s.costs);
   const mean = (of: (c: StepCosts) => number) => costs.reduce((sum, c) => sum + of(c), 0) / costs.length;
+  const rounds = mean((c) => c.rounds);
+  const perRound = (of: (c: StepCosts) => number) => (rounds > 0 ? mean(of) / rounds / 1000 : 0);
   return {
+    rounds_per_step: rounds,
+    round_overhead_seconds: perRound((c) => c.roundsMs - c.computeMs),
+    round_publish_seconds: perRound((c) => c.publishMs),
+    round_encode_seconds: perRound((c) => c.encodeMs),
+    round_decode_seconds: perRound((c) => c.decodeMs),
+    round_worker_side_seconds: perRound((c) => Math.max(0, c.taskMs - c.computeMs)),
+    round_transport_seconds: perRound((c) => Math.max(0, c.roundsMs - c.publishMs - c.taskMs)),
+    coordinator_cpu_seconds_per_round: rounds > 0 ? steps.reduce((sum, s) => sum + s.cpuMicros, 0) / steps.length / rounds / 1e6 : 0,
+    update_seconds_per_step: mean((c) => c.updateMs) / 1000,
     network_bytes_per_step: mean((c) => c.sentBytes + c.receivedBytes),
     network_bytes_sent_per_step: mean((c) => c.sentBytes),
     network_bytes_received_per_step: mean((c) => c.receivedBytes),
@@ -77,7 +103,7 @@ function networkFigures(costs: readonly StepCosts[]): Record<string, number> {
   };
 }
 
-/** The same steps through a local cluster of `workers` worker processes (mTLS, loopback NATS), on the synthetic run written to disk. */
+/** The same steps through a local cluster of `workers` workers (replicas of one process per core beyond the cores; mTLS, loopback NATS), on the synthetic run written to disk. */
 export async function timeStepsOnCluster(config: ClipConfig, spec: TrainSpec, promptCount: number, workers: number, backend: string | undefined, log: Logger): Promise<TimedSteps> {
   if (!Number.isInteger(workers) || workers < 1) throw invalidArgument(`--workers must be ≥ 1, got ${workers}`);
   const dir = await mkdtemp(join(tmpdir(), 'advclip-bench-'));
@@ -97,14 +123,19 @@ export async function timeStepsOnCluster(config: ClipConfig, spec: TrainSpec, pr
       deadline: DEFAULT_DEADLINE,
       heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
     };
-    const costs: StepCosts[] = [];
+    const counted: CountedStep[] = [];
+    let cpu = process.cpuUsage();
     const summary = await trainOnLocalCluster(cluster, log, {
-      onStep: (_report, _state, coordinator) => void costs.push(coordinator.lastStepCosts!),
+      onStep: (_report, _state, coordinator) => {
+        const used = process.cpuUsage(cpu);
+        cpu = process.cpuUsage();
+        counted.push({ costs: coordinator.lastStepCosts!, cpuMicros: used.user + used.system });
+      },
     });
     const trained = JSON.parse(await readFile(join(summary.out, 'train.json'), 'utf8')) as { worker_backends?: string[]; history: { seconds: number }[] };
     const times = trained.history.slice(1).map((h) => h.seconds);
     // what the workers computed on (the coordinator computes nothing)
-    return { times, backend: trained.worker_backends?.join('+') || 'unknown', extra: networkFigures(costs.slice(1)) };
+    return { times, backend: trained.worker_backends?.join('+') || 'unknown', extra: networkFigures(counted.slice(1)) };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,8 @@
 /**
  * A whole cluster on this machine (`advclip cluster --workers N`) — a
- * coordinator in this process, N worker processes, a nats-server on
+ * coordinator in this process, N workers (one process each while N fits
+ * the cores; beyond, one process per core hosting N/cores replicas each,
+ * replicas.ts), a nats-server on
  * loopback with a coordinator and a worker user (unless --nats names one;
  * without a binary adapters go over gRPC), throwaway mTLS certificates
  * (unless --insecure) — trains, writes the outputs of `advclip train`, and
@@ -33,7 +35,7 @@ export interface LocalClusterOptions {
   readonly out: string;
   readonly json: boolean;
   readonly backend?: string;
-  /** worker processes to start */
+  /** workers to start (replicas of fewer processes when they outnumber the cores) */
   readonly workers: number;
   /** an external NATS server; absent: a loopback nats-server when one is installed */
   readonly natsUrl?: string;
@@ -98,13 +100,15 @@ export async function trainOnLocalCluster(o: LocalClusterOptions, log: Logger, h
           ...(tls ? ['--tls-ca', tls.client.caPath, '--tls-cert', tls.client.certPath, '--tls-key', tls.client.keyPath] : ['--insecure']),
           ...(o.backend ? ['--backend', o.backend] : []),
         ];
+        const plan = workerProcesses(n, availableParallelism());
         const env = {
           ADVCLIP_CLUSTER_TOKEN: token,
           ...(natsUsers ? { NATS_USER: natsUsers.worker.user, NATS_PASSWORD: natsUsers.worker.password } : {}),
           // N workers share this machine's cores: the native products get their share each, not all of them
-          ADVCLIP_NATIVE_THREADS: process.env.ADVCLIP_NATIVE_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / n))),
+          ADVCLIP_NATIVE_THREADS: process.env.ADVCLIP_NATIVE_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / plan.length))),
         };
-        for (let i = 1; i <= n; i++) children.push(spawnWorker(i, coordinator, args, env, log));
+        if (plan.length < n) log.info(`${n} workers as replicas of ${plan.length} processes (${availableParallelism()} cores)`, { replicas: plan });
+        plan.forEach((replicas, i) => children.push(spawnWorker(i + 1, replicas, coordinator, args, env, log)));
         watchWorkers(children, coordinator, log);
         await waitForJoins(coordinator, n, children);
       },
@@ -127,13 +131,19 @@ const localNatsUsers = (): LocalNatsUsers => ({
   worker: { user: 'advclip-worker', password: randomBytes(24).toString('base64url') },
 });
 
+/** Replicas per worker process: one process per worker up to `cores`, beyond that `cores` processes sharing the workers evenly. */
+export function workerProcesses(workers: number, cores: number): number[] {
+  const processes = Math.min(workers, Math.max(1, cores));
+  return Array.from({ length: processes }, (_, i) => Math.floor(workers / processes) + (i < workers % processes ? 1 : 0));
+}
+
 /** Secrets go to a worker through `env` (cluster token, NATS credentials), never its argv. */
-function spawnWorker(i: number, coordinator: Coordinator, args: readonly string[], env: Readonly<Record<string, string>>, log: Logger): ChildProcess {
+function spawnWorker(i: number, replicas: number, coordinator: Coordinator, args: readonly string[], env: Readonly<Record<string, string>>, log: Logger): ChildProcess {
   const name = `worker-${i}`;
   // own process group: Ctrl-C reaches the coordinator, which drains the workers in order
   // by name, so TLS verifies the certificate's DNS name (an IP as server name is deprecated in Node's TLS)
   const address = coordinator.address.replace(/^127\.0\.0\.1:/, 'localhost:');
-  const child = spawn(process.execPath, [BIN, 'worker', '--coordinator', address, '--metrics-port', '0', '--name', name, ...args], {
+  const child = spawn(process.execPath, [BIN, 'worker', '--coordinator', address, '--metrics-port', '0', '--name', name, ...(replicas > 1 ? ['--replicas', String(replicas)] : []), ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
     detached: true,

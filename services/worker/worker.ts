@@ -42,7 +42,8 @@ export interface RunPreparer {
 
 /** What a worker computes with, built from the run's RunSpec. */
 export interface WorkerSetup {
-  readonly shard: ShardComputer;
+  /** a ShardComputer, or a view of one shared by replicas (replicas.ts) */
+  readonly shard: Pick<ShardComputer, 'compute'>;
   readonly initial: LoraWeights;
   readonly shapes: RoundShapes;
   dispose(): void;

@@ -38,4 +38,18 @@ test('bench step --workers 1 reports the bytes and network time of a step as the
   assert.ok(json.network_bytes_received_per_step > 4 * size * size * 3 * 4, `${json.network_bytes_received_per_step} bytes received`);
   assert.ok(json.network_seconds_per_step >= 0 && json.network_seconds_per_step < json.seconds_per_step, JSON.stringify(json));
   assert.ok(json.compute_seconds_per_step > 0 && json.adapter_bytes_per_version > 0, JSON.stringify(json));
+  // τ δ-rounds, the LoRA round and the text round
+  assert.equal(json.rounds_per_step, 1 + 2);
+  assert.ok(json.round_overhead_seconds >= 0 && json.round_overhead_seconds * json.rounds_per_step <= json.seconds_per_step, JSON.stringify(json));
+});
+
+test('the contract: bench step --workers 64 runs on this machine (replicas of one process per core) and reports rounds per step and the overhead per round', async () => {
+  const json = (await benchJson(['bench', 'step', '--arch', 'tiny', '--batch', '64', '--tau', '2', '--steps', '3', '--workers', '64', '--json'])) as Record<string, number>;
+  assert.equal(json.workers, 64);
+  assert.equal(json.steps, 3);
+  assert.equal(json.rounds_per_step, 2 + 2);
+  assert.ok(json.round_overhead_seconds >= 0 && json.round_overhead_seconds * json.rounds_per_step <= json.seconds_per_step, JSON.stringify(json));
+  // the coordinator's own parts of the overhead, and its CPU, are within it
+  for (const part of ['round_publish_seconds', 'round_encode_seconds', 'round_decode_seconds']) assert.ok(json[part] >= 0 && json[part] <= json.round_overhead_seconds, `${part}: ${JSON.stringify(json)}`);
+  assert.ok(json.coordinator_cpu_seconds_per_round > 0, JSON.stringify(json));
 });
