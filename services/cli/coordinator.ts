@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { DEFAULT_DEADLINE } from '../coordinator/remote-executor.ts';
 import { invalidArgument } from '../core/errors.ts';
+import { AggregationRules } from '../core/aggregate.ts';
 import { SyncModes } from '../core/train-spec.ts';
 import { HEARTBEAT_INTERVAL_MS } from '../protocol/grpc-options.ts';
 import type { Logger } from '../protocol/log.ts';
@@ -20,6 +21,13 @@ import { clusterTokenFrom, metricsFlags, natsCredentialsFromEnv, securityFrom, t
 export const distributedTrainFlags: FlagTable = {
   ...trainFlags,
   sync: { type: 'string', default: RUN_DEFAULTS.train.sync, choices: SyncModes, help: 'exact: τ δ-rounds + 1 LoRA round per step; local-delta: each worker ascends its own δ (1 round)' },
+  aggregate: {
+    type: 'string',
+    default: RUN_DEFAULTS.train.aggregation.rule,
+    choices: AggregationRules,
+    help: "local-delta: how the workers' δ and gradient sums combine, coordinate-wise; median and trimmed-mean resist a minority of workers sending wrong numbers",
+  },
+  trim: { type: 'int', default: RUN_DEFAULTS.train.aggregation.trim, arg: 'K', help: 'trimmed-mean: drop the K largest and K smallest values of every coordinate (needs 2K+1 workers)' },
   nats: { type: 'string', arg: 'URL', help: 'NATS server for adapter versions (credentials: env NATS_USER, NATS_PASSWORD); without it adapters go over gRPC' },
   ...metricsFlags,
 };
@@ -45,7 +53,7 @@ export const coordinatorFlags: FlagTable = {
 export const coordinatorCommand: CommandSpec = {
   name: 'coordinator',
   summary: 'Coordinate a training run whose rounds workers compute (gRPC, adapter versions on NATS, Prometheus metrics)',
-  usage: 'advclip coordinator --model DIR --data DIR [training flags of advclip train] [--sync exact|local-delta] [--listen HOST:PORT] [--nats URL] [--metrics-port 9464] [--min-workers N] (--tls-ca F --tls-cert F --tls-key F | --insecure) [--checkpoint-dir DIR [--checkpoint-every N]] --out ADAPTER_DIR',
+  usage: 'advclip coordinator --model DIR --data DIR [training flags of advclip train] [--sync exact|local-delta [--aggregate mean|median|trimmed-mean [--trim K]]] [--listen HOST:PORT] [--nats URL] [--metrics-port 9464] [--min-workers N] (--tls-ca F --tls-cert F --tls-key F | --insecure) [--checkpoint-dir DIR [--checkpoint-every N]] --out ADAPTER_DIR',
   flags: coordinatorFlags,
 };
 

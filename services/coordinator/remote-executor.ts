@@ -12,7 +12,7 @@
 import { AdvclipError } from '../core/errors.ts';
 import type { LoraWeights } from '../core/lora.ts';
 import { imageSamplesOf, textRoundChunks, type Chunk, type ChunkResult, type RoundTask } from '../core/shard.ts';
-import type { ExecutedRound, Executor } from '../core/trainer.ts';
+import type { ExecutedRound, Executor, Share } from '../core/trainer.ts';
 import type { TaskError__Output } from '../protocol/generated/advclip/v1/TaskError.ts';
 import type { TaskResult__Output } from '../protocol/generated/advclip/v1/TaskResult.ts';
 import { decodeResult, encodeTask, InvalidResult, type RejectReason, type RoundShapes } from '../protocol/task-codec.ts';
@@ -102,7 +102,7 @@ export class RemoteExecutor {
     });
   }
 
-  readonly execute: Executor = async (task, lora, version) => this.#round(task, lora, version);
+  readonly execute: Executor = async (task, lora, version, options) => (options?.replicated ? this.#replicatedRound(task, lora, version) : this.#round(task, lora, version));
 
   /** Has the worker a task out? (Its heartbeats may pause while it computes.) */
   busy(workerId: string): boolean {
@@ -174,7 +174,7 @@ export class RemoteExecutor {
     const started = performance.now();
     const adapter = await this.#o.versions.ensure(lora, version);
     const chunks = new Map<number, ChunkResult>();
-    const localDeltas: { count: number; delta: Float32Array; first: number }[] = [];
+    const shares: (Share & { first: number })[] = [];
     let slowestCompute = 0;
     let waitMs = 0;
     const maxAttempts = this.#o.maxAttempts ?? 8;
@@ -192,7 +192,7 @@ export class RemoteExecutor {
           if (outcome.ok) {
             const r = outcome.result;
             for (const c of r.chunks) chunks.set(c.index, c);
-            if (r.localDelta) localDeltas.push({ ...r.localDelta, first: Math.min(...mine.map((c) => c.index)) });
+            shares.push({ worker: workerId, chunks: r.chunks, localDelta: r.localDelta, first: Math.min(...mine.map((c) => c.index)) });
             slowestCompute = Math.max(slowestCompute, r.timing.compute_ms);
             this.#o.events.accepted(workerId, imageSamplesOf(sub));
             return;
@@ -213,15 +213,47 @@ export class RemoteExecutor {
     await runPart(all, new Set(), 0);
     const ordered = [...chunks.values()].sort((a, b) => a.index - b.index);
     if (ordered.length !== all.length) throw new AdvclipError('INTERNAL', `round ${task.round}: ${ordered.length} of ${all.length} chunks collected`);
+    this.#addCosts(started, slowestCompute, waitMs);
+    const inOrder: Share[] = shares.sort((a, b) => a.first - b.first).map(({ worker, chunks: c, localDelta }) => ({ worker, chunks: c, localDelta }));
+    return { chunks: ordered, localDeltas: inOrder.flatMap((s) => (s.localDelta ? [s.localDelta] : [])), shares: inOrder };
+  }
+
+  #addCosts(started: number, slowestCompute: number, waitMs: number): void {
     const wall = performance.now() - started;
     this.#costs.roundsMs += wall;
     this.#costs.computeMs += slowestCompute;
     this.#costs.waitMs += waitMs;
     this.#costs.networkMs += Math.max(0, wall - slowestCompute - waitMs);
-    return {
-      chunks: ordered,
-      localDeltas: localDeltas.sort((a, b) => a.first - b.first).map(({ count, delta }) => ({ count, delta })),
-    };
+  }
+
+  /**
+   * Every live worker computes the whole round, one share each (robust
+   * aggregation then picks among them). A worker that does not deliver just
+   * has no share; the step driver refuses too few.
+   */
+  async #replicatedRound(task: RoundTask, lora: LoraWeights, version: number): Promise<ExecutedRound> {
+    const started = performance.now();
+    const adapter = await this.#o.versions.ensure(lora, version);
+    const waitStart = performance.now();
+    const workers = await this.#workersFor(new Set());
+    const waitMs = performance.now() - waitStart;
+    const full: RoundTask = { ...task, chunks: task.kind === 'text' ? textRoundChunks(task, this.#o.shapes.textFeatures[0]) : task.chunks };
+    let slowestCompute = 0;
+    const outcomes = await Promise.all(workers.map(async (w) => ({ worker: w.id, outcome: await this.#attempt(w, full, adapter) })));
+    if (this.#aborted) throw this.#aborted;
+    const shares: Share[] = [];
+    for (const { worker, outcome } of outcomes.sort((a, b) => (a.worker < b.worker ? -1 : 1))) {
+      if (!outcome.ok) {
+        this.#o.warn(`step ${task.step} round ${task.round} (${task.kind}, every worker): worker ${worker} did not deliver (${outcome.reason})`, { detail: outcome.detail });
+        continue;
+      }
+      slowestCompute = Math.max(slowestCompute, outcome.result.timing.compute_ms);
+      this.#o.events.accepted(worker, imageSamplesOf(full));
+      shares.push({ worker, chunks: [...outcome.result.chunks].sort((a, b) => a.index - b.index), localDelta: outcome.result.localDelta });
+    }
+    if (!shares.length) throw new AdvclipError('UNAVAILABLE', `step ${task.step} round ${task.round} (${task.kind}): no worker delivered`);
+    this.#addCosts(started, slowestCompute, waitMs);
+    return { chunks: [], localDeltas: shares.flatMap((s) => (s.localDelta ? [s.localDelta] : [])), shares };
   }
 
   /** Live workers, those not in `avoid` first; waits while fewer than the minimum are live. */

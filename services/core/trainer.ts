@@ -6,6 +6,7 @@
  * order, which are added in that order. So one process and N workers give
  * the same numbers.
  */
+import { combine } from './aggregate.ts';
 import type { ChunkResult, RoundKind, RoundTask } from './shard.ts';
 import { addInto, ALL_CLASS_GROUPS, ascend, gradKeyA, gradKeyB } from './shard.ts';
 import type { LoraWeights } from './lora.ts';
@@ -14,13 +15,33 @@ import { batchAt, chunksOf, effectiveBatchSize } from './sampling.ts';
 import { ascentSteps, type TrainSpec } from './train-spec.ts';
 import type { HostTensor } from './tensor.ts';
 
-export interface ExecutedRound {
+export interface LocalDelta {
+  readonly count: number;
+  readonly delta: Float32Array;
+}
+
+/** One accepted result: the chunks one worker computed in one task, and its local δ. */
+export interface Share {
+  readonly worker: string;
   readonly chunks: readonly ChunkResult[];
-  readonly localDeltas: readonly { readonly count: number; readonly delta: Float32Array }[];
+  readonly localDelta: LocalDelta | null;
+}
+
+export interface ExecutedRound {
+  /** every chunk once, in chunk order (empty for a replicated round: read `shares`) */
+  readonly chunks: readonly ChunkResult[];
+  readonly localDeltas: readonly LocalDelta[];
+  /** who computed what, in chunk order; a replicated round: one share of every chunk per worker */
+  readonly shares: readonly Share[];
+}
+
+export interface RoundOptions {
+  /** every worker computes every chunk (robust aggregation of a round whose chunks no worker shares) */
+  readonly replicated: boolean;
 }
 
 /** Computes a round at an adapter version. */
-export type Executor = (task: RoundTask, adapter: LoraWeights, version: number) => Promise<ExecutedRound>;
+export type Executor = (task: RoundTask, adapter: LoraWeights, version: number, options?: RoundOptions) => Promise<ExecutedRound>;
 
 export interface TrainState {
   /** steps done */
@@ -96,10 +117,22 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
   if (spec.resetDeltaEachEpoch && plan.epoch !== state.deltaEpoch) state.delta = null;
   state.deltaEpoch = plan.epoch;
   let rounds = 0;
+  const robust = spec.aggregation.rule !== 'mean';
   const run = async (kind: RoundKind, round: number, extra: Partial<RoundTask> = {}) => {
     rounds++;
-    return execute({ step: t, round, kind, chunks: kind === 'text' ? ALL_CLASS_GROUPS : chunks, delta: state.delta, textGrad: null, ...extra }, state.lora, state.version);
+    const task: RoundTask = { step: t, round, kind, chunks: kind === 'text' ? ALL_CLASS_GROUPS : chunks, delta: state.delta, textGrad: null, ...extra };
+    return execute(task, state.lora, state.version, { replicated: robust && kind === 'text' });
   };
+  // Σ over the minibatch of an image round's gradient; robust: each share's per-sample mean is one vote, scaled back to m samples
+  const imageSum = (round: ExecutedRound, key: string): Float32Array => {
+    if (!robust) return chunkSum(round.chunks, key);
+    const counts = round.shares.map((s) => s.chunks.reduce((n, c) => n + c.count, 0));
+    const means = round.shares.map((s, i) => chunkSum(s.chunks, key).map((v) => v / counts[i]));
+    return combine(spec.aggregation, means, counts).map((v) => v * m);
+  };
+  // a text round: chunk sums; robust: every worker computed it all, the rule picks among their sums
+  const textSum = (round: ExecutedRound, key: string): Float32Array =>
+    robust ? combine(spec.aggregation, round.shares.map((s) => chunkSum(s.chunks, key)), round.shares.map(() => 1)) : chunkSum(round.chunks, key);
 
   let deltaGradNorm = 0;
   let loraRound: ExecutedRound;
@@ -113,19 +146,24 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
     loraRound = await run('lora', tau);
   } else if (universal) {
     loraRound = await run('local-delta', tau);
-    // federated: δ becomes the count-weighted mean of the workers' δ (before any Gauss–Seidel round uses it)
-    const total = loraRound.localDeltas.reduce((n, d) => n + d.count, 0);
-    const mean = new Float32Array(loraRound.localDeltas[0].delta.length);
-    for (const d of loraRound.localDeltas) for (let j = 0; j < mean.length; j++) mean[j] += (d.delta[j] * d.count) / total;
-    state.delta = mean;
+    // federated: δ becomes the count-weighted mean of the workers' δ, or their robust combination (before any Gauss–Seidel round uses it)
+    const deltas = loraRound.localDeltas;
+    if (robust) {
+      state.delta = combine(spec.aggregation, deltas.map((d) => d.delta), deltas.map((d) => d.count));
+    } else {
+      const total = deltas.reduce((n, d) => n + d.count, 0);
+      const mean = new Float32Array(deltas[0].delta.length);
+      for (const d of deltas) for (let j = 0; j < mean.length; j++) mean[j] += (d.delta[j] * d.count) / total;
+      state.delta = mean;
+    }
   } else {
     loraRound = await run('lora', tau);
   }
 
   const gradients = async (round: ExecutedRound) => {
-    const text = await run('text', tau, { textGrad: chunkSum(round.chunks, 'text_features'), delta: null });
+    const text = await run('text', tau, { textGrad: imageSum(round, 'text_features'), delta: null });
     return state.lora.sites.flatMap((s) => {
-      const source = (key: string) => chunkSum(s.tower === 'text' ? text.chunks : round.chunks, key);
+      const source = (key: string) => (s.tower === 'text' ? textSum(text, key) : imageSum(round, key));
       return [gradKeyA(s.key), gradKeyB(s.key)].map((key) => source(key).map((v) => v / m));
     });
   };

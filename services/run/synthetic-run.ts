@@ -83,6 +83,7 @@ export function benchSpec(o: { readonly tau: number; readonly steps: number; rea
     chunkSize: o.chunkSize,
     augment: 'none',
     sync: 'exact',
+    aggregation: { rule: 'mean', trim: 1 },
     cleanLoss: false,
     resetDeltaEachEpoch: false,
   });

@@ -76,6 +76,7 @@ export function tinySpec(overrides: Partial<TrainSpec> = {}): TrainSpec {
     chunkSize: 8,
     augment: 'none',
     sync: 'exact',
+    aggregation: { rule: 'mean', trim: 1 },
     cleanLoss: false,
     resetDeltaEachEpoch: false,
     ...overrides,

@@ -215,7 +215,7 @@ const shufflingExecutor: ExecutorFactory = (shard) => {
       const order = RandomStream.of(99, call++).permutation(chunks.length);
       const results = [];
       for (const i of order) results.push(...(await inner.execute({ ...task, chunks: [chunks[i]] }, lora, version)).chunks);
-      return { chunks: results, localDeltas: [] };
+      return { chunks: results, localDeltas: [], shares: [{ worker: 'shuffled', chunks: results, localDelta: null }] };
     },
     dispose: () => inner.dispose(),
   };
