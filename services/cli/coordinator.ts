@@ -28,6 +28,12 @@ export const distributedTrainFlags: FlagTable = {
     help: "local-delta: how the workers' δ and gradient sums combine, coordinate-wise; median and trimmed-mean resist a minority of workers sending wrong numbers",
   },
   trim: { type: 'int', default: RUN_DEFAULTS.train.aggregation.trim, arg: 'K', help: 'trimmed-mean: drop the K largest and K smallest values of every coordinate (needs 2K+1 workers)' },
+  'verify-fraction': {
+    type: 'fraction',
+    default: RUN_DEFAULTS.train.verifyFraction,
+    arg: 'P',
+    help: 'exact: recompute a seeded random P of each round’s chunks on a second worker of the same backend and compare the bits; a third decides a mismatch and the wrong worker is quarantined (1: every chunk twice)',
+  },
   nats: { type: 'string', arg: 'URL', help: 'NATS server for adapter versions (credentials: env NATS_USER, NATS_PASSWORD); without it adapters go over gRPC' },
   ...metricsFlags,
 };
@@ -53,7 +59,7 @@ export const coordinatorFlags: FlagTable = {
 export const coordinatorCommand: CommandSpec = {
   name: 'coordinator',
   summary: 'Coordinate a training run whose rounds workers compute (gRPC, adapter versions on NATS, Prometheus metrics)',
-  usage: 'advclip coordinator --model DIR --data DIR [training flags of advclip train] [--sync exact|local-delta [--aggregate mean|median|trimmed-mean [--trim K]]] [--listen HOST:PORT] [--nats URL] [--metrics-port 9464] [--min-workers N] (--tls-ca F --tls-cert F --tls-key F | --insecure) [--checkpoint-dir DIR [--checkpoint-every N]] --out ADAPTER_DIR',
+  usage: 'advclip coordinator --model DIR --data DIR [training flags of advclip train] [--sync exact|local-delta [--aggregate mean|median|trimmed-mean [--trim K]]] [--verify-fraction P] [--listen HOST:PORT] [--nats URL] [--metrics-port 9464] [--min-workers N] (--tls-ca F --tls-cert F --tls-key F | --insecure) [--checkpoint-dir DIR [--checkpoint-every N]] --out ADAPTER_DIR',
   flags: coordinatorFlags,
 };
 

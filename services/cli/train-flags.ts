@@ -91,6 +91,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   'train.chunkSize': 'chunk-size',
   'train.aggregation.rule': 'aggregate',
   'train.aggregation.trim': 'trim',
+  'train.verifyFraction': 'verify-fraction',
 };
 
 /** A RunSpec field as its flag: train.lora.rank → --lora-rank; an element of a list names the list's flag. */
@@ -139,6 +140,7 @@ export function runSpecFrom(flags: FlagValues, sync?: string): RunSpec {
         augment: flags.augment,
         sync: sync,
         aggregation: { rule: flags.aggregate, trim: flags.trim },
+        verifyFraction: flags['verify-fraction'],
         cleanLoss: flags['no-clean-loss'] !== true,
         resetDeltaEachEpoch: flags['reset-delta'] === true,
       },

@@ -280,12 +280,18 @@ function remoteExecutor(o: CoordinatorOptions, registry: WorkerRegistry, version
     seed: o.spec.seed,
     minWorkers: o.minWorkers,
     deadline: o.deadline,
+    verifyFraction: o.spec.verifyFraction,
     warn: (m, f) => log.warn(m, f),
     events: {
       accepted: (worker, samples) => metrics.workerSamples.inc({ worker }, samples),
       rejected: (worker, reason, badResults) => {
         metrics.rejectedResults.inc({ reason });
         log.warn(`rejected a result of worker ${worker}`, { reason, bad_results: badResults });
+      },
+      verified: (chunks) => metrics.verifyChecks.inc(chunks),
+      caught: (worker, detail) => {
+        metrics.verifyMismatches.inc({ worker });
+        log.error(`worker ${worker} computed wrong results: quarantined`, { detail });
       },
       waiting: (waiting, live) => {
         metrics.waitingForWorkers.set(waiting ? 1 : 0);

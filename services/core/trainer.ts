@@ -106,8 +106,42 @@ function withParameters(lora: LoraWeights, params: readonly Float32Array[], grou
   return { ...lora, a: lora.a.map((t, i) => tensor(t, params[groups.A[i]])), b: lora.b.map((t, i) => tensor(t, params[groups.B[i]])) };
 }
 
-/** One training step: τ ascent rounds on δ (or local/per-sample ascent), then the LoRA update. */
+/**
+ * An executor's word that results of this step's earlier rounds are not to
+ * be trusted (a worker was caught returning wrong numbers): the step starts
+ * again from its beginning, with the adapters, δ and optimiser it had.
+ */
+export class RedoStep extends Error {
+  constructor(readonly reason: string) {
+    super(`step to be redone: ${reason}`);
+    this.name = 'RedoStep';
+  }
+}
+
+/** How many times one step may start again before the run fails. */
+const MAX_REDOS = 3;
+
+/** One training step (stepOnce), started again from the same state when the executor says RedoStep. */
 export async function trainStep(state: TrainState, spec: TrainSpec, setSize: number, execute: Executor): Promise<StepReport> {
+  const saved = { lora: state.lora, delta: state.delta, deltaEpoch: state.deltaEpoch, version: state.version, m: state.optimizer.m.map((x) => x.slice()), v: state.optimizer.v.map((x) => x.slice()) };
+  for (let redo = 0; ; redo++) {
+    try {
+      return await stepOnce(state, spec, setSize, execute);
+    } catch (err) {
+      if (!(err instanceof RedoStep) || redo >= MAX_REDOS) throw err;
+      state.lora = saved.lora;
+      state.delta = saved.delta;
+      state.deltaEpoch = saved.deltaEpoch;
+      saved.m.forEach((x, i) => state.optimizer.m[i].set(x));
+      saved.v.forEach((x, i) => state.optimizer.v[i].set(x));
+      // a version made mid-step (Gauss–Seidel) had other factors: the restored ones get a new number
+      if (state.version !== saved.version) state.version++;
+    }
+  }
+}
+
+/** One training step: τ ascent rounds on δ (or local/per-sample ascent), then the LoRA update. */
+async function stepOnce(state: TrainState, spec: TrainSpec, setSize: number, execute: Executor): Promise<StepReport> {
   const t = state.step;
   const m = effectiveBatchSize(spec.batchSize, setSize);
   const plan = batchAt(t, setSize, spec.batchSize, spec.seed);

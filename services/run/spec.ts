@@ -74,6 +74,12 @@ const TrainSchema = z.strictObject({
       trim: positiveInt().default(1),
     })
     .prefault({}),
+  /** coordinator-side: exact mode's share of chunks computed twice and compared */
+  verifyFraction: z
+    .number()
+    .min(0, { error: (iss) => `must be in [0, 1]${got(iss)}` })
+    .max(1, { error: (iss) => `must be in [0, 1]${got(iss)}` })
+    .default(0),
   cleanLoss: z.boolean().default(true),
   resetDeltaEachEpoch: z.boolean().default(false),
 });

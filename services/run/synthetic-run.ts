@@ -84,6 +84,7 @@ export function benchSpec(o: { readonly tau: number; readonly steps: number; rea
     augment: 'none',
     sync: 'exact',
     aggregation: { rule: 'mean', trim: 1 },
+    verifyFraction: 0,
     cleanLoss: false,
     resetDeltaEachEpoch: false,
   });

@@ -22,20 +22,31 @@ export const noise = (sigma: number, seed = 7): Tamper => {
   return (values) => values.map(() => sigma * rng.normal());
 };
 
-function tampered(result: RoundResult, tamper: Tamper): RoundResult {
-  const chunk = (c: ChunkResult): ChunkResult => ({ ...c, grads: new Map([...c.grads].map(([name, values]) => [name, tamper(values)])) });
-  return { chunks: result.chunks.map(chunk), localDelta: result.localDelta ? { ...result.localDelta, delta: tamper(result.localDelta.delta) } : null };
+/** The lowest bit of the first value flipped: the smallest wrong answer there is. */
+export const lowBitFlipped: Tamper = (values) => {
+  const out = values.slice();
+  new Uint32Array(out.buffer, out.byteOffset, 1)[0] ^= 1;
+  return out;
+};
+
+/** Which results are tampered with: all of them, or only the first chunk of each (a single wrong sum per task). */
+export type Scope = 'every-chunk' | 'first-chunk';
+
+function tampered(result: RoundResult, tamper: Tamper, scope: Scope): RoundResult {
+  const chunk = (c: ChunkResult, i: number): ChunkResult => (scope === 'first-chunk' && i > 0 ? c : { ...c, grads: new Map([...c.grads].map(([name, values]) => [name, tamper(values)])) });
+  const localDelta = result.localDelta && scope === 'every-chunk' ? { ...result.localDelta, delta: tamper(result.localDelta.delta) } : result.localDelta;
+  return { chunks: result.chunks.map(chunk), localDelta };
 }
 
-/** `honest`'s setup with every gradient sum and local δ it returns passed through `tamper`. */
-export function byzantine(honest: RunPreparer, tamper: Tamper): RunPreparer {
+/** `honest`'s setup with the gradient sums (and local δ) it returns passed through `tamper`. */
+export function byzantine(honest: RunPreparer, tamper: Tamper, scope: Scope = 'every-chunk'): RunPreparer {
   return {
     specVersion: honest.specVersion,
     async setup(spec) {
       const setup = await honest.setup(spec);
       const shard = new Proxy(setup.shard, {
         get(target, key) {
-          if (key === 'compute') return async (...args: Parameters<ShardComputer['compute']>) => tampered(await target.compute(...args), tamper);
+          if (key === 'compute') return async (...args: Parameters<ShardComputer['compute']>) => tampered(await target.compute(...args), tamper, scope);
           const value = Reflect.get(target, key, target) as unknown;
           return typeof value === 'function' ? value.bind(target) : value;
         },

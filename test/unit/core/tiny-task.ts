@@ -77,6 +77,7 @@ export function tinySpec(overrides: Partial<TrainSpec> = {}): TrainSpec {
     augment: 'none',
     sync: 'exact',
     aggregation: { rule: 'mean', trim: 1 },
+    verifyFraction: 0,
     cleanLoss: false,
     resetDeltaEachEpoch: false,
     ...overrides,
