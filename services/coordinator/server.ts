@@ -13,6 +13,7 @@ import type { WorkerMessage__Output } from '../protocol/generated/advclip/v1/Wor
 import { grpcServerOptions } from '../protocol/grpc-options.ts';
 import { toGrpcError } from '../protocol/grpc-status.ts';
 import { coordinatorService } from '../protocol/proto-loader.ts';
+import { certificateIdentity } from '../protocol/tls.ts';
 import type { RunSpec } from '../protocol/generated/advclip/v1/RunSpec.ts';
 import { meteredServerService, type WireMessage } from '../protocol/wire-meter.ts';
 import type { AdapterVersions } from './adapter-versions.ts';
@@ -52,6 +53,18 @@ const sameSecret = (a: string, b: string) => {
   return x.length === y.length && timingSafeEqual(x, y);
 };
 
+/**
+ * Who a registering worker is: under mTLS its certificate's identity (SAN
+ * URI, else subject CN; certificateIdentity), which it cannot change by
+ * registering again; without TLS only the name it claims.
+ */
+function identityOf(auth: { readonly transportSecurityType?: string; readonly sslPeerCertificate?: Parameters<typeof certificateIdentity>[0] }, name: string): string {
+  if (auth.transportSecurityType !== 'ssl') return name || 'worker';
+  const identity = certificateIdentity(auth.sslPeerCertificate);
+  if (!identity) throw failedPrecondition('the client certificate has neither a SAN URI nor a subject CN: no identity to admit');
+  return identity;
+}
+
 export async function startCoordinatorServer(o: CoordinatorServerOptions): Promise<CoordinatorServer> {
   const server = new Server(grpcServerOptions());
   const handlers: CoordinatorHandlers = {
@@ -73,7 +86,7 @@ export async function startCoordinatorServer(o: CoordinatorServerOptions): Promi
           throw failedPrecondition(`the worker's model (sha256 ${caps.model_sha256.slice(0, 12)}…) is not the coordinator's (${modelSha256.slice(0, 12)}…): not admitted`);
         }
         callback(null, {
-          worker_id: o.registry.admit(caps),
+          worker_id: o.registry.admit(caps, identityOf(call.getAuthContext(), caps.worker_name)),
           heartbeat_interval_ms: o.heartbeatIntervalMs,
           run_spec: o.runSpec,
           nats_url: o.natsUrl,

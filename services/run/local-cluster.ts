@@ -67,11 +67,11 @@ export async function trainOnLocalCluster(o: LocalClusterOptions, log: Logger, h
         log.warn('no nats-server: adapters over gRPC', { reason: (err as Error).message.split(';')[0] });
       }
     }
-    let tls: { server: TlsFiles; client: TlsFiles } | null = null;
+    let tls: { server: TlsFiles; workers: readonly TlsFiles[] } | null = null;
     if (!o.insecure) {
       const dir = await mkdtemp(join(tmpdir(), 'advclip-certs-'));
       cleanups.push(() => rm(dir, { recursive: true, force: true }));
-      tls = await makeThrowawayCerts(dir, 1);
+      tls = await makeThrowawayCerts(dir, 1, n);
     }
     const token = randomBytes(16).toString('hex');
     const coordinatorRun = {
@@ -95,7 +95,6 @@ export async function trainOnLocalCluster(o: LocalClusterOptions, log: Logger, h
       onListening: async (coordinator) => {
         const args = [
           ...(natsUrl ? ['--nats', natsUrl] : []),
-          ...(tls ? ['--tls-ca', tls.client.caPath, '--tls-cert', tls.client.certPath, '--tls-key', tls.client.keyPath] : ['--insecure']),
           ...(o.backend ? ['--backend', o.backend] : []),
         ];
         const env = {
@@ -104,7 +103,12 @@ export async function trainOnLocalCluster(o: LocalClusterOptions, log: Logger, h
           // N workers share this machine's cores: the native products get their share each, not all of them
           ADVCLIP_NATIVE_THREADS: process.env.ADVCLIP_NATIVE_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / n))),
         };
-        for (let i = 1; i <= n; i++) children.push(spawnWorker(i, coordinator, args, env, log));
+        // each worker its own certificate: its identity (quarantine binds to it)
+        const tlsArgs = (i: number) => {
+          const files = tls?.workers[i - 1];
+          return files ? ['--tls-ca', files.caPath, '--tls-cert', files.certPath, '--tls-key', files.keyPath] : ['--insecure'];
+        };
+        for (let i = 1; i <= n; i++) children.push(spawnWorker(i, coordinator, [...args, ...tlsArgs(i)], env, log));
         watchWorkers(children, coordinator, log);
         await waitForJoins(coordinator, n, children);
       },
