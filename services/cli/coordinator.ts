@@ -51,6 +51,8 @@ export const coordinatorFlags: FlagTable = {
   listen: { type: 'string', default: '127.0.0.1:50051', arg: 'HOST:PORT', help: 'gRPC address for workers (port 0: any free port; the bound one is logged)' },
   'min-workers': { type: 'int', default: 1, help: 'rounds wait until this many workers are live (advclip_waiting_for_workers = 1 meanwhile)' },
   ...tlsFlags,
+  'allow-identities': { type: 'string', arg: 'FILE', help: 'admit only worker identities listed here, one a line (mTLS: the client certificate’s SAN URI, else its CN)' },
+  'deny-identities': { type: 'string', arg: 'FILE', help: 'refuse worker identities listed here (revoked); the file is read again whenever it changes' },
   ...checkpointFlags,
   'checkpoint-dir': { ...checkpointFlags['checkpoint-dir'], help: `${checkpointFlags['checkpoint-dir'].help}; the default --out is DIR/adapter` },
   ...coordinatorTuningFlags,
@@ -79,11 +81,19 @@ export function coordinatorRunFrom(flags: FlagValues): CoordinatorRunOptions {
     listen: flags.listen as string,
     security: securityFrom(flags),
     clusterToken: clusterTokenFrom(flags),
+    identities: identitiesFrom(flags),
     nats: natsUrl ? { url: natsUrl, ...natsCredentialsFromEnv() } : undefined,
     metrics: { port: flags['metrics-port'] as number, host: flags['metrics-host'] as string },
     minWorkers,
     ...tuningFrom(flags),
   };
+}
+
+/** --allow-identities, --deny-identities; absent when neither is given. */
+function identitiesFrom(flags: FlagValues): CoordinatorRunOptions['identities'] {
+  const allowFile = flags['allow-identities'] as string | undefined;
+  const denyFile = flags['deny-identities'] as string | undefined;
+  return allowFile || denyFile ? { allowFile, denyFile } : undefined;
 }
 
 /** --task-deadline-ms, --task-deadline-factor, --heartbeat-ms. */

@@ -29,6 +29,7 @@ import type { RoundShapes } from '../protocol/task-codec.ts';
 import type { TransportSecurity } from '../protocol/tls.ts';
 import type { Registry } from 'prom-client';
 import { AdapterVersions } from './adapter-versions.ts';
+import { Admission } from './admission.ts';
 import { RemoteExecutor, type DeadlineOptions, type RoundCosts } from './remote-executor.ts';
 import { startCoordinatorServer, type CoordinatorServer } from './server.ts';
 import { WorkerRegistry, type RegistryEvent } from './worker-registry.ts';
@@ -52,6 +53,8 @@ export interface CoordinatorOptions {
   readonly listen: string;
   readonly security: TransportSecurity;
   readonly clusterToken?: string;
+  /** files of worker identities: only these (allow), never these (deny, re-read when it changes) */
+  readonly identities?: { readonly allowFile?: string; readonly denyFile?: string };
   /** absent: adapter versions go over gRPC only */
   readonly nats?: NatsOptions;
   readonly metrics: { readonly port: number; readonly host?: string };
@@ -255,6 +258,7 @@ function serveWorkers(
     listen: o.listen,
     credentials: c.credentials,
     clusterToken: o.clusterToken,
+    admission: o.identities ? new Admission({ ...o.identities, warn: (m) => o.log.warn(m) }) : undefined,
     runSpec: o.runSpec,
     natsUrl: c.nats ? o.nats!.url : '',
     natsCluster: o.nats?.cluster ?? '',

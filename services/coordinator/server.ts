@@ -17,6 +17,7 @@ import { certificateIdentity } from '../protocol/tls.ts';
 import type { RunSpec } from '../protocol/generated/advclip/v1/RunSpec.ts';
 import { meteredServerService, type WireMessage } from '../protocol/wire-meter.ts';
 import type { AdapterVersions } from './adapter-versions.ts';
+import type { Admission } from './admission.ts';
 import type { RemoteExecutor } from './remote-executor.ts';
 import type { WorkerRegistry, WorkerSession } from './worker-registry.ts';
 
@@ -27,6 +28,8 @@ export interface CoordinatorServerOptions {
   readonly credentials: ServerCredentials;
   /** when set, Register must present it */
   readonly clusterToken: string | undefined;
+  /** allow- and deny-lists of worker identities (absent: any the CA signed) */
+  readonly admission?: Admission;
   /** the run every admitted worker computes for (its model_sha256 admits workers) */
   readonly runSpec: RunSpec;
   readonly natsUrl: string;
@@ -65,6 +68,11 @@ function identityOf(auth: { readonly transportSecurityType?: string; readonly ss
   return identity;
 }
 
+const admitted = (identity: string, admission: Admission | undefined): string => {
+  admission?.check(identity);
+  return identity;
+};
+
 export async function startCoordinatorServer(o: CoordinatorServerOptions): Promise<CoordinatorServer> {
   const server = new Server(grpcServerOptions());
   const handlers: CoordinatorHandlers = {
@@ -86,7 +94,7 @@ export async function startCoordinatorServer(o: CoordinatorServerOptions): Promi
           throw failedPrecondition(`the worker's model (sha256 ${caps.model_sha256.slice(0, 12)}…) is not the coordinator's (${modelSha256.slice(0, 12)}…): not admitted`);
         }
         callback(null, {
-          worker_id: o.registry.admit(caps, identityOf(call.getAuthContext(), caps.worker_name)),
+          worker_id: o.registry.admit(caps, admitted(identityOf(call.getAuthContext(), caps.worker_name), o.admission)),
           heartbeat_interval_ms: o.heartbeatIntervalMs,
           run_spec: o.runSpec,
           nats_url: o.natsUrl,

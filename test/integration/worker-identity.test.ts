@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
+import { utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../../services/core/backend.ts';
 import { parseFlags } from '../../services/cli/args.ts';
@@ -34,12 +35,20 @@ async function startWorker(c: Coordinator, name: string, files: TlsFiles): Promi
   });
 }
 
-test('a quarantined certificate identity stays out when it registers again under another name; another worker certificate trains', async () => {
-  const certs = await makeThrowawayCerts(join(tmp.dir, 'certs'), 1, 2);
+test('a quarantined certificate identity stays out when it registers again under another name; one revoked in the deny-list mid-run is refused; another trains', async () => {
+  const certs = await makeThrowawayCerts(join(tmp.dir, 'certs'), 1, 3);
+  const denyFile = join(tmp.dir, 'revoked.txt');
+  writeFileSync(denyFile, '# revoked worker identities\n');
   const tls = ['--tls-ca', certs.server.caPath, '--tls-cert', certs.server.certPath, '--tls-key', certs.server.keyPath];
-  const flags = parseFlags(coordinatorCommand, [...TINY, '--iters', '1', '--out', join(tmp.dir, 'out'), '--listen', '127.0.0.1:0', '--metrics-port', '0', ...tls]);
+  const flags = parseFlags(coordinatorCommand, [...TINY, '--iters', '1', '--out', join(tmp.dir, 'out'), '--listen', '127.0.0.1:0', '--metrics-port', '0', ...tls, '--deny-identities', denyFile]);
   const workers: Worker[] = [];
   let refused: Error | null = null;
+  let revoked: Error | null = null;
+  const attempt = (c: Coordinator, name: string, files: TlsFiles) =>
+    startWorker(c, name, files).then(
+      (w) => (workers.push(w), null),
+      (e: Error) => e,
+    );
   try {
     await serveTraining(coordinatorRunFrom(flags), quiet, {
       onListening: async (c) => {
@@ -48,10 +57,10 @@ test('a quarantined certificate identity stays out when it registers again under
         while (c.registry.live().length < 1) await c.registry.nextEvent();
         c.registry.quarantine(first.id, 'test: wrong results');
         assert.deepEqual([...c.registry.quarantined.keys()], [workerIdentityUri('worker-1')]);
-        refused = await startWorker(c, 'b-renamed', certs.workers[0]).then(
-          (w) => (workers.push(w), null),
-          (e: Error) => e,
-        );
+        refused = await attempt(c, 'b-renamed', certs.workers[0]);
+        writeFileSync(denyFile, `${workerIdentityUri('worker-3')}\n`);
+        utimesSync(denyFile, new Date(Date.now() + 60_000), new Date(Date.now() + 60_000));
+        revoked = await attempt(c, 'd', certs.workers[2]);
         workers.push(await startWorker(c, 'c', certs.workers[1]));
         while (c.registry.live().length < 1) await c.registry.nextEvent();
       },
@@ -60,4 +69,5 @@ test('a quarantined certificate identity stays out when it registers again under
     await Promise.all(workers.map((w) => w.close()));
   }
   assert.match(String(refused), /worker identity "urn:advclip:worker:worker-1" is quarantined \(test: wrong results\): not admitted/);
+  assert.match(String(revoked), /worker identity "urn:advclip:worker:worker-3" is revoked \(listed in .*revoked\.txt\): not admitted/);
 });
