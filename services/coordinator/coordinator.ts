@@ -25,7 +25,8 @@ import { HEARTBEAT_INTERVAL_MS } from '../protocol/grpc-options.ts';
 import type { Logger } from '../protocol/log.ts';
 import { serverCredentials } from '../protocol/tls.ts';
 import type { ServerCredentials } from '@grpc/grpc-js';
-import type { RoundShapes } from '../protocol/task-codec.ts';
+import { maxMessageBytes, type RoundShapes } from '../protocol/task-codec.ts';
+import { textChunks } from '../core/shard.ts';
 import type { TransportSecurity } from '../protocol/tls.ts';
 import type { Registry } from 'prom-client';
 import { AdapterVersions } from './adapter-versions.ts';
@@ -258,6 +259,11 @@ function serveWorkers(
     listen: o.listen,
     credentials: c.credentials,
     clusterToken: o.clusterToken,
+    maxMessageBytes: maxMessageBytes(o.shapes, {
+      image: Math.ceil(Math.min(o.spec.batchSize, o.setSize) / o.spec.chunkSize),
+      text: textChunks(o.shapes.textFeatures[0]).length,
+      samples: o.spec.batchSize,
+    }),
     admission: o.identities ? new Admission({ ...o.identities, warn: (m) => o.log.warn(m) }) : undefined,
     runSpec: o.runSpec,
     natsUrl: c.nats ? o.nats!.url : '',

@@ -28,6 +28,8 @@ export interface CoordinatorServerOptions {
   readonly credentials: ServerCredentials;
   /** when set, Register must present it */
   readonly clusterToken: string | undefined;
+  /** the largest gRPC message sent or accepted (task-codec.ts maxMessageBytes; default grpc-options.ts's) */
+  readonly maxMessageBytes?: number;
   /** allow- and deny-lists of worker identities (absent: any the CA signed) */
   readonly admission?: Admission;
   /** the run every admitted worker computes for (its model_sha256 admits workers) */
@@ -74,7 +76,7 @@ const admitted = (identity: string, admission: Admission | undefined): string =>
 };
 
 export async function startCoordinatorServer(o: CoordinatorServerOptions): Promise<CoordinatorServer> {
-  const server = new Server(grpcServerOptions());
+  const server = new Server(grpcServerOptions({ maxMessageBytes: o.maxMessageBytes }));
   const handlers: CoordinatorHandlers = {
     Register(call, callback) {
       const caps = call.request.capabilities;
