@@ -7,7 +7,7 @@
  * goes bad later keeps the last good list and is logged.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { failedPrecondition, notFound } from '../core/errors.ts';
+import { AdvclipError, failedPrecondition, notFound } from '../core/errors.ts';
 
 export interface AdmissionOptions {
   /** only identities listed here are admitted */
@@ -66,5 +66,35 @@ export class Admission {
       this.#o.warn(`deny-list ${path}: ${(err as Error).message}; keeping the last one read (${this.#deny.ids.size} identities)`);
     }
     return this.#deny.ids;
+  }
+}
+
+/** Register attempts one identity may make in a window before it is told to wait. */
+export const DEFAULT_REGISTER_LIMIT = Object.freeze({ attempts: 20, windowMs: 60_000 });
+
+/**
+ * Counts Register attempts per identity over a sliding window: a worker
+ * that registers in a loop (a crash loop, a credential being tried) gets
+ * RESOURCE_EXHAUSTED instead of an admission each time.
+ */
+export class RegisterLimiter {
+  readonly #attempts = new Map<string, number[]>();
+
+  constructor(private readonly limit: { readonly attempts: number; readonly windowMs: number } = DEFAULT_REGISTER_LIMIT) {}
+
+  /** Counts an attempt of `identity`; throws RESOURCE_EXHAUSTED past the limit. */
+  attempt(identity: string, now = Date.now()): void {
+    const recent = (this.#attempts.get(identity) ?? []).filter((t) => now - t < this.limit.windowMs);
+    recent.push(now);
+    this.#attempts.set(identity, recent);
+    if (this.#attempts.size > 10_000) this.#forgetIdle(now);
+    if (recent.length > this.limit.attempts) {
+      const waitS = Math.ceil((recent[recent.length - this.limit.attempts - 1] + this.limit.windowMs - now) / 1000);
+      throw new AdvclipError('RESOURCE_EXHAUSTED', `worker identity "${identity}" made ${recent.length} Register attempts in ${this.limit.windowMs / 1000} s (limit ${this.limit.attempts}): retry in ${waitS} s`);
+    }
+  }
+
+  #forgetIdle(now: number): void {
+    for (const [id, times] of this.#attempts) if (times.every((t) => now - t >= this.limit.windowMs)) this.#attempts.delete(id);
   }
 }

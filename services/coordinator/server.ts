@@ -17,7 +17,7 @@ import { certificateIdentity } from '../protocol/tls.ts';
 import type { RunSpec } from '../protocol/generated/advclip/v1/RunSpec.ts';
 import { meteredServerService, type WireMessage } from '../protocol/wire-meter.ts';
 import type { AdapterVersions } from './adapter-versions.ts';
-import type { Admission } from './admission.ts';
+import { RegisterLimiter, type Admission } from './admission.ts';
 import type { RemoteExecutor } from './remote-executor.ts';
 import type { WorkerRegistry, WorkerSession } from './worker-registry.ts';
 
@@ -77,11 +77,14 @@ const admitted = (identity: string, admission: Admission | undefined): string =>
 
 export async function startCoordinatorServer(o: CoordinatorServerOptions): Promise<CoordinatorServer> {
   const server = new Server(grpcServerOptions({ maxMessageBytes: o.maxMessageBytes }));
+  const registers = new RegisterLimiter();
   const handlers: CoordinatorHandlers = {
     Register(call, callback) {
       const caps = call.request.capabilities;
       try {
         if (!caps) throw failedPrecondition('Register without capabilities');
+        const identity = identityOf(call.getAuthContext(), caps.worker_name);
+        registers.attempt(identity);
         if (o.clusterToken !== undefined && !sameSecret(call.request.cluster_token, o.clusterToken)) {
           throw failedPrecondition('wrong cluster token: not admitted');
         }
@@ -96,7 +99,7 @@ export async function startCoordinatorServer(o: CoordinatorServerOptions): Promi
           throw failedPrecondition(`the worker's model (sha256 ${caps.model_sha256.slice(0, 12)}…) is not the coordinator's (${modelSha256.slice(0, 12)}…): not admitted`);
         }
         callback(null, {
-          worker_id: o.registry.admit(caps, admitted(identityOf(call.getAuthContext(), caps.worker_name), o.admission)),
+          worker_id: o.registry.admit(caps, admitted(identity, o.admission)),
           heartbeat_interval_ms: o.heartbeatIntervalMs,
           run_spec: o.runSpec,
           nats_url: o.natsUrl,

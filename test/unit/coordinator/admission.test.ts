@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { Admission, parseIdentityList } from '../../../services/coordinator/admission.ts';
+import { Admission, parseIdentityList, RegisterLimiter } from '../../../services/coordinator/admission.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'advclip-admission-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,4 +43,13 @@ test('the allow-list admits only its identities; the deny-list refuses revoked o
 
 test('a list that cannot be read fails at start, naming it', () => {
   assert.throws(() => new Admission({ denyFile: join(dir, 'missing'), warn: () => undefined }), (e: Error & { code?: string }) => e.code === 'NOT_FOUND' && /identity list .*missing cannot be read/.test(e.message));
+});
+
+test('Register attempts past the limit in the window are refused per identity, saying when to retry; the window slides', () => {
+  const limiter = new RegisterLimiter({ attempts: 3, windowMs: 60_000 });
+  for (const t of [0, 1_000, 2_000]) limiter.attempt('urn:a', t);
+  assert.throws(() => limiter.attempt('urn:a', 3_000), (e: Error & { code?: string }) => e.code === 'RESOURCE_EXHAUSTED' && /worker identity "urn:a" made 4 Register attempts in 60 s \(limit 3\): retry in 57 s/.test(e.message));
+  limiter.attempt('urn:b', 3_000);
+  assert.throws(() => limiter.attempt('urn:a', 59_000), /made 5 Register attempts/);
+  limiter.attempt('urn:a', 125_000);
 });
