@@ -13,7 +13,7 @@ import { runSpecFrom } from './train-flags.ts';
 export const clusterCommand: CommandSpec = {
   name: 'cluster',
   summary: 'Train on a local cluster: a coordinator, N worker processes, a loopback nats-server, mTLS',
-  usage: 'advclip cluster --workers N --model DIR --data DIR [training flags of advclip train] [--sync exact|local-delta] [--nats URL] [--insecure] --out ADAPTER_DIR [--json]',
+  usage: 'advclip cluster --workers N --model DIR --data DIR [training flags of advclip train] [--sync exact|local-delta [--aggregate mean|median|trimmed-mean [--trim K]]] [--verify-fraction P] [--nats URL] [--insecure] --out ADAPTER_DIR [--json]',
   flags: {
     workers: { type: 'int', default: 2, help: 'workers to start: one process each up to the cores, beyond that replicas of one process per core (advclip worker --replicas)' },
     ...distributedTrainFlags,

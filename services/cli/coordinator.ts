@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { DEFAULT_DEADLINE } from '../coordinator/remote-executor.ts';
 import { invalidArgument } from '../core/errors.ts';
+import { AggregationRules } from '../core/aggregate.ts';
 import { SyncModes } from '../core/train-spec.ts';
 import { HEARTBEAT_INTERVAL_MS } from '../protocol/grpc-options.ts';
 import type { Logger } from '../protocol/log.ts';
@@ -20,6 +21,19 @@ import { clusterTokenFrom, metricsFlags, natsCredentialsFromEnv, securityFrom, t
 export const distributedTrainFlags: FlagTable = {
   ...trainFlags,
   sync: { type: 'string', default: RUN_DEFAULTS.train.sync, choices: SyncModes, help: 'exact: τ δ-rounds + 1 LoRA round per step; local-delta: each worker ascends its own δ (1 round)' },
+  aggregate: {
+    type: 'string',
+    default: RUN_DEFAULTS.train.aggregation.rule,
+    choices: AggregationRules,
+    help: "local-delta: how the workers' δ and gradient sums combine, coordinate-wise; median and trimmed-mean resist a minority of workers sending wrong numbers",
+  },
+  trim: { type: 'int', default: RUN_DEFAULTS.train.aggregation.trim, arg: 'K', help: 'trimmed-mean: drop the K largest and K smallest values of every coordinate (needs 2K+1 workers)' },
+  'verify-fraction': {
+    type: 'fraction',
+    default: RUN_DEFAULTS.train.verifyFraction,
+    arg: 'P',
+    help: 'exact: recompute a seeded random P of each round’s chunks on a second worker of the same backend and compare the bits; a third decides a mismatch and the wrong worker is quarantined (1: every chunk twice)',
+  },
   nats: { type: 'string', arg: 'URL', help: 'NATS server for adapter versions (credentials: env NATS_USER with NATS_PASSWORD or NATS_PASSWORD_FILE); without it adapters go over gRPC' },
   ...metricsFlags,
 };
@@ -37,6 +51,8 @@ export const coordinatorFlags: FlagTable = {
   listen: { type: 'string', default: '127.0.0.1:50051', arg: 'HOST:PORT', help: 'gRPC address for workers (port 0: any free port; the bound one is logged)' },
   'min-workers': { type: 'int', default: 1, help: 'rounds wait until this many workers are live (advclip_waiting_for_workers = 1 meanwhile)' },
   ...tlsFlags,
+  'allow-identities': { type: 'string', arg: 'FILE', help: 'admit only worker identities listed here, one a line (mTLS: the client certificate’s SAN URI, else its CN)' },
+  'deny-identities': { type: 'string', arg: 'FILE', help: 'refuse worker identities listed here (revoked); the file is read again whenever it changes' },
   ...checkpointFlags,
   'checkpoint-dir': { ...checkpointFlags['checkpoint-dir'], help: `${checkpointFlags['checkpoint-dir'].help}; the default --out is DIR/adapter` },
   ...coordinatorTuningFlags,
@@ -45,7 +61,7 @@ export const coordinatorFlags: FlagTable = {
 export const coordinatorCommand: CommandSpec = {
   name: 'coordinator',
   summary: 'Coordinate a training run whose rounds workers compute (gRPC, adapter versions on NATS, Prometheus metrics)',
-  usage: 'advclip coordinator --model DIR --data DIR [training flags of advclip train] [--sync exact|local-delta] [--listen HOST:PORT] [--nats URL] [--metrics-port 9464] [--min-workers N] (--tls-ca F --tls-cert F --tls-key F | --insecure) [--checkpoint-dir DIR [--checkpoint-every N]] --out ADAPTER_DIR',
+  usage: 'advclip coordinator --model DIR --data DIR [training flags of advclip train] [--sync exact|local-delta [--aggregate mean|median|trimmed-mean [--trim K]]] [--verify-fraction P] [--listen HOST:PORT] [--nats URL] [--metrics-port 9464] [--min-workers N] (--tls-ca F --tls-cert F --tls-key F | --insecure) [--checkpoint-dir DIR [--checkpoint-every N]] --out ADAPTER_DIR',
   flags: coordinatorFlags,
 };
 
@@ -65,11 +81,19 @@ export function coordinatorRunFrom(flags: FlagValues): CoordinatorRunOptions {
     listen: flags.listen as string,
     security: securityFrom(flags),
     clusterToken: clusterTokenFrom(flags),
+    identities: identitiesFrom(flags),
     nats: natsUrl ? { url: natsUrl, ...natsCredentialsFromEnv() } : undefined,
     metrics: { port: flags['metrics-port'] as number, host: flags['metrics-host'] as string },
     minWorkers,
     ...tuningFrom(flags),
   };
+}
+
+/** --allow-identities, --deny-identities; absent when neither is given. */
+function identitiesFrom(flags: FlagValues): CoordinatorRunOptions['identities'] {
+  const allowFile = flags['allow-identities'] as string | undefined;
+  const denyFile = flags['deny-identities'] as string | undefined;
+  return allowFile || denyFile ? { allowFile, denyFile } : undefined;
 }
 
 /** --task-deadline-ms, --task-deadline-factor, --heartbeat-ms. */

@@ -105,6 +105,9 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   'train.weightDecay': 'weight-decay',
   'train.batchSize': 'batch-size',
   'train.chunkSize': 'chunk-size',
+  'train.aggregation.rule': 'aggregate',
+  'train.aggregation.trim': 'trim',
+  'train.verifyFraction': 'verify-fraction',
 };
 
 /** A RunSpec field as its flag: train.lora.rank → --lora-rank; an element of a list names the list's flag. */
@@ -153,6 +156,8 @@ export function runSpecFrom(flags: FlagValues, sync?: string): RunSpec {
         chunkSize: flags['chunk-size'],
         augment: flags.augment,
         sync: sync,
+        aggregation: { rule: flags.aggregate, trim: flags.trim },
+        verifyFraction: flags['verify-fraction'],
         cleanLoss: flags['no-clean-loss'] !== true,
         resetDeltaEachEpoch: flags['reset-delta'] === true,
       },

@@ -25,10 +25,12 @@ import { HEARTBEAT_INTERVAL_MS } from '../protocol/grpc-options.ts';
 import type { Logger } from '../protocol/log.ts';
 import { serverCredentials } from '../protocol/tls.ts';
 import type { ServerCredentials } from '@grpc/grpc-js';
-import type { RoundShapes } from '../protocol/task-codec.ts';
+import { maxMessageBytes, type RoundShapes } from '../protocol/task-codec.ts';
+import { textChunks } from '../core/shard.ts';
 import type { TransportSecurity } from '../protocol/tls.ts';
 import type { Registry } from 'prom-client';
 import { AdapterVersions } from './adapter-versions.ts';
+import { Admission } from './admission.ts';
 import { RemoteExecutor, type DeadlineOptions, type RoundCosts } from './remote-executor.ts';
 import { startCoordinatorServer, type CoordinatorServer } from './server.ts';
 import { WorkerRegistry, type RegistryEvent } from './worker-registry.ts';
@@ -52,6 +54,8 @@ export interface CoordinatorOptions {
   readonly listen: string;
   readonly security: TransportSecurity;
   readonly clusterToken?: string;
+  /** files of worker identities: only these (allow), never these (deny, re-read when it changes) */
+  readonly identities?: { readonly allowFile?: string; readonly denyFile?: string };
   /** absent: adapter versions go over gRPC only */
   readonly nats?: NatsOptions;
   readonly metrics: { readonly port: number; readonly host?: string };
@@ -271,6 +275,12 @@ function serveWorkers(
     listen: o.listen,
     credentials: c.credentials,
     clusterToken: o.clusterToken,
+    maxMessageBytes: maxMessageBytes(o.shapes, {
+      image: Math.ceil(Math.min(o.spec.batchSize, o.setSize) / o.spec.chunkSize),
+      text: textChunks(o.shapes.textFeatures[0]).length,
+      samples: o.spec.batchSize,
+    }),
+    admission: o.identities ? new Admission({ ...o.identities, warn: (m) => o.log.warn(m) }) : undefined,
     runSpec: o.runSpec,
     natsUrl: c.nats ? o.nats!.url : '',
     natsCluster: o.nats?.cluster ?? '',
@@ -296,12 +306,18 @@ function remoteExecutor(o: CoordinatorOptions, registry: WorkerRegistry, version
     seed: o.spec.seed,
     minWorkers: o.minWorkers,
     deadline: o.deadline,
+    verifyFraction: o.spec.verifyFraction,
     warn: (m, f) => log.warn(m, f),
     events: {
       accepted: (worker, samples) => metrics.workerSamples.inc({ worker }, samples),
       rejected: (worker, reason, badResults) => {
         metrics.rejectedResults.inc({ reason });
         log.warn(`rejected a result of worker ${worker}`, { reason, bad_results: badResults });
+      },
+      verified: (chunks) => metrics.verifyChecks.inc(chunks),
+      caught: (worker, detail) => {
+        metrics.verifyMismatches.inc({ worker });
+        log.error(`worker ${worker} computed wrong results: quarantined`, { detail });
       },
       waiting: (waiting, live) => {
         metrics.waitingForWorkers.set(waiting ? 1 : 0);

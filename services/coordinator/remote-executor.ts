@@ -12,7 +12,8 @@
 import { AdvclipError } from '../core/errors.ts';
 import type { LoraWeights } from '../core/lora.ts';
 import { imageSamplesOf, textRoundChunks, type Chunk, type ChunkResult, type RoundTask } from '../core/shard.ts';
-import type { ExecutedRound, Executor } from '../core/trainer.ts';
+import { Purpose, RandomStream } from '../core/rng.ts';
+import { RedoStep, type ExecutedRound, type Executor, type Share } from '../core/trainer.ts';
 import type { TaskError__Output } from '../protocol/generated/advclip/v1/TaskError.ts';
 import type { TaskResult__Output } from '../protocol/generated/advclip/v1/TaskResult.ts';
 import { decodeResult, encodeTask, InvalidResult, type RejectReason, type RoundShapes } from '../protocol/task-codec.ts';
@@ -40,6 +41,10 @@ export interface ExecutorEvents {
   rejected(workerId: string, reason: string, badResults: number): void;
   /** fewer than the minimum of workers are live (true) or they are back (false) */
   waiting(waiting: boolean, live: number): void;
+  /** `chunks` results were recomputed on a second worker and compared */
+  verified(chunks: number): void;
+  /** a third computation showed the worker's result wrong; it is quarantined */
+  caught(workerId: string, detail: string): void;
 }
 
 export interface RemoteExecutorOptions {
@@ -51,6 +56,8 @@ export interface RemoteExecutorOptions {
   readonly deadline?: DeadlineOptions;
   /** attempts at the same chunks before the step fails */
   readonly maxAttempts?: number;
+  /** exact mode: the seeded share of each round's chunks recomputed on a second worker (0: none) */
+  readonly verifyFraction?: number;
   readonly events: ExecutorEvents;
   readonly warn: (message: string, fields?: Record<string, unknown>) => void;
 }
@@ -89,6 +96,21 @@ interface Pending {
   settle(outcome: Outcome): void;
 }
 
+/** Is the chunk one of the seeded `fraction` of its round that is computed twice? */
+export const verifiedChunk = (seed: number, task: RoundTask, index: number, fraction: number): boolean =>
+  fraction >= 1 || (fraction > 0 && RandomStream.of(seed, Purpose.verify, task.step, task.round, index).uniform() < fraction);
+
+/** Bit for bit the same result: counts, loss sums and every gradient's bytes. */
+export function sameBits(a: ChunkResult, b: ChunkResult): boolean {
+  if (a.index !== b.index || a.count !== b.count || !Object.is(a.advLossSum, b.advLossSum) || !Object.is(a.cleanLossSum, b.cleanLossSum)) return false;
+  if (a.grads.size !== b.grads.size) return false;
+  for (const [name, x] of a.grads) {
+    const y = b.grads.get(name);
+    if (!y || !Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength))) return false;
+  }
+  return true;
+}
+
 const zeroCosts = (): RoundCosts => ({ rounds: 0, publishMs: 0, encodeMs: 0, decodeMs: 0, taskMs: 0, computeMs: 0, networkMs: 0, waitMs: 0, roundsMs: 0, sentBytes: 0, receivedBytes: 0 });
 
 export class RemoteExecutor {
@@ -99,6 +121,9 @@ export class RemoteExecutor {
   #seq = 0;
   #costs = zeroCosts();
   #aborted: AdvclipError | null = null;
+  /** the step in progress, and the workers whose results its finished rounds used */
+  #step = -1;
+  readonly #usedThisStep = new Set<string>();
   #wakeAbort: (() => void) | null = null;
 
   constructor(options: RemoteExecutorOptions) {
@@ -112,7 +137,7 @@ export class RemoteExecutor {
     });
   }
 
-  readonly execute: Executor = async (task, lora, version) => this.#round(task, lora, version);
+  readonly execute: Executor = async (task, lora, version, options) => (options?.replicated ? this.#replicatedRound(task, lora, version) : this.#round(task, lora, version));
 
   /** Has the worker a task out? (Its heartbeats may pause while it computes.) */
   busy(workerId: string): boolean {
@@ -188,7 +213,8 @@ export class RemoteExecutor {
     const adapter = await this.#o.versions.ensure(lora, version);
     this.#costs.publishMs += performance.now() - started;
     const chunks = new Map<number, ChunkResult>();
-    const localDeltas: { count: number; delta: Float32Array; first: number }[] = [];
+    const owner = new Map<number, string>();
+    const shares: (Share & { first: number })[] = [];
     let slowestCompute = 0;
     let slowestTask = 0;
     let waitMs = 0;
@@ -206,8 +232,11 @@ export class RemoteExecutor {
           const outcome: Outcome = worker ? await this.#attempt(worker, sub, adapter) : { ok: false, reason: 'worker_lost', detail: 'left before its task was sent' };
           if (outcome.ok) {
             const r = outcome.result;
-            for (const c of r.chunks) chunks.set(c.index, c);
-            if (r.localDelta) localDeltas.push({ ...r.localDelta, first: Math.min(...mine.map((c) => c.index)) });
+            for (const c of r.chunks) {
+              chunks.set(c.index, c);
+              owner.set(c.index, workerId);
+            }
+            shares.push({ worker: workerId, chunks: r.chunks, localDelta: r.localDelta, first: Math.min(...mine.map((c) => c.index)) });
             slowestCompute = Math.max(slowestCompute, r.timing.compute_ms);
             slowestTask = Math.max(slowestTask, r.timing.total_ms);
             this.#o.events.accepted(workerId, imageSamplesOf(sub));
@@ -226,9 +255,99 @@ export class RemoteExecutor {
 
     // a text round's chunks are class groups: spread over the workers like image chunks
     const all = task.kind === 'text' ? textRoundChunks(task, this.#o.shapes.textFeatures[0]) : task.chunks;
+    if (task.step !== this.#step) {
+      this.#step = task.step;
+      this.#usedThisStep.clear();
+    }
     await runPart(all, new Set(), 0);
+    const fraction = this.#o.verifyFraction ?? 0;
+    if (fraction > 0 && task.kind !== 'local-delta') {
+      const wrong = await this.#verify(task, adapter, all.filter((c) => verifiedChunk(this.#o.seed, task, c.index, fraction)), chunks, owner);
+      if (wrong.size) {
+        // the round's other results of a wrong worker are computed again, by the others
+        const redo = all.filter((c) => wrong.has(owner.get(c.index)!));
+        if (redo.length) await runPart(redo, wrong, 0);
+        const earlier = [...wrong].filter((w) => this.#usedThisStep.has(w));
+        if (earlier.length) throw new RedoStep(`worker ${earlier.join(', ')} sent wrong results, and an earlier round of step ${task.step} used its results`);
+      }
+    }
+    for (const w of owner.values()) this.#usedThisStep.add(w);
     const ordered = [...chunks.values()].sort((a, b) => a.index - b.index);
     if (ordered.length !== all.length) throw new AdvclipError('INTERNAL', `round ${task.round}: ${ordered.length} of ${all.length} chunks collected`);
+    this.#addCosts(started, slowestCompute, slowestTask, waitMs);
+    const inOrder: Share[] = shares.sort((a, b) => a.first - b.first).map(({ worker, chunks: c, localDelta }) => ({ worker, chunks: c, localDelta }));
+    return { chunks: ordered, localDeltas: inOrder.flatMap((s) => (s.localDelta ? [s.localDelta] : [])), shares: inOrder };
+  }
+
+  /**
+   * Recomputes `picked` chunks on a second worker of the same backend kind
+   * than the one that computed each, and compares the bits; on a mismatch a
+   * third worker computes the chunk and the one it contradicts is
+   * quarantined. `chunks` ends with the agreed results. The wrong workers.
+   */
+  async #verify(task: RoundTask, adapter: AdapterBlob, picked: readonly Chunk[], chunks: Map<number, ChunkResult>, owner: ReadonlyMap<number, string>): Promise<Set<string>> {
+    const wrong = new Set<string>();
+    const byOwner = new Map<string, Chunk[]>();
+    for (const c of picked) byOwner.set(owner.get(c.index)!, [...(byOwner.get(owner.get(c.index)!) ?? []), c]);
+    const where = `step ${task.step} round ${task.round} (${task.kind})`;
+    const computeOn = async (workerId: string, part: readonly Chunk[]): Promise<readonly ChunkResult[] | null> => {
+      const w = this.#o.registry.get(workerId);
+      if (!w) return null;
+      const outcome = await this.#attempt(w, { ...task, chunks: part }, adapter);
+      if (outcome.ok) return outcome.result.chunks;
+      this.#o.warn(`${where}: worker ${workerId} did not deliver a verification (${outcome.reason})`, { detail: outcome.detail });
+      return null;
+    };
+    const catchWorker = (workerId: string, detail: string) => {
+      if (wrong.has(workerId)) return;
+      wrong.add(workerId);
+      this.#o.events.caught(workerId, detail);
+      this.#o.registry.quarantine(workerId, `${where}: ${detail}`);
+    };
+    await Promise.all(
+      [...byOwner].map(async ([first, part]) => {
+        const second = this.#peerOf(first, []);
+        if (!second) {
+          this.#o.warn(`${where}: no second worker of backend ${this.#backendOf(first)} to verify chunks ${part.map((c) => c.index).join(',')}`);
+          return;
+        }
+        const again = await computeOn(second, part);
+        if (!again) return;
+        this.#o.events.verified(again.length);
+        for (const b of again) {
+          const a = chunks.get(b.index)!;
+          if (sameBits(a, b)) continue;
+          const third = this.#peerOf(first, [second]);
+          const decided = third ? (await computeOn(third, part.filter((c) => c.index === b.index)))?.[0] : undefined;
+          if (!third || !decided) throw new AdvclipError('UNAVAILABLE', `${where} chunk ${b.index}: workers ${first} and ${second} computed different bits and no third worker of their backend could decide`);
+          if (sameBits(decided, b)) {
+            chunks.set(b.index, b);
+            catchWorker(first, `chunk ${b.index} differs from ${second}'s and ${third}'s`);
+          } else if (sameBits(decided, a)) {
+            catchWorker(second, `chunk ${b.index} differs from ${first}'s and ${third}'s`);
+          } else {
+            throw new AdvclipError('INTERNAL', `${where} chunk ${b.index}: workers ${first}, ${second} and ${third} computed three different results (same backend kind: is the computation deterministic?)`);
+          }
+        }
+      }),
+    );
+    return wrong;
+  }
+
+  #backendOf(workerId: string): string {
+    return this.#o.registry.get(workerId)?.capabilities.backend ?? 'unknown';
+  }
+
+  /** A live worker of `workerId`'s backend kind, neither it nor one of `not`: the first in join order after it, so checks spread. */
+  #peerOf(workerId: string, not: readonly string[]): string | null {
+    const backend = this.#backendOf(workerId);
+    const live = this.#o.registry.live();
+    const at = live.findIndex((w) => w.id === workerId);
+    const ring = [...live.slice(at + 1), ...live.slice(0, Math.max(0, at))];
+    return ring.find((w) => w.id !== workerId && !not.includes(w.id) && w.capabilities.backend === backend)?.id ?? null;
+  }
+
+  #addCosts(started: number, slowestCompute: number, slowestTask: number, waitMs: number): void {
     const wall = performance.now() - started;
     this.#costs.rounds++;
     this.#costs.roundsMs += wall;
@@ -236,10 +355,39 @@ export class RemoteExecutor {
     this.#costs.taskMs += slowestTask;
     this.#costs.waitMs += waitMs;
     this.#costs.networkMs += Math.max(0, wall - slowestCompute - waitMs);
-    return {
-      chunks: ordered,
-      localDeltas: localDeltas.sort((a, b) => a.first - b.first).map(({ count, delta }) => ({ count, delta })),
-    };
+  }
+
+  /**
+   * Every live worker computes the whole round, one share each (robust
+   * aggregation then picks among them). A worker that does not deliver just
+   * has no share; the step driver refuses too few.
+   */
+  async #replicatedRound(task: RoundTask, lora: LoraWeights, version: number): Promise<ExecutedRound> {
+    const started = performance.now();
+    const adapter = await this.#o.versions.ensure(lora, version);
+    this.#costs.publishMs += performance.now() - started;
+    const waitStart = performance.now();
+    const workers = await this.#workersFor(new Set());
+    const waitMs = performance.now() - waitStart;
+    const full: RoundTask = { ...task, chunks: task.kind === 'text' ? textRoundChunks(task, this.#o.shapes.textFeatures[0]) : task.chunks };
+    let slowestCompute = 0;
+    let slowestTask = 0;
+    const outcomes = await Promise.all(workers.map(async (w) => ({ worker: w.id, outcome: await this.#attempt(w, full, adapter) })));
+    if (this.#aborted) throw this.#aborted;
+    const shares: Share[] = [];
+    for (const { worker, outcome } of outcomes.sort((a, b) => (a.worker < b.worker ? -1 : 1))) {
+      if (!outcome.ok) {
+        this.#o.warn(`step ${task.step} round ${task.round} (${task.kind}, every worker): worker ${worker} did not deliver (${outcome.reason})`, { detail: outcome.detail });
+        continue;
+      }
+      slowestCompute = Math.max(slowestCompute, outcome.result.timing.compute_ms);
+      slowestTask = Math.max(slowestTask, outcome.result.timing.total_ms);
+      this.#o.events.accepted(worker, imageSamplesOf(full));
+      shares.push({ worker, chunks: [...outcome.result.chunks].sort((a, b) => a.index - b.index), localDelta: outcome.result.localDelta });
+    }
+    if (!shares.length) throw new AdvclipError('UNAVAILABLE', `step ${task.step} round ${task.round} (${task.kind}): no worker delivered`);
+    this.#addCosts(started, slowestCompute, slowestTask, waitMs);
+    return { chunks: [], localDeltas: shares.flatMap((s) => (s.localDelta ? [s.localDelta] : [])), shares };
   }
 
   /** Live workers, those not in `avoid` first; waits while fewer than the minimum are live. */

@@ -13,9 +13,11 @@ import type { WorkerMessage__Output } from '../protocol/generated/advclip/v1/Wor
 import { grpcServerOptions } from '../protocol/grpc-options.ts';
 import { toGrpcError } from '../protocol/grpc-status.ts';
 import { coordinatorService } from '../protocol/proto-loader.ts';
+import { certificateIdentity } from '../protocol/tls.ts';
 import type { RunSpec } from '../protocol/generated/advclip/v1/RunSpec.ts';
 import { meteredServerService, type WireMessage } from '../protocol/wire-meter.ts';
 import type { AdapterVersions } from './adapter-versions.ts';
+import { RegisterLimiter, type Admission } from './admission.ts';
 import type { RemoteExecutor } from './remote-executor.ts';
 import type { WorkerRegistry, WorkerSession } from './worker-registry.ts';
 
@@ -26,6 +28,10 @@ export interface CoordinatorServerOptions {
   readonly credentials: ServerCredentials;
   /** when set, Register must present it */
   readonly clusterToken: string | undefined;
+  /** the largest gRPC message sent or accepted (task-codec.ts maxMessageBytes; default grpc-options.ts's) */
+  readonly maxMessageBytes?: number;
+  /** allow- and deny-lists of worker identities (absent: any the CA signed) */
+  readonly admission?: Admission;
   /** the run every admitted worker computes for (its model_sha256 admits workers) */
   readonly runSpec: RunSpec;
   readonly natsUrl: string;
@@ -52,13 +58,33 @@ const sameSecret = (a: string, b: string) => {
   return x.length === y.length && timingSafeEqual(x, y);
 };
 
+/**
+ * Who a registering worker is: under mTLS its certificate's identity (SAN
+ * URI, else subject CN; certificateIdentity), which it cannot change by
+ * registering again; without TLS only the name it claims.
+ */
+function identityOf(auth: { readonly transportSecurityType?: string; readonly sslPeerCertificate?: Parameters<typeof certificateIdentity>[0] }, name: string): string {
+  if (auth.transportSecurityType !== 'ssl') return name || 'worker';
+  const identity = certificateIdentity(auth.sslPeerCertificate);
+  if (!identity) throw failedPrecondition('the client certificate has neither a SAN URI nor a subject CN: no identity to admit');
+  return identity;
+}
+
+const admitted = (identity: string, admission: Admission | undefined): string => {
+  admission?.check(identity);
+  return identity;
+};
+
 export async function startCoordinatorServer(o: CoordinatorServerOptions): Promise<CoordinatorServer> {
-  const server = new Server(grpcServerOptions());
+  const server = new Server(grpcServerOptions({ maxMessageBytes: o.maxMessageBytes }));
+  const registers = new RegisterLimiter();
   const handlers: CoordinatorHandlers = {
     Register(call, callback) {
       const caps = call.request.capabilities;
       try {
         if (!caps) throw failedPrecondition('Register without capabilities');
+        const identity = identityOf(call.getAuthContext(), caps.worker_name);
+        registers.attempt(identity);
         if (o.clusterToken !== undefined && !sameSecret(call.request.cluster_token, o.clusterToken)) {
           throw failedPrecondition('wrong cluster token: not admitted');
         }
@@ -73,7 +99,7 @@ export async function startCoordinatorServer(o: CoordinatorServerOptions): Promi
           throw failedPrecondition(`the worker's model (sha256 ${caps.model_sha256.slice(0, 12)}…) is not the coordinator's (${modelSha256.slice(0, 12)}…): not admitted`);
         }
         callback(null, {
-          worker_id: o.registry.admit(caps),
+          worker_id: o.registry.admit(caps, admitted(identity, o.admission)),
           heartbeat_interval_ms: o.heartbeatIntervalMs,
           run_spec: o.runSpec,
           nats_url: o.natsUrl,

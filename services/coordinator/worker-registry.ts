@@ -32,6 +32,8 @@ export const DEFAULT_MAX_BAD_RESULTS = 3;
 
 interface Admitted {
   readonly name: string;
+  /** what quarantine binds to, across registrations */
+  readonly identity: string;
   readonly capabilities: WorkerCapabilities__Output;
 }
 
@@ -47,17 +49,44 @@ export class WorkerRegistry {
   #seq = 0;
   #joinedEver = 0;
   readonly #backendsJoined = new Set<string>();
+  /** identity → why it was quarantined */
+  readonly #quarantined = new Map<string, string>();
 
   constructor(options: { readonly maxBadResults?: number } = {}) {
     this.#maxBadResults = options.maxBadResults ?? DEFAULT_MAX_BAD_RESULTS;
   }
 
-  /** A new worker id for admitted capabilities; the random part keeps a Work stream from claiming an id it was not given. */
-  admit(capabilities: WorkerCapabilities__Output): string {
+  /**
+   * A new worker id for admitted capabilities; the random part keeps a Work
+   * stream from claiming an id it was not given. `identity`: what the worker
+   * is known by across registrations (default: its name); a quarantined one
+   * is refused.
+   */
+  admit(capabilities: WorkerCapabilities__Output, identity = capabilities.worker_name || 'worker'): string {
     const name = capabilities.worker_name || 'worker';
+    const why = this.#quarantined.get(identity);
+    if (why !== undefined) throw failedPrecondition(`worker identity "${identity}" is quarantined (${why}): not admitted`);
     const id = `w${++this.#seq}-${name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 48)}-${randomBytes(4).toString('hex')}`;
-    this.#admitted.set(id, { name, capabilities });
+    this.#admitted.set(id, { name, identity, capabilities });
     return id;
+  }
+
+  /** Quarantines the worker's identity (it is not admitted again) and drops it, told to drain. */
+  quarantine(id: string, why: string): void {
+    const identity = this.#admitted.get(id)?.identity;
+    if (identity === undefined) return;
+    this.#quarantined.set(identity, why);
+    try {
+      this.#live.get(id)?.send({ drain: { reason: `quarantined: ${why}` } });
+    } catch {
+      // a stream closing under us: it is dropped below all the same
+    }
+    this.lose(id, `quarantined: ${why}`, true);
+  }
+
+  /** Identities quarantined so far, with why. */
+  get quarantined(): ReadonlyMap<string, string> {
+    return this.#quarantined;
   }
 
   /** The worker opened its Work stream: it is live and gets work from the next round. */

@@ -23,7 +23,7 @@ export function localExecutor(shard: ShardComputer): LocalExecutor {
   return {
     async execute(task, lora, version): Promise<ExecutedRound> {
       const r = await shard.compute(task, tensorsAt(lora, version), version);
-      return { chunks: r.chunks, localDeltas: r.localDelta ? [r.localDelta] : [] };
+      return { chunks: r.chunks, localDeltas: r.localDelta ? [r.localDelta] : [], shares: [{ worker: 'local', chunks: r.chunks, localDelta: r.localDelta }] };
     },
     dispose() {
       held?.tensors.dispose();

@@ -112,4 +112,5 @@ export const Purpose = {
   kShot: wordOf('k-shot'),
   apgdStart: wordOf('apgd-start'),
   squareSearch: wordOf('square-search'),
+  verify: wordOf('verify'),
 } as const;

@@ -3,6 +3,7 @@
  * part of the configuration that both the step driver and every shard
  * computer must agree on.
  */
+import { AggregationRules, fewestValues, type Aggregation } from './aggregate.ts';
 import type { Augment } from './augment.ts';
 import { invalidArgument } from './errors.ts';
 import type { LoraConfig } from './lora.ts';
@@ -54,6 +55,10 @@ export interface TrainSpec {
   readonly chunkSize: number;
   readonly augment: Augment;
   readonly sync: SyncMode;
+  /** how the step driver combines the workers' results (robust rules: local-delta only); the workers never see it */
+  readonly aggregation: Aggregation;
+  /** exact mode: the fraction of each round's chunks recomputed on a second worker and compared bit for bit (coordinator-side) */
+  readonly verifyFraction: number;
   /** also compute the loss at δ = 0 each step (one extra forward pass) */
   readonly cleanLoss: boolean;
   /** reset δ to 0 at each epoch (the authors' code); Algorithm 1 carries it */
@@ -91,6 +96,15 @@ export function validateTrainSpec(s: TrainSpec): TrainSpec {
   check(Optimizers.includes(s.optimizer), `--optimizer must be one of ${Optimizers.join('|')}`);
   check(Schedules.includes(s.schedule), `--schedule must be one of ${Schedules.join('|')}`);
   check(SyncModes.includes(s.sync), `--sync must be one of ${SyncModes.join('|')}`);
+  check(AggregationRules.includes(s.aggregation.rule), `--aggregate must be one of ${AggregationRules.join('|')}`);
+  check(Number.isInteger(s.aggregation.trim) && s.aggregation.trim >= 1, `--trim must be a positive integer, got ${s.aggregation.trim}`);
+  check(
+    s.aggregation.rule === 'mean' || s.sync === 'local-delta',
+    `--aggregate ${s.aggregation.rule} needs --sync local-delta: in exact mode every chunk is summed once, and one worker's chunk has nothing to be compared with`,
+  );
+  check(s.verifyFraction >= 0 && s.verifyFraction <= 1, `--verify-fraction must be in [0, 1], got ${s.verifyFraction}`);
+  check(s.verifyFraction === 0 || s.sync === 'exact', '--verify-fraction needs --sync exact: a local-delta result depends on its whole shard, so no chunk of it can be recomputed alone');
+  check(fewestValues(s.aggregation) <= Math.ceil(s.batchSize / s.chunkSize), `--aggregate trimmed-mean --trim ${s.aggregation.trim} needs ${fewestValues(s.aggregation)} workers' results, but a minibatch has only ${Math.ceil(s.batchSize / s.chunkSize)} chunks (--batch-size / --chunk-size)`);
   return Object.freeze({ ...s, tau: s.method === 'clip-lora' ? 0 : s.tau, deltaCalibration: s.deltaStep === 'sign' ? 'none' : s.deltaCalibration });
 }
 

@@ -6,6 +6,7 @@
  * order, which are added in that order. So one process and N workers give
  * the same numbers.
  */
+import { combine } from './aggregate.ts';
 import type { ChunkResult, RoundKind, RoundTask } from './shard.ts';
 import { addInto, ALL_CLASS_GROUPS, ascend, gradKeyA, gradKeyB } from './shard.ts';
 import type { LoraWeights } from './lora.ts';
@@ -15,13 +16,33 @@ import { failedPrecondition } from './errors.ts';
 import { ascentSteps, calibratedLrDelta, calibratesLrDelta, type TrainSpec } from './train-spec.ts';
 import type { HostTensor } from './tensor.ts';
 
-export interface ExecutedRound {
+export interface LocalDelta {
+  readonly count: number;
+  readonly delta: Float32Array;
+}
+
+/** One accepted result: the chunks one worker computed in one task, and its local δ. */
+export interface Share {
+  readonly worker: string;
   readonly chunks: readonly ChunkResult[];
-  readonly localDeltas: readonly { readonly count: number; readonly delta: Float32Array }[];
+  readonly localDelta: LocalDelta | null;
+}
+
+export interface ExecutedRound {
+  /** every chunk once, in chunk order (empty for a replicated round: read `shares`) */
+  readonly chunks: readonly ChunkResult[];
+  readonly localDeltas: readonly LocalDelta[];
+  /** who computed what, in chunk order; a replicated round: one share of every chunk per worker */
+  readonly shares: readonly Share[];
+}
+
+export interface RoundOptions {
+  /** every worker computes every chunk (robust aggregation of a round whose chunks no worker shares) */
+  readonly replicated: boolean;
 }
 
 /** Computes a round at an adapter version. */
-export type Executor = (task: RoundTask, adapter: LoraWeights, version: number) => Promise<ExecutedRound>;
+export type Executor = (task: RoundTask, adapter: LoraWeights, version: number, options?: RoundOptions) => Promise<ExecutedRound>;
 
 export interface TrainState {
   /** steps done */
@@ -100,8 +121,45 @@ function lrDeltaOf(state: TrainState, spec: TrainSpec, gradSum: Float32Array, co
   return state.calibratedLrDelta;
 }
 
-/** One training step: τ ascent rounds on δ (or local/per-sample ascent), then the LoRA update. */
+
+/**
+ * An executor's word that results of this step's earlier rounds are not to
+ * be trusted (a worker was caught returning wrong numbers): the step starts
+ * again from its beginning, with the adapters, δ and optimiser it had.
+ */
+export class RedoStep extends Error {
+  constructor(readonly reason: string) {
+    super(`step to be redone: ${reason}`);
+    this.name = 'RedoStep';
+  }
+}
+
+/** How many times one step may start again before the run fails. */
+const MAX_REDOS = 3;
+
+/** One training step (stepOnce), started again from the same state when the executor says RedoStep. */
 export async function trainStep(state: TrainState, spec: TrainSpec, setSize: number, execute: Executor): Promise<StepReport> {
+  const saved = { lora: state.lora, delta: state.delta, deltaEpoch: state.deltaEpoch, calibratedLrDelta: state.calibratedLrDelta, version: state.version, m: state.optimizer.m.map((x) => x.slice()), v: state.optimizer.v.map((x) => x.slice()) };
+  for (let redo = 0; ; redo++) {
+    try {
+      return await stepOnce(state, spec, setSize, execute);
+    } catch (err) {
+      if (!(err instanceof RedoStep) || redo >= MAX_REDOS) throw err;
+      state.lora = saved.lora;
+      state.delta = saved.delta;
+      state.deltaEpoch = saved.deltaEpoch;
+      // η_δ calibrated in the step being redone came from a round that is not trusted
+      state.calibratedLrDelta = saved.calibratedLrDelta;
+      saved.m.forEach((x, i) => state.optimizer.m[i].set(x));
+      saved.v.forEach((x, i) => state.optimizer.v[i].set(x));
+      // a version made mid-step (Gauss–Seidel) had other factors: the restored ones get a new number
+      if (state.version !== saved.version) state.version++;
+    }
+  }
+}
+
+/** One training step: τ ascent rounds on δ (or local/per-sample ascent), then the LoRA update. */
+async function stepOnce(state: TrainState, spec: TrainSpec, setSize: number, execute: Executor): Promise<StepReport> {
   const t = state.step;
   const m = effectiveBatchSize(spec.batchSize, setSize);
   const plan = batchAt(t, setSize, spec.batchSize, spec.seed);
@@ -111,10 +169,22 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
   if (spec.resetDeltaEachEpoch && plan.epoch !== state.deltaEpoch) state.delta = null;
   state.deltaEpoch = plan.epoch;
   let rounds = 0;
+  const robust = spec.aggregation.rule !== 'mean';
   const run = async (kind: RoundKind, round: number, extra: Partial<RoundTask> = {}) => {
     rounds++;
-    return execute({ step: t, round, kind, chunks: kind === 'text' ? ALL_CLASS_GROUPS : chunks, delta: state.delta, textGrad: null, ...extra }, state.lora, state.version);
+    const task: RoundTask = { step: t, round, kind, chunks: kind === 'text' ? ALL_CLASS_GROUPS : chunks, delta: state.delta, textGrad: null, ...extra };
+    return execute(task, state.lora, state.version, { replicated: robust && kind === 'text' });
   };
+  // Σ over the minibatch of an image round's gradient; robust: each share's per-sample mean is one vote, scaled back to m samples
+  const imageSum = (round: ExecutedRound, key: string): Float32Array => {
+    if (!robust) return chunkSum(round.chunks, key);
+    const counts = round.shares.map((s) => s.chunks.reduce((n, c) => n + c.count, 0));
+    const means = round.shares.map((s, i) => chunkSum(s.chunks, key).map((v) => v / counts[i]));
+    return combine(spec.aggregation, means, counts).map((v) => v * m);
+  };
+  // a text round: chunk sums; robust: every worker computed it all, the rule picks among their sums
+  const textSum = (round: ExecutedRound, key: string): Float32Array =>
+    robust ? combine(spec.aggregation, round.shares.map((s) => chunkSum(s.chunks, key)), round.shares.map(() => 1)) : chunkSum(round.chunks, key);
 
   let deltaGradNorm = 0;
   let lrDelta = 0;
@@ -130,19 +200,24 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
     loraRound = await run('lora', tau);
   } else if (universal) {
     loraRound = await run('local-delta', tau);
-    // federated: δ becomes the count-weighted mean of the workers' δ (before any Gauss–Seidel round uses it)
-    const total = loraRound.localDeltas.reduce((n, d) => n + d.count, 0);
-    const mean = new Float32Array(loraRound.localDeltas[0].delta.length);
-    for (const d of loraRound.localDeltas) for (let j = 0; j < mean.length; j++) mean[j] += (d.delta[j] * d.count) / total;
-    state.delta = mean;
+    // federated: δ becomes the count-weighted mean of the workers' δ, or their robust combination (before any Gauss–Seidel round uses it)
+    const deltas = loraRound.localDeltas;
+    if (robust) {
+      state.delta = combine(spec.aggregation, deltas.map((d) => d.delta), deltas.map((d) => d.count));
+    } else {
+      const total = deltas.reduce((n, d) => n + d.count, 0);
+      const mean = new Float32Array(deltas[0].delta.length);
+      for (const d of deltas) for (let j = 0; j < mean.length; j++) mean[j] += (d.delta[j] * d.count) / total;
+      state.delta = mean;
+    }
   } else {
     loraRound = await run('lora', tau);
   }
 
   const gradients = async (round: ExecutedRound) => {
-    const text = await run('text', tau, { textGrad: chunkSum(round.chunks, 'text_features'), delta: null });
+    const text = await run('text', tau, { textGrad: imageSum(round, 'text_features'), delta: null });
     return state.lora.sites.flatMap((s) => {
-      const source = (key: string) => chunkSum(s.tower === 'text' ? text.chunks : round.chunks, key);
+      const source = (key: string) => (s.tower === 'text' ? textSum(text, key) : imageSum(round, key));
       return [gradKeyA(s.key), gradKeyB(s.key)].map((key) => source(key).map((v) => v / m));
     });
   };

@@ -31,6 +31,8 @@ export const CoordinatorMetricNames = {
   rejectedResults: 'advclip_rejected_results_total',
   workersExcluded: 'advclip_workers_excluded_total',
   networkBytes: 'advclip_network_bytes_total',
+  verifyChecks: 'advclip_verify_checks_total',
+  verifyMismatches: 'advclip_verify_mismatches_total',
 } as const;
 
 export const WorkerMetricNames = {
@@ -96,6 +98,10 @@ export interface CoordinatorMetrics {
    * or the unary method (`get_adapter`, …).
    */
   readonly networkBytes: Counter<'direction' | 'message'>;
+  /** Chunks recomputed on a second worker and compared (--verify-fraction). */
+  readonly verifyChecks: Counter;
+  /** Label `worker`: the worker whose result the deciding third computation contradicted (quarantined). */
+  readonly verifyMismatches: Counter<'worker'>;
 }
 
 export interface WorkerMetrics {
@@ -176,6 +182,8 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
       registers,
     }),
     workersExcluded: new Counter({ name: n.workersExcluded, help: 'Workers told to drain and dropped after too many bad results', registers }),
+    verifyChecks: new Counter({ name: n.verifyChecks, help: 'Chunk results recomputed on a second worker and compared bit for bit', registers }),
+    verifyMismatches: new Counter({ name: n.verifyMismatches, help: 'Chunk results found wrong by recomputation, by the worker that sent them (quarantined)', labelNames: ['worker'] as const, registers }),
     networkBytes: new Counter({
       name: n.networkBytes,
       help: 'Protobuf bytes of the gRPC messages sent to and received from workers, by direction and message',

@@ -216,3 +216,23 @@ export function decodeResult(message: TaskResult__Output, task: RoundTask, shape
   const timing = message.timing ?? { compute_ms: 0, fetch_ms: 0, decode_ms: 0, encode_ms: 0, total_ms: 0 };
   return { chunks, localDelta, timing };
 }
+
+/** Room for a tensor's name, shape and framing in a message, beyond its float32 bytes. */
+const TENSOR_FRAMING_BYTES = 256;
+
+/**
+ * The largest message of a run, either way: a result of every chunk of
+ * its largest round from one worker (a replicated text round, a worker
+ * left alone), a task, or an adapter version (GetAdapter) — with a quarter
+ * and 1 MiB to spare. The coordinator's gRPC limits are this, so a worker
+ * cannot make it buffer more than a run can need.
+ */
+export function maxMessageBytes(shapes: RoundShapes, chunks: { readonly image: number; readonly text: number; readonly samples: number }): number {
+  const tensorBytes = (shape: readonly number[]) => 4 * sizeOf(shape) + TENSOR_FRAMING_BYTES;
+  const sum = (m: ReadonlyMap<string, readonly number[]>) => [...m.values()].reduce((n, s) => n + tensorBytes(s), 0);
+  const perImageChunk = Math.max(tensorBytes(shapes.delta), sum(shapes.vision) + tensorBytes(shapes.textFeatures));
+  const result = Math.max(chunks.image * perImageChunk + tensorBytes(shapes.delta), chunks.text * sum(shapes.text));
+  const task = tensorBytes(shapes.delta) + tensorBytes(shapes.textFeatures) + 10 * chunks.samples + TENSOR_FRAMING_BYTES * (chunks.image + chunks.text);
+  const adapter = sum(shapes.vision) + sum(shapes.text) + 64 * 1024;
+  return Math.ceil(1.25 * Math.max(result, task, adapter)) + 1024 * 1024;
+}

@@ -56,22 +56,44 @@ function readPems(files: TlsFiles): [Buffer, Buffer, Buffer] {
   }) as [Buffer, Buffer, Buffer];
 }
 
+/** The SAN URI a worker certificate of makeThrowawayCerts carries: its identity. */
+export const workerIdentityUri = (name: string): string => `urn:advclip:worker:${name}`;
+
+/**
+ * What a client certificate says its holder is: its first SAN URI (a
+ * SPIFFE ID, a URN), else its subject CN; null without either. Quarantine
+ * and the allow-list bind to it, so a worker keeps it across registrations.
+ */
+export function certificateIdentity(cert: { readonly subject?: { readonly CN?: string | string[] }; readonly subjectaltname?: string } | null | undefined): string | null {
+  const uri = cert?.subjectaltname
+    ?.split(',')
+    .map((s) => s.trim())
+    .find((s) => s.startsWith('URI:'));
+  if (uri) return uri.slice('URI:'.length);
+  const cn = cert?.subject?.CN;
+  const first = Array.isArray(cn) ? cn[0] : cn;
+  return first ? first : null;
+}
+
 export interface ThrowawayCerts {
   readonly caCertPath: string;
   /** For the coordinator: its certificate (SAN 127.0.0.1, ::1, localhost) and the CA. */
   readonly server: TlsFiles;
-  /** For workers: a client certificate and the CA. */
+  /** For workers: one client certificate each (CN worker-i, SAN URI workerIdentityUri), and the CA. */
+  readonly workers: readonly TlsFiles[];
+  /** the first worker's */
   readonly client: TlsFiles;
 }
 
 const run = promisify(execFile);
 
 /**
- * A fresh CA (valid `days`), a server and a client certificate in `dir`;
- * keys are P-256, mode 0600. The CA key stays in `dir`: delete the directory
- * when the cluster stops.
+ * A fresh CA (valid `days`), a server certificate and one client
+ * certificate per worker (`workers`, named worker-1…) in `dir`; keys are
+ * P-256, mode 0600. The CA key stays in `dir`: delete the directory when
+ * the cluster stops.
  */
-export async function makeThrowawayCerts(dir: string, days = 7): Promise<ThrowawayCerts> {
+export async function makeThrowawayCerts(dir: string, days = 7, workers = 1): Promise<ThrowawayCerts> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const path = (name: string) => join(dir, name);
   const openssl = async (...args: string[]) => {
@@ -96,14 +118,12 @@ export async function makeThrowawayCerts(dir: string, days = 7): Promise<Throwaw
   };
   const leaf = 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n';
   await issue('server', 'localhost', `${leaf}extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n`);
-  await issue('client', 'advclip-worker', `${leaf}extendedKeyUsage=clientAuth\n`);
+  const names = Array.from({ length: Math.max(1, workers) }, (_, i) => `worker-${i + 1}`);
+  for (const name of names) await issue(name, name, `${leaf}extendedKeyUsage=clientAuth\nsubjectAltName=URI:${workerIdentityUri(name)}\n`);
 
-  for (const key of ['ca.key', 'server.key', 'client.key']) await chmod(path(key), 0o600);
-  return {
-    caCertPath: path('ca.crt'),
-    server: { caPath: path('ca.crt'), certPath: path('server.crt'), keyPath: path('server.key') },
-    client: { caPath: path('ca.crt'), certPath: path('client.crt'), keyPath: path('client.key') },
-  };
+  for (const key of ['ca.key', 'server.key', ...names.map((n) => `${n}.key`)]) await chmod(path(key), 0o600);
+  const clients = names.map((n) => ({ caPath: path('ca.crt'), certPath: path(`${n}.crt`), keyPath: path(`${n}.key`) }));
+  return { caCertPath: path('ca.crt'), server: { caPath: path('ca.crt'), certPath: path('server.crt'), keyPath: path('server.key') }, workers: clients, client: clients[0] };
 }
 
 const randomSerial = () => [...crypto.getRandomValues(new Uint8Array(12))].map((b) => b.toString(16).padStart(2, '0')).join('');

@@ -69,11 +69,12 @@ export async function trainOnLocalCluster(o: LocalClusterOptions, log: Logger, h
         log.warn('no nats-server: adapters over gRPC', { reason: (err as Error).message.split(';')[0] });
       }
     }
-    let tls: { server: TlsFiles; client: TlsFiles } | null = null;
+    const plan = workerProcesses(n, availableParallelism());
+    let tls: { server: TlsFiles; workers: readonly TlsFiles[] } | null = null;
     if (!o.insecure) {
       const dir = await mkdtemp(join(tmpdir(), 'advclip-certs-'));
       cleanups.push(() => rm(dir, { recursive: true, force: true }));
-      tls = await makeThrowawayCerts(dir, 1);
+      tls = await makeThrowawayCerts(dir, 1, plan.length);
     }
     const token = randomBytes(16).toString('hex');
     const coordinatorRun = {
@@ -97,10 +98,8 @@ export async function trainOnLocalCluster(o: LocalClusterOptions, log: Logger, h
       onListening: async (coordinator) => {
         const args = [
           ...(natsUrl ? ['--nats', natsUrl] : []),
-          ...(tls ? ['--tls-ca', tls.client.caPath, '--tls-cert', tls.client.certPath, '--tls-key', tls.client.keyPath] : ['--insecure']),
           ...(o.backend ? ['--backend', o.backend] : []),
         ];
-        const plan = workerProcesses(n, availableParallelism());
         const env = {
           ADVCLIP_CLUSTER_TOKEN: token,
           ...(natsUsers ? { NATS_USER: natsUsers.worker.user, NATS_PASSWORD: natsUsers.worker.password } : {}),
@@ -108,7 +107,12 @@ export async function trainOnLocalCluster(o: LocalClusterOptions, log: Logger, h
           ADVCLIP_NATIVE_THREADS: process.env.ADVCLIP_NATIVE_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / plan.length))),
         };
         if (plan.length < n) log.info(`${n} workers as replicas of ${plan.length} processes (${availableParallelism()} cores)`, { replicas: plan });
-        plan.forEach((replicas, i) => children.push(spawnWorker(i + 1, replicas, coordinator, args, env, log)));
+        // each worker process its own certificate: its identity (quarantine binds to it; replicas of a process share it)
+        const tlsArgs = (i: number) => {
+          const files = tls?.workers[i - 1];
+          return files ? ['--tls-ca', files.caPath, '--tls-cert', files.certPath, '--tls-key', files.keyPath] : ['--insecure'];
+        };
+        plan.forEach((replicas, i) => children.push(spawnWorker(i + 1, replicas, coordinator, [...args, ...tlsArgs(i + 1)], env, log)));
         watchWorkers(children, coordinator, log);
         await waitForJoins(coordinator, n, children);
       },

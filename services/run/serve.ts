@@ -38,6 +38,8 @@ export interface CoordinatorRunOptions {
   readonly listen: string;
   readonly security: TransportSecurity;
   readonly clusterToken?: string;
+  /** worker identity allow- and deny-list files (coordinator/admission.ts) */
+  readonly identities?: { readonly allowFile?: string; readonly denyFile?: string };
   /** absent: adapter versions go over gRPC only */
   readonly nats?: NatsOptions;
   readonly metrics: { readonly port: number; readonly host?: string };
@@ -73,6 +75,7 @@ export async function serveTraining(o: CoordinatorRunOptions, log: Logger, hooks
     listen: o.listen,
     security: o.security,
     clusterToken: o.clusterToken,
+    identities: o.identities,
     nats: o.nats,
     metrics: o.metrics,
     minWorkers: o.minWorkers,

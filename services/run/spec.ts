@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import type { Augment } from '../core/augment.ts';
 import { invalidArgument } from '../core/errors.ts';
+import { AggregationRules } from '../core/aggregate.ts';
 import { LoraTargets, Towers } from '../core/lora.ts';
 import { DeltaCalibrations, DeltaSteps, LoraUpdates, Methods, Optimizers, Perturbations, Schedules, SyncModes, validateTrainSpec, type TrainSpec } from '../core/train-spec.ts';
 
@@ -68,6 +69,20 @@ const TrainSchema = z.strictObject({
   chunkSize: positiveInt().default(8),
   augment: oneOf(Augments).default('crop-flip'),
   sync: oneOf(SyncModes).default('exact'),
+  /** coordinator-side: how the workers' results combine (not sent to workers) */
+  aggregation: z
+    .strictObject({
+      rule: oneOf(AggregationRules).default('mean'),
+      /** trimmed-mean: values dropped at each end of every coordinate */
+      trim: positiveInt().default(1),
+    })
+    .prefault({}),
+  /** coordinator-side: exact mode's share of chunks computed twice and compared */
+  verifyFraction: z
+    .number()
+    .min(0, { error: (iss) => `must be in [0, 1]${got(iss)}` })
+    .max(1, { error: (iss) => `must be in [0, 1]${got(iss)}` })
+    .default(0),
   cleanLoss: z.boolean().default(true),
   resetDeltaEachEpoch: z.boolean().default(false),
 });

@@ -84,6 +84,8 @@ export function benchSpec(o: { readonly tau: number; readonly steps: number; rea
     chunkSize: o.chunkSize,
     augment: 'none',
     sync: 'exact',
+    aggregation: { rule: 'mean', trim: 1 },
+    verifyFraction: 0,
     cleanLoss: false,
     resetDeltaEachEpoch: false,
   });

@@ -16,7 +16,7 @@ import { createLogger } from '../../services/protocol/log.ts';
 import { runTrain, trainCommand } from '../../services/cli/train.ts';
 import { serveTraining } from '../../services/run/serve.ts';
 import { workerSetupFrom } from '../../services/run/worker-setup.ts';
-import { Worker } from '../../services/worker/worker.ts';
+import { Worker, type RunPreparer } from '../../services/worker/worker.ts';
 
 export const TINY = ['--model', 'test/fixtures/tiny-clip-f32', '--data', 'data/shapes-colours', '--shots', '2', '--iters', '3', '--batch-size', '8', '--chunk-size', '2'];
 
@@ -35,14 +35,15 @@ export async function trainReference(args: readonly string[], out: string): Prom
   return adapterBytes(out);
 }
 
-export async function startWorker(coordinator: Coordinator, name: string): Promise<Worker> {
+/** An in-process worker as `advclip worker` builds it; `prepare` wraps its setup (a misbehaving worker of a test). */
+export async function startWorker(coordinator: Coordinator, name: string, prepare: (honest: RunPreparer) => RunPreparer = (p) => p): Promise<Worker> {
   const backend = await initBackend();
   return Worker.start({
     coordinator: coordinator.address,
     security: { mode: 'insecure' },
     name,
     capabilities: { backend: backend.name, device: 'cpu', cores: 1, modelSha256: '', version: 'test' },
-    prepare: workerSetupFrom({}, backend, quiet),
+    prepare: prepare(workerSetupFrom({}, backend, quiet)),
     metrics: { port: 0 },
     log: quiet,
   });
@@ -56,6 +57,8 @@ export interface ClusterRun {
 
 export interface ClusterRunOptions {
   readonly workers: number;
+  /** wraps worker i's setup (0-based) */
+  readonly prepare?: (i: number, honest: RunPreparer) => RunPreparer;
   /** before the workers start */
   readonly onListening?: (coordinator: Coordinator) => void;
   readonly onStep?: (report: StepReport, state: TrainState, coordinator: Coordinator, workers: Worker[]) => Promise<void> | void;
@@ -69,7 +72,7 @@ export async function runCluster(args: readonly string[], out: string, options: 
     const summary = await serveTraining(flags, quiet, {
       onListening: async (c) => {
         options.onListening?.(c);
-        for (let i = 0; i < options.workers; i++) workers.push(await startWorker(c, `w${i + 1}`));
+        for (let i = 0; i < options.workers; i++) workers.push(await startWorker(c, `w${i + 1}`, (p) => options.prepare?.(i, p) ?? p));
         while (c.registry.live().length < options.workers) await c.registry.nextEvent();
       },
       onStep: (r, s, c) => options.onStep?.(r, s, c, workers),

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeResult, decodeTask, encodeResult, encodeTask, InvalidResult } from '../../../services/protocol/task-codec.ts';
+import { decodeResult, decodeTask, encodeResult, encodeTask, InvalidResult, maxMessageBytes } from '../../../services/protocol/task-codec.ts';
 import type { RoundTask } from '../../../services/core/shard.ts';
+import type { RoundShapes } from '../../../services/protocol/task-codec.ts';
 import type { Task__Output } from '../../../services/protocol/generated/advclip/v1/Task.ts';
 import type { TaskResult__Output } from '../../../services/protocol/generated/advclip/v1/TaskResult.ts';
 import { envelope, f, shapes, work } from '../protocol/codec-fixtures.ts';
@@ -109,4 +110,25 @@ test('each misfit of a result is refused by its own check, with its reason and m
     assert.equal(err.reason, reason, what);
     assert.match(err.message, pattern, what);
   }
+});
+
+test('maxMessageBytes holds the largest result of a run (every chunk of a LoRA round from one worker), and not many times more', () => {
+  const sizeOf = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+  // ViT-B-like: q, k, v of 12 image layers at rank 2, 100 classes
+  const sites = Array.from({ length: 36 }, (_, i) => `vision.${i}`);
+  const big: RoundShapes = {
+    delta: [224, 224, 3],
+    textFeatures: [100, 512],
+    vision: new Map<string, number[]>(sites.flatMap((k) => [[`${k}.A`, [2, 768]], [`${k}.B`, [768, 2]]])),
+    text: new Map<string, number[]>(sites.flatMap((k) => [[`t${k}.A`, [2, 512]], [`t${k}.B`, [512, 2]]])),
+  };
+  const shapes = big;
+  const image = 8;
+  const lora: RoundTask = { step: 0, round: 2, kind: 'lora', chunks: Array.from({ length: image }, (_, index) => ({ index, samples: [2 * index, 2 * index + 1] })), delta: f(sizeOf(shapes.delta)), textGrad: null };
+  const grads = new Map([...[...shapes.vision].map(([k, s]) => [k, f(sizeOf(s))] as const), ['text_features', f(sizeOf(shapes.textFeatures))] as const]);
+  const result = encodeResult('0.2.1', lora, { chunks: lora.chunks.map((c) => ({ index: c.index, count: 2, advLossSum: 1, cleanLossSum: 1, grads })), localDelta: null }, { compute_ms: 1, fetch_ms: 0, decode_ms: 0, encode_ms: 0, total_ms: 1 }, shapes);
+  const bytes = work.requestSerialize({ result }).byteLength;
+  const limit = maxMessageBytes(shapes, { image, text: 1, samples: 2 * image });
+  assert.ok(bytes <= limit, `${bytes} > ${limit}`);
+  assert.ok(limit <= 1.5 * bytes + 1024 * 1024, `${limit} is far above ${bytes}`);
 });

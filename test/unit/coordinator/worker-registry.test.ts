@@ -71,3 +71,19 @@ test('join: an id Register did not give, and a second stream for a live id, are 
   assert.deepEqual(registry.live().map((w) => w.id), [first.id]);
   assert.equal(first.ended(), false, 'the first stream is not closed by the second');
 });
+
+test('a quarantined identity is told to drain, dropped as excluded, and refused when it registers again', () => {
+  const registry = new WorkerRegistry();
+  const events: RegistryEvent[] = [];
+  registry.onEvent((e) => events.push(e));
+  const sent: CoordinatorMessage[] = [];
+  const id = registry.admit({ worker_name: 'spot-7' } as WorkerCapabilities__Output);
+  registry.join(id, 0, (m) => sent.push(m), () => undefined);
+  registry.quarantine(id, 'chunk 3 differs from two others');
+  assert.match(sent[0].drain!.reason!, /quarantined: chunk 3 differs/);
+  assert.deepEqual(events.map((e) => e.kind), ['joined', 'lost']);
+  assert.equal(registry.live().length, 0);
+  assert.throws(() => registry.admit({ worker_name: 'spot-7' } as WorkerCapabilities__Output), /worker identity "spot-7" is quarantined \(chunk 3 differs from two others\): not admitted/);
+  assert.throws(() => registry.admit({ worker_name: 'other' } as WorkerCapabilities__Output, 'spot-7'), /quarantined/);
+  assert.ok(registry.admit({ worker_name: 'spot-8' } as WorkerCapabilities__Output));
+});

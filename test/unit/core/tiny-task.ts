@@ -77,6 +77,8 @@ export function tinySpec(overrides: Partial<TrainSpec> = {}): TrainSpec {
     chunkSize: 8,
     augment: 'none',
     sync: 'exact',
+    aggregation: { rule: 'mean', trim: 1 },
+    verifyFraction: 0,
     cleanLoss: false,
     resetDeltaEachEpoch: false,
     ...overrides,

@@ -10,7 +10,7 @@ import { chunksOf } from '../../../services/core/sampling.ts';
 import { AdapterTensors, gradKeyA, gradKeyB, ShardComputer, textChunks, type ChunkResult, type RoundKind, type RoundTask, type TrainingSource } from '../../../services/core/shard.ts';
 import { hostTidy } from '../../../services/core/scope.ts';
 import type { TrainSpec } from '../../../services/core/train-spec.ts';
-import { initTrainState, trainStep, type ExecutedRound, type Executor, type StepReport, type TrainState } from '../../../services/core/trainer.ts';
+import { initTrainState, RedoStep, trainStep, type ExecutedRound, type Executor, type StepReport, type TrainState } from '../../../services/core/trainer.ts';
 import type { HostTensor } from '../../../services/core/tensor.ts';
 import { bitwiseEqual, centralDifference, maxAbs, maxAbsDiff, probeIndices } from './numeric.ts';
 import { colourTask, tinyConfig, tinySpec, tinyWeights, type ColourTask } from './tiny-task.ts';
@@ -215,7 +215,7 @@ const shufflingExecutor: ExecutorFactory = (shard) => {
       const order = RandomStream.of(99, call++).permutation(chunks.length);
       const results = [];
       for (const i of order) results.push(...(await inner.execute({ ...task, chunks: [chunks[i]] }, lora, version)).chunks);
-      return { chunks: results, localDeltas: [] };
+      return { chunks: results, localDeltas: [], shares: [{ worker: 'shuffled', chunks: results, localDelta: null }] };
     },
     dispose: () => inner.dispose(),
   };
@@ -251,6 +251,29 @@ describe('determinism', () => {
     assert.ok(b.tasks.length === a.tasks.length);
     assert.ok(sameAdapters(a.state.lora, b.state.lora));
     assert.ok(bitwiseEqual(a.state.delta!, b.state.delta!));
+  });
+
+  test('a step the executor says to redo (RedoStep in any round, Gauss–Seidel too) starts again from its state and ends bitwise the same', async () => {
+    for (const s of [spec, { ...spec, loraUpdate: 'gauss-seidel' as const }]) {
+      const a = await train(s, task, 3);
+      // the run's 5th and 13th rounds say the step's earlier rounds were wrong (mid-step, and after Gauss–Seidel's A update)
+      let round = 0;
+      const redoing: ExecutorFactory = (shard) => {
+        const inner = localExecutor(shard);
+        return {
+          async execute(t, lora, version) {
+            if ([5, 13].includes(++round)) throw new RedoStep('test: an earlier round used a wrong worker');
+            return inner.execute(t, lora, version);
+          },
+          dispose: () => inner.dispose(),
+        };
+      };
+      const b = await train(s, task, 3, { executor: redoing });
+      assert.ok(b.tasks.length > a.tasks.length, 'some rounds ran again');
+      assert.ok(sameAdapters(a.state.lora, b.state.lora));
+      assert.ok(bitwiseEqual(a.state.delta!, b.state.delta!));
+      assert.equal(b.state.step, a.state.step);
+    }
   });
 
   test('a text round of several class groups, computed group by group in a shuffled order, gives bit-identical adapters', async () => {

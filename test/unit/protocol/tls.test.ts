@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,8 +13,10 @@ import { coordinatorClient, coordinatorService } from '../../../services/protoco
 import type { CoordinatorHandlers } from '../../../services/protocol/generated/advclip/v1/Coordinator.ts';
 import type { AdapterBlob__Output } from '../../../services/protocol/generated/advclip/v1/AdapterBlob.ts';
 import {
+  certificateIdentity,
   channelCredentials,
   makeThrowawayCerts,
+  workerIdentityUri,
   serverCredentials,
   type ThrowawayCerts,
 } from '../../../services/protocol/tls.ts';
@@ -99,4 +102,29 @@ test('missing certificate files are NOT_FOUND naming the path', () => {
     () => channelCredentials({ mode: 'mtls', caPath: '/nonexistent/ca.crt', certPath: 'x', keyPath: 'y' }, noLog),
     (e: unknown) => e instanceof AdvclipError && e.code === 'NOT_FOUND' && e.message.includes('/nonexistent/ca.crt'),
   );
+});
+
+test('throwaway certificates: one per worker, each naming its own identity (SAN URI), which certificateIdentity reads', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'advclip-tls-ids-'));
+  try {
+    const certs = await makeThrowawayCerts(dir, 1, 3);
+    assert.equal(certs.workers.length, 3);
+    assert.deepEqual(certs.client, certs.workers[0]);
+    const ids = certs.workers.map((w) => {
+      const x = new X509Certificate(readFileSync(w.certPath));
+      assert.ok(x.verify(new X509Certificate(readFileSync(certs.caCertPath)).publicKey), 'signed by the CA');
+      return certificateIdentity({ subject: { CN: /CN=([^\n]+)/.exec(x.subject)![1] }, subjectaltname: x.subjectAltName });
+    });
+    assert.deepEqual(ids, [1, 2, 3].map((i) => workerIdentityUri(`worker-${i}`)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('certificateIdentity: the first SAN URI, else the subject CN, else none', () => {
+  assert.equal(certificateIdentity({ subject: { CN: 'gpu-7' }, subjectaltname: 'DNS:gpu-7.local, URI:spiffe://lab/worker/7, URI:urn:x' }), 'spiffe://lab/worker/7');
+  assert.equal(certificateIdentity({ subject: { CN: 'gpu-7' }, subjectaltname: 'DNS:gpu-7.local' }), 'gpu-7');
+  assert.equal(certificateIdentity({ subject: { CN: ['a', 'b'] } }), 'a');
+  assert.equal(certificateIdentity({ subject: {} }), null);
+  assert.equal(certificateIdentity(undefined), null);
 });

@@ -89,3 +89,8 @@ test('no drift between the schema and run.proto: every field is set and read, an
   assert.deepEqual(keys(received.train!.lora!), keys(message.train!.lora!));
   assert.deepEqual(decodeRunSpec(received).spec, spec);
 });
+
+test('the aggregation rule stays with the coordinator: workers compute the same whatever it is', () => {
+  const spec = parseRunSpec({ model: '/m', data: { root: '/d' }, train: { sync: 'local-delta', aggregation: { rule: 'median', trim: 2 } } });
+  assert.deepEqual(decodeRunSpec(overTheWire(encodeRunSpec({ spec, ...identity }))).spec.train.aggregation, { rule: 'mean', trim: 1 });
+});

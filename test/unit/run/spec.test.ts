@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseFlags } from '../../../services/cli/args.ts';
 import { runSpecFrom } from '../../../services/cli/train-flags.ts';
+import { coordinatorCommand } from '../../../services/cli/coordinator.ts';
 import { trainCommand } from '../../../services/cli/train.ts';
 import { parseRunSpec, RUN_DEFAULTS } from '../../../services/run/spec.ts';
 
@@ -63,4 +64,13 @@ test('flags map onto the same spec, and errors name the flag', () => {
   assert.throws(bad(['--lora-targets', 'q_proj,gate']), /--lora-targets must be one of/);
   assert.throws(bad(['--batch-size', '0']), /--batch-size must be a positive integer, got 0/);
   assert.throws(bad(['--lora-layers', '0,x']), /--lora-layers must be an integer, got NaN/);
+});
+
+test('--aggregate and --trim of the coordinator map onto train.aggregation; a robust rule needs local-delta', () => {
+  const flags = (args: string[]) => parseFlags(coordinatorCommand, ['--model', 'm', '--data', 'd', '--out', 'o', ...args]);
+  const robust = runSpecFrom(flags(['--sync', 'local-delta', '--aggregate', 'trimmed-mean', '--trim', '2', '--chunk-size', '4']), 'local-delta');
+  assert.deepEqual(robust.train.aggregation, { rule: 'trimmed-mean', trim: 2 });
+  assert.deepEqual(parseRunSpec(minimal).train.aggregation, { rule: 'mean', trim: 1 });
+  assert.throws(() => runSpecFrom(flags(['--aggregate', 'median']), 'exact'), /--aggregate median needs --sync local-delta/);
+  assert.throws(() => runSpecFrom(flags(['--aggregate', 'trimmed-mean', '--trim', '0']), 'local-delta'), /^AdvclipError: --trim must be a positive integer, got 0$/);
 });
