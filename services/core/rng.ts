@@ -110,4 +110,5 @@ export const Purpose = {
   textDropout: wordOf('text-dropout'),
   randomStart: wordOf('random-start'),
   kShot: wordOf('k-shot'),
+  evalSubset: wordOf('eval-subset'),
 } as const;

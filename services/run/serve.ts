@@ -24,7 +24,7 @@ import { checkpointingFrom, type Checkpointing, type CheckpointOptions } from '.
 import { planRun, type RunPlan } from './prepare.ts';
 import type { RunSpec } from './spec.ts';
 import { encodeRunSpec } from './spec-wire.ts';
-import { finishedRun, runIdentity, runSteps, startingState, writeTrainOutputs, type TimedStep, type TrainSummary } from './steps.ts';
+import { finishedRun, runIdentity, runSteps, startingState, stepEvaluationOf, writeTrainOutputs, type TimedStep, type TrainSummary } from './steps.ts';
 
 /** Everything `advclip coordinator` runs: the RunSpec, this process's outputs and its transport. */
 export interface CoordinatorRunOptions {
@@ -156,5 +156,7 @@ function trainOnWorkers(coordinator: Coordinator, plan: RunPlan, state: TrainSta
       await hooks.onStep?.(report, s, coordinator);
     },
     shouldStop: () => coordinator.state !== 'ready',
+    evaluation: stepEvaluationOf(plan),
+    onEvaluation: (e) => coordinator.evaluated(e),
   });
 }
