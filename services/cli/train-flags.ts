@@ -80,7 +80,7 @@ export const trainFlags: FlagTable = {
   'eval-every': { type: 'int', default: E.every, arg: 'N', help: 'evaluate every N steps and after the last, on the workers of a cluster (0: never); accuracies go to train.json, the step JSON lines and advclip_accuracy{attack}' },
   'eval-attack': { type: 'string', default: E.attack, choices: Attacks, help: 'attack of those evaluations (PGD: random start, step ε/4)' },
   'eval-limit': { type: 'int', default: E.limit, arg: 'M', help: 'test images per evaluation: a class-balanced subset drawn with --seed' },
-  'eval-epsilon': { type: 'fraction', arg: 'ε', help: 'ℓ∞ radius of the evaluation attack (default: --epsilon, the training ε)' },
+  'eval-epsilon': { type: 'fraction', arg: 'ε', help: 'ℓ∞ radius of the evaluation attack (default: --epsilon, the training ε; 0 under none)' },
   'eval-steps': { type: 'int', default: E.steps, help: 'PGD steps of the evaluation attack' },
   out: { type: 'string', arg: 'ADAPTER_DIR', required: true, help: 'where the PEFT adapter and train.json go' },
   json: { type: 'boolean', help: 'final JSON object on stdout; a JSON line per step on stderr' },

@@ -86,7 +86,8 @@ const DataSchema = z.strictObject({
  * Evaluation during training: every `every` steps (and after the last), the
  * accuracy under `attack` on a class-balanced, seeded subset of `limit` test
  * images, computed at the current adapters in EVAL rounds sharded like image
- * chunks. Off (every = 0) by default. ε defaults to the run's ε_train.
+ * chunks. Off (every = 0) by default. ε defaults to the run's ε_train (0
+ * under attack none).
  */
 const EvaluationSchema = z.strictObject({
   /** steps between evaluations; 0: none */
@@ -125,7 +126,8 @@ export const RunSpecSchema = z
   .transform((s) => ({
     ...s,
     train: { ...s.train, ...deltaDefaults(s.train), iters: s.train.iters ?? 500 * s.shots },
-    evaluation: { ...s.evaluation, epsilon: s.evaluation.epsilon ?? s.train.epsilon },
+    // a clean evaluation has no radius: 0, so train.json never reports one it did not use
+    evaluation: { ...s.evaluation, epsilon: s.evaluation.attack === 'none' ? 0 : (s.evaluation.epsilon ?? s.train.epsilon) },
   }));
 
 /**

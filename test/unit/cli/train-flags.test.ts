@@ -48,6 +48,7 @@ test('evaluation during training is off by default; its flags map onto the RunSp
   const evaluation = (...argv: string[]) => runSpecFrom(parseFlags(trainCommand, ['--model', 'm', '--data', 'd', '--out', 'o', ...argv])).evaluation;
   assert.deepEqual(evaluation(), { every: 0, attack: 'pgd', limit: 256, epsilon: 1 / 255, steps: 10 });
   assert.equal(evaluation('--epsilon', '4/255').epsilon, 4 / 255);
+  assert.equal(evaluation('--eval-attack', 'none', '--eval-epsilon', '4/255').epsilon, 0, 'a clean evaluation has no radius');
   assert.deepEqual(evaluation('--eval-every', '5', '--eval-attack', 'fgsm', '--eval-limit', '40', '--eval-epsilon', '2/255', '--eval-steps', '3'), { every: 5, attack: 'fgsm', limit: 40, epsilon: 2 / 255, steps: 3 });
 });
 
