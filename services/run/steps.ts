@@ -33,7 +33,19 @@ export interface TrainSummary {
 /** A step's report, its wall time, and the evaluation made after it (when one was due). */
 export interface TimedStep extends StepReport {
   readonly seconds: number;
-  readonly evaluation?: EvaluationReport;
+  readonly evaluation?: TimedEvaluation;
+}
+
+/** An evaluation and its wall time. */
+export interface TimedEvaluation extends EvaluationReport {
+  readonly seconds: number;
+}
+
+/** Wall seconds per step of a run that took `seconds`, its evaluations' time left out. */
+export function secondsPerStep(history: readonly TimedStep[], seconds: number): number | null {
+  if (!history.length) return null;
+  const evaluating = history.reduce((t, h) => t + (h.evaluation?.seconds ?? 0), 0);
+  return (seconds - evaluating) / history.length;
 }
 
 /** Evaluation during training: the run's settings, and the size of its test subset. */
@@ -70,7 +82,9 @@ export async function runSteps(
     await opts.onStep?.(step, state);
     // after the step's own bookkeeping, so that an evaluation's time is not the step's
     const e = opts.evaluation;
-    const evaluation = e && evaluationDue(e.spec, state.step, spec.iters) ? await evaluationRound(state, { attack: e.spec.attack, epsilon: e.spec.epsilon, n: e.n, chunkSize: spec.chunkSize }, execute) : undefined;
+    const evalStarted = performance.now();
+    const evaluated = e && evaluationDue(e.spec, state.step, spec.iters) ? await evaluationRound(state, { attack: e.spec.attack, epsilon: e.spec.epsilon, n: e.n, chunkSize: spec.chunkSize }, execute) : undefined;
+    const evaluation = evaluated && { ...evaluated, seconds: (performance.now() - evalStarted) / 1000 };
     const report: TimedStep = { ...step, ...(evaluation ? { evaluation } : {}) };
     history.push(report);
     if (evaluation) opts.onEvaluation?.(evaluation);
@@ -109,7 +123,7 @@ export async function writeTrainOutputs(out: string, setup: RunPlan, state: Trai
 }
 
 /** An evaluation as train.json lists it: after `step` steps, `accuracy` of `n` test images under `attack` at `epsilon`. */
-const evaluationJson = (e: EvaluationReport) => ({ step: e.step, attack: e.attack, epsilon: e.epsilon, n: e.n, correct: e.correct, accuracy: e.accuracy, loss: e.loss });
+const evaluationJson = (e: TimedEvaluation) => ({ step: e.step, attack: e.attack, epsilon: e.epsilon, n: e.n, correct: e.correct, accuracy: e.accuracy, loss: e.loss, seconds: e.seconds });
 
 export interface TrainedRun {
   readonly state: TrainState;
@@ -185,7 +199,7 @@ export async function trainLocally(o: LocalTrainOptions, log: Logger): Promise<T
     const { state, history, seconds } = await trainInProcess(setup, log, o.json, checkpoints, resumed);
     return await writeTrainOutputs(o.out, setup, state, history, {
       seconds,
-      seconds_per_step: history.length ? seconds / history.length : null,
+      seconds_per_step: secondsPerStep(history, seconds),
       backend: backend.name,
       workers: 0,
     });
