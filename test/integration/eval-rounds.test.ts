@@ -2,7 +2,7 @@
  * Evaluation during training (--eval-every): `advclip train` and a 2-worker
  * cluster give the same accuracies, bit for bit (EVAL chunks are summed in
  * chunk order whoever computed them); the coordinator sets
- * advclip_accuracy{attack}; train.json and the step JSON lines carry the
+ * advclip_accuracy{attack}, on its /metrics while the run goes on; train.json and the step JSON lines carry the
  * evaluations; the accuracy is what `advclip eval` measures on the same
  * class-balanced subset at the final adapter.
  */
@@ -47,10 +47,19 @@ test('advclip train and a 2-worker cluster with --eval-every give the same evalu
 
   let coordinator: Coordinator | null = null;
   const clusterOut = join(tmp.dir, 'cluster');
-  const run = await runCluster([...TINY, ...EVAL], clusterOut, { workers: 2, onListening: (c) => void (coordinator = c) });
+  // scraped over HTTP while the run goes on: at step 3's bookkeeping, the evaluation after step 2 is on /metrics
+  let scraped = '';
+  const run = await runCluster([...TINY, ...EVAL], clusterOut, {
+    workers: 2,
+    onListening: (c) => void (coordinator = c),
+    onStep: async (_r, s, c) => {
+      if (s.step === 3) scraped = await (await fetch(`http://127.0.0.1:${c.metricsPort}/metrics`)).text();
+    },
+  });
   const results = (list: Record<string, unknown>[]) => list.map(({ seconds, ...e }) => (assert.ok(typeof seconds === 'number' && seconds >= 0), e));
   assert.deepEqual(results(trainJson(clusterOut).evaluations), results(evaluations), 'the cluster’s evaluations differ from advclip train’s');
   assert.ok(run.workers.every((w) => w.tasksDone > 0));
+  assert.equal(/^advclip_accuracy\{attack="pgd"[^}]*\} (\S+)$/m.exec(scraped)?.[1], String(evaluations[0].accuracy), `no advclip_accuracy{attack="pgd"} of the first evaluation on /metrics:\n${scraped.split('\n').filter((l) => l.includes('accuracy')).join('\n')}`);
   const gauge = await coordinator!.metricsRegistry.getSingleMetric('advclip_accuracy')!.get();
   assert.deepEqual(
     gauge.values.map((v) => [v.labels.attack, v.value]),
