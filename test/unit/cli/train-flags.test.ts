@@ -4,6 +4,7 @@ import { parseFlags } from '../../../services/cli/args.ts';
 import { runSpecFrom } from '../../../services/cli/train-flags.ts';
 import { trainCommand } from '../../../services/cli/train.ts';
 import { AdvclipError } from '../../../services/core/errors.ts';
+import { Attacks } from '../../../services/core/evaluate.ts';
 
 const specOf = (...argv: string[]) => runSpecFrom(parseFlags(trainCommand, ['--model', 'm', '--data', 'd', '--out', 'o', ...argv])).train;
 const specWithSync = (sync: 'exact' | 'local-delta', ...argv: string[]) => runSpecFrom(parseFlags(trainCommand, ['--model', 'm', '--data', 'd', '--out', 'o', ...argv]), sync).train;
@@ -60,7 +61,7 @@ test('a bad evaluation flag is refused naming the flag and the value', () => {
     );
   refused(['--eval-every', '-1'], /^--eval-every must be a non-negative integer, got -1$/);
   refused(['--eval-every', '1.5'], /^--eval-every must be an integer, got "1\.5"$/);
-  refused(['--eval-attack', 'cw'], /^--eval-attack must be one of none\|fgsm\|pgd, got "cw"$/);
+  refused(['--eval-attack', 'cw'], new RegExp(`^--eval-attack must be one of ${Attacks.join('\\|')}, got "cw"$`));
   refused(['--eval-limit', '0'], /^--eval-limit must be a positive integer, got 0$/);
   refused(['--eval-epsilon', '2'], /^--eval-epsilon must be in \[0, 1\], got 2$/);
   refused(['--eval-steps', '0'], /^--eval-steps must be a positive integer, got 0$/);
