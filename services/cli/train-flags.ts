@@ -10,6 +10,7 @@ import { DeltaCalibrations, DeltaSteps, LoraUpdates, Methods, Optimizers, Pertur
 import { DEFAULT_KEEP_CHECKPOINTS } from '../io/checkpoint.ts';
 import type { CheckpointOptions } from '../run/checkpointing.ts';
 import { BackendNames } from '../core/backend.ts';
+import { Attacks } from '../core/evaluate.ts';
 import type { DataSource } from '../run/prepare.ts';
 import { parseRunSpec, RUN_DEFAULTS, type RunSpec } from '../run/spec.ts';
 import { invalidArgument } from '../core/errors.ts';
@@ -17,6 +18,7 @@ import { type FlagSpec, type FlagTable, type FlagValues } from './args.ts';
 
 const D = RUN_DEFAULTS;
 const T = D.train;
+const E = D.evaluation;
 
 export const backendFlag: FlagSpec = {
   type: 'string',
@@ -75,6 +77,11 @@ export const trainFlags: FlagTable = {
   'lora-init': { type: 'string', default: T.lora.init, choices: ['kaiming-uniform', 'gaussian'], help: 'initialisation of A' },
   augment: { type: 'string', default: T.augment, choices: ['crop-flip', 'none'], help: 'crop-flip: CLIP-LoRA’s RandomResizedCrop (scale 0.08–1, ratio 3/4–4/3, bicubic) of the decoded original + flip; none: the evaluation centre crop' },
   'no-clean-loss': { type: 'boolean', help: 'skip the extra forward pass that logs the clean loss' },
+  'eval-every': { type: 'int', default: E.every, arg: 'N', help: 'evaluate every N steps and after the last, on the workers of a cluster (0: never); accuracies go to train.json, the step JSON lines and advclip_accuracy{attack}' },
+  'eval-attack': { type: 'string', default: E.attack, choices: Attacks, help: 'attack of those evaluations (PGD: random start, step ε/4)' },
+  'eval-limit': { type: 'int', default: E.limit, arg: 'M', help: 'test images per evaluation: a class-balanced subset drawn with --seed' },
+  'eval-epsilon': { type: 'fraction', arg: 'ε', help: 'ℓ∞ radius of the evaluation attack (default: --epsilon, the training ε; 0 under none)' },
+  'eval-steps': { type: 'int', default: E.steps, help: 'PGD steps of the evaluation attack' },
   out: { type: 'string', arg: 'ADAPTER_DIR', required: true, help: 'where the PEFT adapter and train.json go' },
   json: { type: 'boolean', help: 'final JSON object on stdout; a JSON line per step on stderr' },
 };
@@ -108,6 +115,11 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   'train.aggregation.rule': 'aggregate',
   'train.aggregation.trim': 'trim',
   'train.verifyFraction': 'verify-fraction',
+  'evaluation.every': 'eval-every',
+  'evaluation.attack': 'eval-attack',
+  'evaluation.limit': 'eval-limit',
+  'evaluation.epsilon': 'eval-epsilon',
+  'evaluation.steps': 'eval-steps',
 };
 
 /** A RunSpec field as its flag: train.lora.rank → --lora-rank; an element of a list names the list's flag. */
@@ -161,6 +173,7 @@ export function runSpecFrom(flags: FlagValues, sync?: string): RunSpec {
         cleanLoss: flags['no-clean-loss'] !== true,
         resetDeltaEachEpoch: flags['reset-delta'] === true,
       },
+      evaluation: { every: flags['eval-every'], attack: flags['eval-attack'], limit: flags['eval-limit'], epsilon: flags['eval-epsilon'], steps: flags['eval-steps'] },
     },
     flagOf,
   );

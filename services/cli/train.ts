@@ -10,7 +10,7 @@ import { checkpointFlags, checkpointOptionsFrom, runSpecFrom, trainFlags } from 
 export const trainCommand: CommandSpec = {
   name: 'train',
   summary: 'Fine-tune CLIP with AdvCLIP-LoRA or CLIP-LoRA in this process',
-  usage: 'advclip train --model DIR --data DIR --shots K --seed S --method advclip-lora|clip-lora [--iters N] [--epsilon 1/255] [--tau 2] [--checkpoint-dir DIR [--checkpoint-every N]] --out ADAPTER_DIR [--json]',
+  usage: 'advclip train --model DIR --data DIR --shots K --seed S --method advclip-lora|clip-lora [--iters N] [--epsilon 1/255] [--tau 2] [--eval-every N [--eval-attack none|fgsm|pgd] [--eval-limit M]] [--checkpoint-dir DIR [--checkpoint-every N]] --out ADAPTER_DIR [--json]',
   flags: { ...trainFlags, ...checkpointFlags },
 };
 

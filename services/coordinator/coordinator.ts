@@ -11,6 +11,7 @@
  * more steps; workers are told to drain) → stopped.
  */
 import { AdvclipError } from '../core/errors.ts';
+import type { EvaluationReport } from '../core/eval-round.ts';
 import type { StepReport, TrainState, Executor } from '../core/trainer.ts';
 import type { TrainSpec } from '../core/train-spec.ts';
 import type { AdapterBlob } from '../protocol/adapter-blob.ts';
@@ -202,6 +203,16 @@ export class Coordinator {
     const adapter = await this.versions.ensure(state.lora, state.version);
     this.#lastStepCosts = Object.freeze({ ...t, updateMs, adapterBytes: adapter.bytes.byteLength });
     if (this.nats) publishEvent(this.nats, 'step', { step: state.step, adapter_version: state.version });
+    this.#stepStart = performance.now();
+  }
+
+  /**
+   * An evaluation during training is done: advclip_accuracy{attack}. Its
+   * rounds' costs and time are not the next step's.
+   */
+  evaluated(e: EvaluationReport): void {
+    this.metrics.accuracy.set({ attack: e.attack }, e.accuracy);
+    this.executor.takeCosts();
     this.#stepStart = performance.now();
   }
 

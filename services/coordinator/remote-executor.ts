@@ -102,7 +102,7 @@ export const verifiedChunk = (seed: number, task: RoundTask, index: number, frac
 
 /** Bit for bit the same result: counts, loss sums and every gradient's bytes. */
 export function sameBits(a: ChunkResult, b: ChunkResult): boolean {
-  if (a.index !== b.index || a.count !== b.count || !Object.is(a.advLossSum, b.advLossSum) || !Object.is(a.cleanLossSum, b.cleanLossSum)) return false;
+  if (a.index !== b.index || a.count !== b.count || a.correct !== b.correct || !Object.is(a.advLossSum, b.advLossSum) || !Object.is(a.cleanLossSum, b.cleanLossSum)) return false;
   if (a.grads.size !== b.grads.size) return false;
   for (const [name, x] of a.grads) {
     const y = b.grads.get(name);

@@ -113,4 +113,5 @@ export const Purpose = {
   apgdStart: wordOf('apgd-start'),
   squareSearch: wordOf('square-search'),
   verify: wordOf('verify'),
+  evalSubset: wordOf('eval-subset'),
 } as const;

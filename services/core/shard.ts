@@ -11,6 +11,9 @@
  *  - 'local-delta': τ ascent steps on the shard's own copy of δ, then 'lora'
  *  - 'text':  the text-tower LoRA gradient, the VJP of T(θ) with G = Σ_chunks ∂F/∂T;
  *             its chunks are groups of classes (textChunks), not samples
+ *  - 'eval':  per chunk of the evaluation subset (positions in it), the number of
+ *             correct predictions and the loss sum under the run's evaluation
+ *             attack, at the adapters without dropout
  * Splitting the text tower's backward off the chunks runs it once per step
  * instead of once per chunk, and the chunk sums of G keep it deterministic.
  * T is separable by class, so the VJP is the sum over class groups of each
@@ -23,6 +26,7 @@ import type { PixelImage } from './resample.ts';
 import type { Adapters, ClipModel } from './clip.ts';
 import type { DropoutPlan } from './dropout.ts';
 import { invalidArgument } from './errors.ts';
+import { classFeatures, evaluateBatch, type AttackSpec } from './evaluate.ts';
 import { loraScale, type LoraSite, type LoraWeights } from './lora.ts';
 import { clampToBall, pgd } from './attacks.ts';
 import { crossEntropyPerSample, oneHotLabels, perturbedLoss } from './objective.ts';
@@ -30,7 +34,7 @@ import { Purpose, RandomStream } from './rng.ts';
 import { hostTidy } from './scope.ts';
 import { ascentSteps, type TrainSpec } from './train-spec.ts';
 
-export type RoundKind = 'delta' | 'lora' | 'local-delta' | 'text';
+export type RoundKind = 'delta' | 'lora' | 'local-delta' | 'text' | 'eval';
 
 export interface Chunk {
   readonly index: number;
@@ -55,8 +59,10 @@ export interface ChunkResult {
   readonly advLossSum: number;
   /** loss at δ = 0 (NaN when not computed) */
   readonly cleanLossSum: number;
-  /** 'delta', 'text_features', `${site}.A`, `${site}.B` → sums over the chunk */
+  /** 'delta', 'text_features', `${site}.A`, `${site}.B` → sums over the chunk (none for 'eval') */
   readonly grads: ReadonlyMap<string, Float32Array>;
+  /** 'eval': correct predictions in the chunk (its advLossSum is the loss sum at the attacked input) */
+  readonly correct?: number;
 }
 
 export interface RoundResult {
@@ -83,6 +89,12 @@ export interface OriginalsBatch {
  * those pixels when the run augments.
  */
 export type TrainingSource = (samples: readonly number[]) => Promise<SampleBatch | OriginalsBatch>;
+
+/** What an 'eval' round computes on: the evaluation subset's images by position, and the attack. */
+export interface ShardEvaluation {
+  readonly source: SampleSource;
+  readonly attack: AttackSpec;
+}
 
 /** classes per text-tower pass: bounds activation memory (the wasm heap is 4 GB) */
 const TEXT_GROUP = 4;
@@ -151,6 +163,8 @@ export class ShardComputer {
     /** tokenised class prompts, one per class */
     private readonly prompts: readonly (readonly number[])[],
     private readonly source: TrainingSource,
+    /** null: the run does not evaluate, and an 'eval' round is refused */
+    private readonly evaluation: ShardEvaluation | null = null,
   ) {}
 
   /** classes (prompts) the text round's chunks group */
@@ -199,6 +213,7 @@ export class ShardComputer {
 
   async compute(task: RoundTask, adapter: AdapterTensors, version: number): Promise<RoundResult> {
     if (task.kind === 'text') return this.textRound(task, adapter);
+    if (task.kind === 'eval') return this.evalRound(task, adapter);
     const text = this.textFeatures(adapter, version, task.step);
     const batches = await Promise.all(task.chunks.map((c) => this.source(c.samples)));
     if (task.kind === 'local-delta') return this.localDeltaRound(task, adapter, text, batches);
@@ -308,6 +323,29 @@ export class ShardComputer {
     }
     const chunks = task.chunks.map((c, i) => this.loraChunk(task, c, batches[i], adapter, text, delta, ascentSteps(this.spec)));
     return { chunks, localDelta: { count, delta } };
+  }
+
+  /** Correct predictions and loss sums of evaluation chunks under the run's attack, no dropout (text features included). */
+  private async evalRound(task: RoundTask, adapter: AdapterTensors): Promise<RoundResult> {
+    if (!this.evaluation) throw invalidArgument('an EVAL round came, but this run does not evaluate (evaluation.every is 0)');
+    const { source, attack } = this.evaluation;
+    const batches = await Promise.all(task.chunks.map((c) => source(c.samples)));
+    const adapters = adapter.adapters(null);
+    const text = classFeatures(this.model, this.prompts, adapters);
+    try {
+      const chunks = task.chunks.map((chunk, i): ChunkResult => {
+        const x = tf.tensor4d(batches[i].pixels, [chunk.samples.length, this.imageSize, this.imageSize, 3]);
+        try {
+          const outcome = evaluateBatch(this.model, adapters, text, x, batches[i].labels, chunk.samples, attack);
+          return { index: chunk.index, count: chunk.samples.length, advLossSum: outcome.lossSum, cleanLossSum: Number.NaN, grads: new Map(), correct: outcome.correct };
+        } finally {
+          x.dispose();
+        }
+      });
+      return { chunks, localDelta: null };
+    } finally {
+      text.dispose();
+    }
   }
 
   /** the text-tower LoRA gradient: VJP of T(θ_text) with G, one chunk result per class group */

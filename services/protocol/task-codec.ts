@@ -23,6 +23,7 @@ const KIND_TO_WIRE = {
   lora: 'LORA_GRAD',
   'local-delta': 'LOCAL_DELTA',
   text: 'TEXT_GRAD',
+  eval: 'EVAL',
 } as const satisfies Record<RoundKind, RoundKind__Output>;
 
 const KIND_FROM_WIRE: Partial<Record<RoundKind__Output, RoundKind>> = Object.fromEntries(
@@ -62,6 +63,8 @@ function expectedTensors(kind: RoundKind, shapes: RoundShapes): { chunk: Map<str
       return { chunk: new Map([...shapes.vision, [TEXT_FEATURES_KEY, shapes.textFeatures]]), shard: new Map([[DELTA_KEY, shapes.delta]]) };
     case 'text':
       return { chunk: new Map(shapes.text), shard: new Map() };
+    case 'eval':
+      return { chunk: new Map(), shard: new Map() };
   }
 }
 
@@ -148,6 +151,7 @@ export function encodeResult(taskId: string, task: RoundTask, result: RoundResul
       clean_loss_sum: c.cleanLossSum,
       adv_loss_sum: c.advLossSum,
       grads: named(c.grads, expected.chunk, `chunk ${c.index}`),
+      ...(c.correct !== undefined ? { correct: c.correct } : {}),
     })),
     timing,
     shard_tensors: named(shard, expected.shard, 'shard'),
@@ -207,7 +211,9 @@ export function decodeResult(message: TaskResult__Output, task: RoundTask, shape
     // NaN is how the core says "clean loss not computed"; an infinity is a bad result
     if (c.clean_loss_sum === Infinity || c.clean_loss_sum === -Infinity) throw new InvalidResult('non_finite', `${context}: chunk ${c.chunk_index} has clean loss ${c.clean_loss_sum}`);
     const grads = decodeChecked(c.grads, expected.chunk, `${context} chunk ${c.chunk_index}`);
-    return { index: c.chunk_index, count: c.count, advLossSum: c.adv_loss_sum, cleanLossSum: c.clean_loss_sum, grads };
+    if (task.kind !== 'eval') return { index: c.chunk_index, count: c.count, advLossSum: c.adv_loss_sum, cleanLossSum: c.clean_loss_sum, grads };
+    if (c.correct > c.count) throw new InvalidResult('bad_chunks', `${context}: chunk ${c.chunk_index} counts ${c.correct} correct of ${c.count} samples`);
+    return { index: c.chunk_index, count: c.count, advLossSum: c.adv_loss_sum, cleanLossSum: c.clean_loss_sum, grads, correct: c.correct };
   });
   chunks.sort((a, b) => a.index - b.index);
   const shard = decodeChecked(message.shard_tensors, expected.shard, `${context} shard`);

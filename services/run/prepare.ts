@@ -10,11 +10,13 @@ import type { BackendChoice } from '../core/backend.ts';
 import type { ClipModel } from '../core/clip.ts';
 import { invalidArgument } from '../core/errors.ts';
 import { initLora, type LoraWeights } from '../core/lora.ts';
-import type { SampleSource, TrainingSource } from '../core/shard.ts';
+import { attackSpec, type AttackSpec } from '../core/evaluate.ts';
+import type { SampleSource, ShardEvaluation, TrainingSource } from '../core/shard.ts';
 import type { TrainSpec } from '../core/train-spec.ts';
 import { loadDataset } from '../io/datasets.ts';
 import type { FewShotDataset, LabeledImage } from '../io/dataset.ts';
 import { preprocessImages } from '../io/images.ts';
+import { balancedSubset } from '../io/eval-subset.ts';
 import { sampleKShot } from '../io/kshot.ts';
 import { checkOriginals, DecodedImageCache, originalsSource } from '../io/original-images.ts';
 import { loadClipModelDir, type ClipModelDir } from '../io/model-dir.ts';
@@ -40,11 +42,15 @@ export interface RunPlan extends DataPlan {
   readonly spec: TrainSpec;
   readonly trainSet: readonly LabeledImage[];
   readonly initial: LoraWeights;
+  /** the test images evaluations during training cover (eval-subset.ts); empty when the run does not evaluate */
+  readonly evalSet: readonly LabeledImage[];
 }
 
 export interface TrainingSetup extends RunPlan {
   readonly model: ClipModel;
   readonly source: TrainingSource;
+  /** what EVAL rounds compute on; null when the run does not evaluate */
+  readonly evaluation: ShardEvaluation | null;
 }
 
 /** What the data and prompts of a run are: its RunSpec, or the part of one an evaluation needs. */
@@ -65,7 +71,7 @@ export async function prepareData(source: DataSource, backend: BackendChoice, lo
 }
 
 /** Packs the given images at the model's size into memory once; the source slices it. */
-export async function inMemorySource(images: readonly LabeledImage[], dir: ClipModelDir): Promise<SampleSource> {
+export async function inMemorySource(images: readonly LabeledImage[], dir: ClipModelDir, what = 'training set'): Promise<SampleSource> {
   const { size, cropSize } = dir.preprocess;
   const packed = await preprocessImages(
     images.map((i) => i.path),
@@ -75,7 +81,7 @@ export async function inMemorySource(images: readonly LabeledImage[], dir: ClipM
   return async (samples) => {
     const pixels = new Float32Array(samples.length * per);
     samples.forEach((s, i) => {
-      if (!Number.isInteger(s) || s < 0 || s >= images.length) throw invalidArgument(`sample index ${s} is outside the training set (0..${images.length - 1})`);
+      if (!Number.isInteger(s) || s < 0 || s >= images.length) throw invalidArgument(`sample index ${s} is outside the ${what} (0..${images.length - 1})`);
       pixels.set(packed.data.subarray(s * per, (s + 1) * per), i * per);
     });
     return { pixels, labels: samples.map((s) => images[s].label) };
@@ -95,8 +101,20 @@ function planFrom(data: DataPlan, run: RunSpec, log: Logger): RunPlan {
   if (spec.batchSize > trainSet.length) {
     log.warn(`--batch-size ${spec.batchSize} is larger than the ${trainSet.length}-image training set: each step uses the whole set`);
   }
-  return { ...data, run, spec, trainSet, initial: initLora(data.dir.config, spec.lora, spec.seed) };
+  return { ...data, run, spec, trainSet, initial: initLora(data.dir.config, spec.lora, spec.seed), evalSet: evaluationSet(data.dataset, run) };
 }
+
+/** The class-balanced test subset of a run that evaluates during training; refused when there is no test split. */
+function evaluationSet(dataset: FewShotDataset, run: RunSpec): readonly LabeledImage[] {
+  const e = run.evaluation;
+  if (e.every === 0) return [];
+  if (dataset.test.length === 0) throw invalidArgument(`--eval-every ${e.every}: ${dataset.root} has no test images to evaluate on`);
+  return balancedSubset(dataset.test, dataset.classNames.length, e.limit, run.train.seed);
+}
+
+/** The attack of a run's evaluations: PGD with random start, step ε/4, seeded by the run's seed (starts keyed by subset position). */
+export const evaluationAttack = (run: RunSpec): AttackSpec =>
+  attackSpec({ attack: run.evaluation.attack, epsilon: run.evaluation.epsilon, steps: run.evaluation.steps, randomStart: true, restarts: 1, seed: run.train.seed });
 
 /** The run without a model in memory or pixels: for the coordinator, which computes nothing on them. */
 export async function planRun(run: RunSpec, log: Logger): Promise<RunPlan> {
@@ -110,5 +128,6 @@ export async function prepareRun(run: RunSpec, backend: BackendChoice, log: Logg
   // augmentation crops the decoded original (CLIP-LoRA's RandomResizedCrop), decoded on first use;
   // without it, every step reads the same model-size centre crops, packed once
   const source = run.train.augment === 'crop-flip' ? await originalsFor(plan.trainSet) : await inMemorySource(plan.trainSet, data.dir);
-  return { ...plan, model: data.model, source };
+  const evaluation = plan.evalSet.length ? { source: await inMemorySource(plan.evalSet, data.dir, 'evaluation subset'), attack: evaluationAttack(run) } : null;
+  return { ...plan, model: data.model, source, evaluation };
 }

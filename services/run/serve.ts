@@ -24,7 +24,7 @@ import { checkpointingFrom, type Checkpointing, type CheckpointOptions } from '.
 import { planRun, type RunPlan } from './prepare.ts';
 import type { RunSpec } from './spec.ts';
 import { encodeRunSpec } from './spec-wire.ts';
-import { finishedRun, runIdentity, runSteps, startingState, writeTrainOutputs, type TimedStep, type TrainSummary } from './steps.ts';
+import { finishedRun, runIdentity, runSteps, secondsPerStep, startingState, stepEvaluationOf, writeTrainOutputs, type TimedStep, type TrainSummary } from './steps.ts';
 
 /** Everything `advclip coordinator` runs: the RunSpec, this process's outputs and its transport. */
 export interface CoordinatorRunOptions {
@@ -95,7 +95,7 @@ export async function serveTraining(o: CoordinatorRunOptions, log: Logger, hooks
     if (path) coordinator.checkpointWritten(state.step, path);
     const summary = await writeTrainOutputs(o.out, plan, state, history, {
       seconds,
-      seconds_per_step: history.length ? seconds / history.length : null,
+      seconds_per_step: secondsPerStep(history, seconds),
       backend: backend.name,
       sync: plan.spec.sync,
       workers: coordinator.registry.joinedEver,
@@ -159,5 +159,7 @@ function trainOnWorkers(coordinator: Coordinator, plan: RunPlan, state: TrainSta
       await hooks.onStep?.(report, s, coordinator);
     },
     shouldStop: () => coordinator.state !== 'ready',
+    evaluation: stepEvaluationOf(plan),
+    onEvaluation: (e) => coordinator.evaluated(e),
   });
 }

@@ -66,6 +66,7 @@ export function encodeRunSpec({ spec, modelSha256, trainSetSha256 }: WireRun): R
       clean_loss: t.cleanLoss,
       reset_delta_each_epoch: t.resetDeltaEachEpoch,
     },
+    evaluation: { ...spec.evaluation },
   };
 }
 
@@ -94,6 +95,8 @@ export function decodeRunSpec(message: RunSpec__Output | null | undefined): Wire
   if (!train) throw invalidArgument(`${FIELD}.train is missing`);
   const lora = train.lora;
   if (!lora) throw invalidArgument(`${FIELD}.train.lora is missing`);
+  const evaluation = message.evaluation;
+  if (!evaluation) throw invalidArgument(`${FIELD}.evaluation is missing`);
   const spec = parseRunSpec(
     {
       model: message.model,
@@ -132,6 +135,7 @@ export function decodeRunSpec(message: RunSpec__Output | null | undefined): Wire
         cleanLoss: train.clean_loss,
         resetDeltaEachEpoch: train.reset_delta_each_epoch,
       },
+      evaluation: { every: evaluation.every, attack: evaluation.attack, limit: evaluation.limit, epsilon: evaluation.epsilon, steps: evaluation.steps },
     },
     protoField,
   );

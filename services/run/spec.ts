@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { Augment } from '../core/augment.ts';
 import { invalidArgument } from '../core/errors.ts';
 import { AggregationRules } from '../core/aggregate.ts';
+import { Attacks, type AttackName } from '../core/evaluate.ts';
 import { LoraTargets, Towers } from '../core/lora.ts';
 import { DeltaCalibrations, DeltaSteps, LoraUpdates, Methods, Optimizers, Perturbations, Schedules, SyncModes, validateTrainSpec, type TrainSpec } from '../core/train-spec.ts';
 
@@ -96,6 +97,29 @@ const DataSchema = z.strictObject({
   datasetName: z.string().min(1).nullable().default(null),
 });
 
+/**
+ * Evaluation during training: every `every` steps (and after the last), the
+ * accuracy under `attack` on a class-balanced, seeded subset of `limit` test
+ * images, computed at the current adapters in EVAL rounds sharded like image
+ * chunks. Off (every = 0) by default. ε defaults to the run's ε_train (0
+ * under attack none).
+ */
+const EvaluationSchema = z.strictObject({
+  /** steps between evaluations; 0: none */
+  every: nonNegativeInt().default(0),
+  attack: oneOf(Attacks).default('pgd'),
+  /** test images evaluated, class-balanced (fewer when the test split has fewer) */
+  limit: positiveInt().default(256),
+  /** ℓ∞ radius of the attack in [0,1] pixels; default the run's ε */
+  epsilon: z
+    .number()
+    .min(0, { error: (iss) => `must be ≥ 0${got(iss)}` })
+    .max(1, { error: (iss) => `must be in [0, 1]${got(iss)}` })
+    .optional(),
+  /** PGD steps (step ε/4, random start) */
+  steps: positiveInt().default(10),
+});
+
 export const RunSpecSchema = z
   .strictObject({
     /** HF CLIPModel directory */
@@ -112,10 +136,13 @@ export const RunSpecSchema = z
       .min(1, { error: (iss) => `must be ≥ 1${got(iss)}` })
       .default(16),
     train: TrainSchema.prefault({}),
+    evaluation: EvaluationSchema.prefault({}),
   })
   .transform((s) => ({
     ...s,
     train: { ...s.train, ...deltaDefaults(s.train), iters: s.train.iters ?? 500 * s.shots },
+    // a clean evaluation has no radius: 0, so train.json never reports one it did not use
+    evaluation: { ...s.evaluation, epsilon: s.evaluation.attack === 'none' ? 0 : (s.evaluation.epsilon ?? s.train.epsilon) },
   }));
 
 /**
@@ -142,13 +169,26 @@ export interface DataSpec {
   readonly datasetName: string | null;
 }
 
+/** Evaluation during training (EvaluationSchema); `every` 0: none. */
+export interface EvaluationSpec {
+  readonly every: number;
+  readonly attack: AttackName;
+  readonly limit: number;
+  readonly epsilon: number;
+  readonly steps: number;
+}
+
 export interface RunSpec {
   readonly model: string;
   readonly data: DataSpec;
   readonly template: string;
   readonly shots: number;
   readonly train: TrainSpec;
+  readonly evaluation: EvaluationSpec;
 }
+
+/** Is an evaluation due once `step` steps are done: every `every` steps, and after the last. */
+export const evaluationDue = (e: EvaluationSpec, step: number, iters: number): boolean => e.every > 0 && step > 0 && (step % e.every === 0 || step === iters);
 
 /** Names a field of the spec for an error message: a flag for the CLI, a proto field for the wire. */
 export type FieldNamer = (path: readonly PropertyKey[]) => string;

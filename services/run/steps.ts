@@ -7,6 +7,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { evaluationRound, type EvaluationReport } from '../core/eval-round.ts';
 import { localExecutor } from '../core/local-executor.ts';
 import { ShardComputer } from '../core/shard.ts';
 import type { TrainSpec } from '../core/train-spec.ts';
@@ -18,7 +19,7 @@ import { startBackend } from './backend.ts';
 import { checkpointingFrom, type Checkpointing, type CheckpointOptions } from './checkpointing.ts';
 import { prepareRun, type RunPlan, type TrainingSetup } from './prepare.ts';
 import { createProgress } from './progress.ts';
-import type { RunSpec } from './spec.ts';
+import { evaluationDue, type EvaluationSpec, type RunSpec } from './spec.ts';
 
 export interface TrainSummary {
   readonly out: string;
@@ -29,10 +30,32 @@ export interface TrainSummary {
   readonly seconds_per_step: number | null;
 }
 
-/** A step's report and its wall time. */
+/** A step's report, its wall time, and the evaluation made after it (when one was due). */
 export interface TimedStep extends StepReport {
   readonly seconds: number;
+  readonly evaluation?: TimedEvaluation;
 }
+
+/** An evaluation and its wall time. */
+export interface TimedEvaluation extends EvaluationReport {
+  readonly seconds: number;
+}
+
+/** Wall seconds per step of a run that took `seconds`, its evaluations' time left out. */
+export function secondsPerStep(history: readonly TimedStep[], seconds: number): number | null {
+  if (!history.length) return null;
+  const evaluating = history.reduce((t, h) => t + (h.evaluation?.seconds ?? 0), 0);
+  return (seconds - evaluating) / history.length;
+}
+
+/** Evaluation during training: the run's settings, and the size of its test subset. */
+export interface StepEvaluation {
+  readonly spec: EvaluationSpec;
+  readonly n: number;
+}
+
+/** The evaluations of a plan, for runSteps; null when it does not evaluate. */
+export const stepEvaluationOf = (plan: RunPlan): StepEvaluation | null => (plan.evalSet.length ? { spec: plan.run.evaluation, n: plan.evalSet.length } : null);
 
 /** Runs the steps through an executor, with progress and per-step JSON lines; the shared loop of train and coordinator. */
 export async function runSteps(
@@ -41,23 +64,38 @@ export async function runSteps(
   setSize: number,
   execute: Executor,
   log: Logger,
-  opts: { json: boolean; onStep?: (r: StepReport, state: TrainState) => Promise<void> | void; shouldStop?: () => boolean },
+  opts: {
+    json: boolean;
+    onStep?: (r: StepReport, state: TrainState) => Promise<void> | void;
+    shouldStop?: () => boolean;
+    /** EVAL rounds through the same executor after every `every`-th step and the last */
+    evaluation?: StepEvaluation | null;
+    onEvaluation?: (e: EvaluationReport) => void;
+  },
 ): Promise<TimedStep[]> {
   const history: TimedStep[] = [];
   const progress = createProgress(spec.method, spec.iters, log, { enabled: !opts.json });
   progress.update(state.step);
   while (state.step < spec.iters && !opts.shouldStop?.()) {
     const started = performance.now();
-    const report = { ...(await trainStep(state, spec, setSize, execute)), seconds: 0 };
-    report.seconds = (performance.now() - started) / 1000;
+    const step = { ...(await trainStep(state, spec, setSize, execute)), seconds: (performance.now() - started) / 1000 };
+    await opts.onStep?.(step, state);
+    // after the step's own bookkeeping, so that an evaluation's time is not the step's
+    const e = opts.evaluation;
+    const evalStarted = performance.now();
+    const evaluated = e && evaluationDue(e.spec, state.step, spec.iters) ? await evaluationRound(state, { attack: e.spec.attack, epsilon: e.spec.epsilon, n: e.n, chunkSize: spec.chunkSize }, execute) : undefined;
+    const evaluation = evaluated && { ...evaluated, seconds: (performance.now() - evalStarted) / 1000 };
+    const report: TimedStep = { ...step, ...(evaluation ? { evaluation } : {}) };
     history.push(report);
+    if (evaluation) opts.onEvaluation?.(evaluation);
     if (opts.json) process.stderr.write(JSON.stringify({ event: 'step', ...report }) + '\n');
+    else if (evaluation) log.info(`accuracy after step ${evaluation.step}: ${(evaluation.accuracy * 100).toFixed(2)}%`, { attack: evaluation.attack, epsilon: evaluation.epsilon, n: evaluation.n });
     progress.update(state.step, {
       loss: report.loss.toFixed(3),
       ...(Number.isFinite(report.cleanLoss) && spec.method === 'advclip-lora' ? { clean: report.cleanLoss.toFixed(3) } : {}),
       ...(spec.perturbation === 'universal' && report.deltaLinf > 0 ? { 'δ∞': (report.deltaLinf * 255).toFixed(2) + '/255' } : {}),
+      ...(evaluation ? { acc: evaluation.accuracy.toFixed(3) } : {}),
     });
-    await opts.onStep?.(report, state);
   }
   progress.stop();
   return history;
@@ -78,10 +116,14 @@ export async function writeTrainOutputs(out: string, setup: RunPlan, state: Trai
     ...summary,
     config: { ...setup.spec, classes: setup.dataset.classNames, train_images: setup.trainSet.length },
     history: history.map((h) => ({ step: h.step, loss: h.loss, clean_loss: h.cleanLoss, lr: h.lr, grad_norm: h.gradNorm, delta_linf: h.deltaLinf, lr_delta: h.lrDelta, seconds: h.seconds })),
+    evaluations: history.flatMap((h) => (h.evaluation ? [evaluationJson(h.evaluation)] : [])),
   };
   await writeFile(join(out, 'train.json'), JSON.stringify(trainJson, null, 2) + '\n');
   return summary as TrainSummary;
 }
+
+/** An evaluation as train.json lists it: after `step` steps, `accuracy` of `n` test images under `attack` at `epsilon`. */
+const evaluationJson = (e: TimedEvaluation) => ({ step: e.step, attack: e.attack, epsilon: e.epsilon, n: e.n, correct: e.correct, accuracy: e.accuracy, loss: e.loss, seconds: e.seconds });
 
 export interface TrainedRun {
   readonly state: TrainState;
@@ -109,7 +151,7 @@ export async function finishedRun(out: string, plan: RunPlan, state: TrainState,
   );
   if (written) {
     log.info(`the run is already finished: its checkpoint is at step ${state.step} of ${plan.spec.iters}; nothing to do, ${out} is left as it is`, { step: state.step });
-    const { config: _config, history: _history, ...summary } = written;
+    const { config: _config, history: _history, evaluations: _evaluations, ...summary } = written;
     return summary as unknown as TrainSummary;
   }
   log.info(`the run is already finished: its checkpoint is at step ${state.step} of ${plan.spec.iters}; writing its adapter to ${out}`, { step: state.step });
@@ -120,10 +162,14 @@ export async function finishedRun(out: string, plan: RunPlan, state: TrainState,
 export async function trainInProcess(setup: TrainingSetup, log: Logger, json: boolean, checkpoints: Checkpointing | null = null, state = initTrainState(setup.spec, setup.initial)): Promise<TrainedRun> {
   const { spec } = setup;
   log.info(`training ${spec.method}`, { iters: spec.iters, batch: Math.min(spec.batchSize, setup.trainSet.length), tau: spec.tau, epsilon: spec.epsilon });
-  const executor = localExecutor(new ShardComputer(setup.model, spec, setup.prompts, setup.source));
+  const executor = localExecutor(new ShardComputer(setup.model, spec, setup.prompts, setup.source, setup.evaluation));
   const started = performance.now();
   try {
-    const history = await runSteps(state, spec, setup.trainSet.length, executor.execute, log, { json, onStep: async (_r, s) => void (await checkpoints?.afterStep(s)) });
+    const history = await runSteps(state, spec, setup.trainSet.length, executor.execute, log, {
+      json,
+      onStep: async (_r, s) => void (await checkpoints?.afterStep(s)),
+      evaluation: stepEvaluationOf(setup),
+    });
     await checkpoints?.final(state);
     return { state, history, seconds: (performance.now() - started) / 1000 };
   } finally {
@@ -153,7 +199,7 @@ export async function trainLocally(o: LocalTrainOptions, log: Logger): Promise<T
     const { state, history, seconds } = await trainInProcess(setup, log, o.json, checkpoints, resumed);
     return await writeTrainOutputs(o.out, setup, state, history, {
       seconds,
-      seconds_per_step: history.length ? seconds / history.length : null,
+      seconds_per_step: secondsPerStep(history, seconds),
       backend: backend.name,
       workers: 0,
     });

@@ -27,7 +27,7 @@ export function workerSetupFrom(paths: WorkerPaths, backend: BackendChoice, log:
     const wire = decodeRunSpec(message);
     const run = { ...wire.spec, model: paths.model ?? wire.spec.model, data: { ...wire.spec.data, root: paths.data ?? wire.spec.data.root } };
     const setup = await prepareRun(run, backend, log);
-    const shard = new ShardComputer(setup.model, setup.spec, setup.prompts, setup.source);
+    const shard = new ShardComputer(setup.model, setup.spec, setup.prompts, setup.source, setup.evaluation);
     const dispose = () => {
       shard.dispose();
       setup.model.dispose();

@@ -25,7 +25,7 @@ const CLUSTER = ['--model', 'test/fixtures/tiny-clip-f32', '--data', 'data/shape
 
 /** Dashboard series a training run has no samples of, and why. */
 const NOT_FROM_TRAINING: Record<string, string> = {
-  advclip_accuracy: 'set by an evaluation; advclip cluster trains and does not evaluate',
+  advclip_accuracy: 'set by an evaluation during training; this run has no --eval-every',
   advclip_rejected_results_total: 'a labelled counter appears with the first rejected result; a healthy run has none',
   advclip_worker_errors_total: 'a labelled counter appears with the first worker error; a healthy run has none',
 };

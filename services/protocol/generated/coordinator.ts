@@ -9,6 +9,7 @@ import type { ChunkResult as _advclip_v1_ChunkResult, ChunkResult__Output as _ad
 import type { CoordinatorClient as _advclip_v1_CoordinatorClient, CoordinatorDefinition as _advclip_v1_CoordinatorDefinition } from './advclip/v1/Coordinator.ts';
 import type { CoordinatorMessage as _advclip_v1_CoordinatorMessage, CoordinatorMessage__Output as _advclip_v1_CoordinatorMessage__Output } from './advclip/v1/CoordinatorMessage.ts';
 import type { Drain as _advclip_v1_Drain, Drain__Output as _advclip_v1_Drain__Output } from './advclip/v1/Drain.ts';
+import type { EvaluationSpec as _advclip_v1_EvaluationSpec, EvaluationSpec__Output as _advclip_v1_EvaluationSpec__Output } from './advclip/v1/EvaluationSpec.ts';
 import type { Heartbeat as _advclip_v1_Heartbeat, Heartbeat__Output as _advclip_v1_Heartbeat__Output } from './advclip/v1/Heartbeat.ts';
 import type { Hello as _advclip_v1_Hello, Hello__Output as _advclip_v1_Hello__Output } from './advclip/v1/Hello.ts';
 import type { LoraSpec as _advclip_v1_LoraSpec, LoraSpec__Output as _advclip_v1_LoraSpec__Output } from './advclip/v1/LoraSpec.ts';
@@ -41,6 +42,7 @@ export interface ProtoGrpcType {
       Coordinator: SubtypeConstructor<typeof grpc.Client, _advclip_v1_CoordinatorClient> & { service: _advclip_v1_CoordinatorDefinition }
       CoordinatorMessage: MessageTypeDefinition<_advclip_v1_CoordinatorMessage, _advclip_v1_CoordinatorMessage__Output>
       Drain: MessageTypeDefinition<_advclip_v1_Drain, _advclip_v1_Drain__Output>
+      EvaluationSpec: MessageTypeDefinition<_advclip_v1_EvaluationSpec, _advclip_v1_EvaluationSpec__Output>
       Heartbeat: MessageTypeDefinition<_advclip_v1_Heartbeat, _advclip_v1_Heartbeat__Output>
       Hello: MessageTypeDefinition<_advclip_v1_Hello, _advclip_v1_Hello__Output>
       LoraSpec: MessageTypeDefinition<_advclip_v1_LoraSpec, _advclip_v1_LoraSpec__Output>

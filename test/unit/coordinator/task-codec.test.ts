@@ -132,3 +132,19 @@ test('maxMessageBytes holds the largest result of a run (every chunk of a LoRA r
   assert.ok(bytes <= limit, `${bytes} > ${limit}`);
   assert.ok(limit <= 1.5 * bytes + 1024 * 1024, `${limit} is far above ${bytes}`);
 });
+
+test('an EVAL round carries per-chunk correct counts and loss sums, no tensors; more correct than samples is refused', () => {
+  const evalTask: RoundTask = { step: 4, round: 0, kind: 'eval', chunks: [{ index: 1, samples: [2, 3] }, { index: 0, samples: [0, 1] }], delta: null, textGrad: null };
+  const sent = decodeTask(wireTask(encodeTask(evalTask, envelope, shapes)), shapes);
+  assert.equal(sent.task.kind, 'eval');
+  assert.equal(sent.task.delta, null);
+  const timing = { compute_ms: 1, fetch_ms: 0, decode_ms: 0, encode_ms: 0, total_ms: 2 };
+  const answer = (correct: number) =>
+    wireResult(encodeResult('4.0.1', evalTask, { chunks: [0, 1].map((index) => ({ index, count: 2, advLossSum: 0.5 + index, cleanLossSum: NaN, grads: new Map(), correct: correct - index })), localDelta: null }, timing, shapes));
+  const r = decodeResult(answer(2), evalTask, shapes);
+  assert.deepEqual(r.chunks.map((c) => [c.index, c.correct, c.advLossSum, c.grads.size]), [
+    [0, 2, 0.5, 0],
+    [1, 1, 1.5, 0],
+  ]);
+  assert.throws(() => decodeResult(answer(3), evalTask, shapes), (e: unknown) => e instanceof InvalidResult && e.reason === 'bad_chunks' && /3 correct of 2 samples/.test(e.message));
+});

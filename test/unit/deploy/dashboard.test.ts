@@ -113,9 +113,10 @@ describe('Grafana dashboard deploy/grafana/dashboards/advclip.json', () => {
     assert.ok(referenced.has(CoordinatorMetricNames.learningRate) && referenced.has(CoordinatorMetricNames.etaSeconds));
   });
 
-  it('says why the accuracy panel is empty while no evaluation runs during training', () => {
+  it('says why the accuracy panel is empty while no evaluation runs during training, and which flag fills it', () => {
     const accuracy = panels.find((p) => p.title.startsWith('Accuracy'))! as Panel & { fieldConfig: { defaults: { noValue?: string } } };
-    assert.match(accuracy.fieldConfig.defaults.noValue ?? '', /No evaluation during training/);
+    assert.match(accuracy.fieldConfig.defaults.noValue ?? '', /No evaluation during training yet \(--eval-every N\)/);
+    assert.match(accuracy.description ?? '', /--eval-every N/);
     assert.match(accuracy.description ?? '', /advclip eval/);
   });
 

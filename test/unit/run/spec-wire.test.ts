@@ -47,6 +47,8 @@ test('a missing or wrong field is refused with its proto name', () => {
     [{ ...message, train: { ...message.train, batch_size: 0 } }, /RegisterReply\.run_spec\.train\.batch_size must be a positive integer/],
     [{ ...message, data_root: '' }, /RegisterReply\.run_spec\.data_root is required/],
     [{ ...message, train: null }, /RegisterReply\.run_spec\.train is missing/],
+    [{ ...message, evaluation: null }, /RegisterReply\.run_spec\.evaluation is missing/],
+    [{ ...message, evaluation: { ...message.evaluation, attack: 'cw' } }, /RegisterReply\.run_spec\.evaluation\.attack must be one of none\|fgsm\|pgd.*, got "cw"/],
     [{ ...message, model_sha256: 'xyz' }, /RegisterReply\.run_spec\.model_sha256 is not a SHA-256/],
   ];
   for (const [bad, pattern] of cases) assert.throws(() => decodeRunSpec(overTheWire(bad)), pattern);
@@ -79,6 +81,7 @@ test('no drift between the schema and run.proto: every field is set and read, an
       cleanLoss: false,
       resetDeltaEachEpoch: true,
     },
+    evaluation: { every: 4, attack: 'fgsm', limit: 17, epsilon: 0.25, steps: 3 },
   });
   const message = encodeRunSpec({ spec, ...identity });
   const received = overTheWire(message);
@@ -87,6 +90,7 @@ test('no drift between the schema and run.proto: every field is set and read, an
   assert.deepEqual(keys(received), keys(message));
   assert.deepEqual(keys(received.train!), keys(message.train!));
   assert.deepEqual(keys(received.train!.lora!), keys(message.train!.lora!));
+  assert.deepEqual(keys(received.evaluation!), keys(message.evaluation!));
   assert.deepEqual(decodeRunSpec(received).spec, spec);
 });
 

@@ -18,7 +18,7 @@ export interface ChunkResult {
   'clean_loss_sum'?: (number | string);
   /**
    * Sum of per-sample cross-entropy at the perturbed input (the adversarial
-   * loss the step minimises).
+   * loss the step minimises; for EVAL, at the input the evaluation attack made).
    */
   'adv_loss_sum'?: (number | string);
   /**
@@ -29,7 +29,7 @@ export interface ChunkResult {
    */
   'grads'?: (_advclip_v1_NamedTensor)[];
   /**
-   * EVAL: number of correct predictions in the chunk.
+   * EVAL: number of correct predictions in the chunk (at most count); 0 otherwise.
    */
   'correct'?: (number);
 }
@@ -50,7 +50,7 @@ export interface ChunkResult__Output {
   'clean_loss_sum': (number);
   /**
    * Sum of per-sample cross-entropy at the perturbed input (the adversarial
-   * loss the step minimises).
+   * loss the step minimises; for EVAL, at the input the evaluation attack made).
    */
   'adv_loss_sum': (number);
   /**
@@ -61,7 +61,7 @@ export interface ChunkResult__Output {
    */
   'grads': (_advclip_v1_NamedTensor__Output)[];
   /**
-   * EVAL: number of correct predictions in the chunk.
+   * EVAL: number of correct predictions in the chunk (at most count); 0 otherwise.
    */
   'correct': (number);
 }

@@ -19,7 +19,10 @@ export const RoundKind = {
    */
   LOCAL_DELTA: 'LOCAL_DELTA',
   /**
-   * Evaluation: per chunk, loss sum and number of correct predictions.
+   * Evaluation during training, at the task's adapter version without
+   * dropout, under the run's evaluation attack (RunSpec.evaluation): chunks
+   * hold positions in the run's class-balanced test subset; per chunk,
+   * ChunkResult.correct and adv_loss_sum (the loss sum at the attacked input).
    */
   EVAL: 'EVAL',
   /**
@@ -54,7 +57,10 @@ export type RoundKind =
   | 'LOCAL_DELTA'
   | 3
   /**
-   * Evaluation: per chunk, loss sum and number of correct predictions.
+   * Evaluation during training, at the task's adapter version without
+   * dropout, under the run's evaluation attack (RunSpec.evaluation): chunks
+   * hold positions in the run's class-balanced test subset; per chunk,
+   * ChunkResult.correct and adv_loss_sum (the loss sum at the attacked input).
    */
   | 'EVAL'
   | 4

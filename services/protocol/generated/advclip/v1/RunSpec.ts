@@ -1,6 +1,7 @@
 // Original file: proto/advclip/v1/run.proto
 
 import type { TrainSpec as _advclip_v1_TrainSpec, TrainSpec__Output as _advclip_v1_TrainSpec__Output } from '../../advclip/v1/TrainSpec.ts';
+import type { EvaluationSpec as _advclip_v1_EvaluationSpec, EvaluationSpec__Output as _advclip_v1_EvaluationSpec__Output } from '../../advclip/v1/EvaluationSpec.ts';
 
 export interface RunSpec {
   /**
@@ -41,6 +42,7 @@ export interface RunSpec {
    */
   'shots'?: (number);
   'train'?: (_advclip_v1_TrainSpec | null);
+  'evaluation'?: (_advclip_v1_EvaluationSpec | null);
 }
 
 export interface RunSpec__Output {
@@ -82,4 +84,5 @@ export interface RunSpec__Output {
    */
   'shots': (number);
   'train': (_advclip_v1_TrainSpec__Output | null);
+  'evaluation': (_advclip_v1_EvaluationSpec__Output | null);
 }
