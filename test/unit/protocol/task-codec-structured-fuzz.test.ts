@@ -180,7 +180,7 @@ const RESULT_CHECKS = [
   ['bad_chunks: chunk count', /has \d+ chunks, expected \d+/],
   ['bad_chunks: chunk not assigned or twice', /was not assigned or appears twice/],
   ['bad_chunks: sample count', /counts \d+ samples, expected/],
-  ['non_finite: loss', /has (clean )?loss (NaN|-?Infinity)/],
+  ['non_finite: loss', /has (clean |adversarial )?loss (NaN|-?Infinity)/],
   ['non_finite: gradient', /has a NaN or infinite value/],
   ['bad_shape: tensor missing', /tensor "[^"]*" is missing/],
   ['bad_shape: unexpected tensor', /unexpected tensor|appears twice/],
