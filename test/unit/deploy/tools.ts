@@ -5,25 +5,12 @@
  * (test/helpers/requires.ts).
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
-import { requiresBinary } from '../../helpers/requires.ts';
+import { executable, requiresBinary } from '../../helpers/requires.ts';
 
 export const repoRoot = new URL('../../../', import.meta.url).pathname;
 
-/** Absolute path of an executable on PATH, or undefined. */
-export function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      continue;
-    }
-  }
-  return undefined;
-}
+/** Absolute path of an executable on PATH (or in an sbin directory), or undefined: the one lookup requires.ts skips by. */
+export const onPath = executable;
 
 /** The skip option of node:test for a missing tool (a failure under CI=true), or false when it is there. */
 export function skipUnless(name: string, why: string): string | false {
