@@ -10,7 +10,7 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
-import { Coordinator, type NatsOptions } from '../coordinator/coordinator.ts';
+import { Coordinator, type CoordinatorOptions } from '../coordinator/coordinator.ts';
 import type { DeadlineOptions } from '../coordinator/remote-executor.ts';
 import { invalidArgument } from '../core/errors.ts';
 import type { StepReport, TrainState } from '../core/trainer.ts';
@@ -18,7 +18,6 @@ import { modelReference } from '../io/model-dir.ts';
 import { DrainReasons } from '../protocol/drain.ts';
 import type { Logger } from '../protocol/log.ts';
 import { roundShapes } from '../protocol/task-codec.ts';
-import type { TransportSecurity } from '../protocol/tls.ts';
 import { startBackend } from './backend.ts';
 import { checkpointingFrom, type Checkpointing, type CheckpointOptions } from './checkpointing.ts';
 import { planRun, type RunPlan } from './prepare.ts';
@@ -26,24 +25,14 @@ import type { RunSpec } from './spec.ts';
 import { encodeRunSpec } from './spec-wire.ts';
 import { finishedRun, runIdentity, runSteps, secondsPerStep, startingState, stepEvaluationOf, writeTrainOutputs, type TimedStep, type TrainSummary } from './steps.ts';
 
-/** Everything `advclip coordinator` runs: the RunSpec, this process's outputs and its transport. */
-export interface CoordinatorRunOptions {
+/** Everything `advclip coordinator` runs: the RunSpec, this process's outputs and its transport (as the Coordinator service takes it). */
+export interface CoordinatorRunOptions extends Pick<CoordinatorOptions, 'listen' | 'security' | 'clusterToken' | 'identities' | 'nats' | 'metrics' | 'minWorkers'> {
   readonly run: RunSpec;
   readonly out: string;
   readonly checkpoints: CheckpointOptions | null;
   /** a JSON line per step on stderr, no progress bar */
   readonly json: boolean;
   readonly backend?: string;
-  /** HOST:PORT (port 0: any free one) */
-  readonly listen: string;
-  readonly security: TransportSecurity;
-  readonly clusterToken?: string;
-  /** worker identity allow- and deny-list files (coordinator/admission.ts) */
-  readonly identities?: { readonly allowFile?: string; readonly denyFile?: string };
-  /** absent: adapter versions go over gRPC only */
-  readonly nats?: NatsOptions;
-  readonly metrics: { readonly port: number; readonly host?: string };
-  readonly minWorkers: number;
   readonly deadline: DeadlineOptions;
   readonly heartbeatIntervalMs: number;
 }
