@@ -6,16 +6,9 @@
  * results/demo.md with PNG plots.
  */
 import { join } from 'node:path';
-import { attackSpec, type AttackSpec } from '../core/evaluate.ts';
-import { invalidArgument } from '../core/errors.ts';
-import type { LoraWeights } from '../core/lora.ts';
 import type { Logger } from '../protocol/log.ts';
-import { startBackend } from '../run/backend.ts';
-import { discoverTasks, methodLabel, table, trainMethod, writeReport, CURVE_EPSILONS, type Accuracies, type MethodKey, type TaskResult, type Trained } from '../run/demo.ts';
-import { prepareData, type DataSetup } from '../run/prepare.ts';
-import { parseRunSpec, type RunSpec } from '../run/spec.ts';
+import { runDemoExperiment, table, type DemoOptions } from '../run/demo.ts';
 import type { CommandSpec, FlagValues } from './args.ts';
-import { evalSet, evaluate, evenSubset, type EvalSet } from './eval.ts';
 
 export const demoCommand: CommandSpec = {
   name: 'demo',
@@ -51,85 +44,28 @@ export const demoCommand: CommandSpec = {
 };
 
 export async function runDemo(flags: FlagValues, _argv: readonly string[], log: Logger): Promise<void> {
-  const started = performance.now();
-  const epsilon = flags.epsilon as number;
-  const trainEpsilon = (flags['train-epsilon'] as number | undefined) ?? epsilon;
-  const backend = await startBackend(flags.backend as string | undefined, log);
-  const tasks = await discoverTasks(flags['data-root'] as string, flags.tasks as string | undefined);
-  log.info(`demo: ${tasks.length} task(s), ${flags.shots}-shot, seed ${flags.seed}, ${flags.iters} iterations per method at lr ${flags.lr} (500 × shots = ${500 * (flags.shots as number)} at 2e-4 would not fit the time budget)`, {
-    epsilon: `${(epsilon * 255).toFixed(2)}/255`,
-    train_epsilon: `${(trainEpsilon * 255).toFixed(2)}/255`,
-    perturbation: flags.perturbation,
-    augment: flags.augment,
-    workers: flags.workers,
-  });
-  const attack = (kind: AttackSpec['attack'], eps: number): AttackSpec => attackSpec({ attack: kind, epsilon: eps, steps: flags['pgd-steps'] as number, seed: flags.seed as number });
-  const results: Record<string, TaskResult> = {};
-
-  for (const task of tasks) {
-    const dataDir = join(flags['data-root'] as string, task);
-    const runOf = (method: string): RunSpec =>
-      parseRunSpec({
-        model: flags.model,
-        data: { root: dataDir },
-        shots: flags.shots,
-        train: { seed: flags.seed, method, iters: flags.iters, lr: flags.lr, augment: flags.augment, epsilon: trainEpsilon, tau: flags.tau, perturbation: flags.perturbation },
-      });
-    const data: DataSetup = await prepareData(runOf('clip-lora'), backend, log);
-    // decoded once, evaluated many times (3 methods × clean, FGSM, PGD and the curve's ε)
-    const test = await evalSet(evenSubset(data.dataset.test, flags['eval-limit'] as number | undefined), data.dir);
-    const curveSet = await evalSet(evenSubset(data.dataset.test, flags['curve-limit'] as number), data.dir);
-    const evalAll = async (lora: LoraWeights | null, name: MethodKey): Promise<[Accuracies, [number, number][]]> => {
-      const run = (images: EvalSet, a: AttackSpec) => evaluate(data.model, data.prompts, images, lora, a, 50, log, `${task} ${methodLabel[name]} ${a.attack}`);
-      const acc = { clean: (await run(test, attack('none', 0))).accuracy, fgsm: (await run(test, attack('fgsm', epsilon))).accuracy, pgd: (await run(test, attack('pgd', epsilon))).accuracy };
-      const curve: [number, number][] = [];
-      for (const e of CURVE_EPSILONS) curve.push([e, (await run(curveSet, attack(e === 0 ? 'none' : 'pgd', e / 255))).accuracy]);
-      return [acc, curve];
-    };
-    const trained: Partial<Record<'clip_lora' | 'advclip_lora', Trained>> = {};
-    for (const [key, method] of [['clip_lora', 'clip-lora'], ['advclip_lora', 'advclip-lora']] as const) {
-      trained[key] = await trainMethod(runOf(method), join(flags.out as string, 'adapters', task, method), flags.workers as number, flags['metrics-port'] as number, data, backend, log);
-    }
-    const [zs, zsCurve] = await evalAll(null, 'zero_shot');
-    const [cl, clCurve] = await evalAll(trained.clip_lora!.lora, 'clip_lora');
-    const [adv, advCurve] = await evalAll(trained.advclip_lora!.lora, 'advclip_lora');
-    data.model.dispose();
-    results[task] = {
-      chance: 1 / data.dataset.classNames.length,
-      classes: data.dataset.classNames.length,
-      test_images: test.count,
-      zero_shot: zs,
-      clip_lora: cl,
-      advclip_lora: adv,
-      curve: { zero_shot: zsCurve, clip_lora: clCurve, advclip_lora: advCurve },
-      loss: {
-        clip_lora: trained.clip_lora!.history.map((h) => h.loss),
-        advclip_lora: trained.advclip_lora!.history.map((h) => h.loss),
-        advclip_lora_clean: trained.advclip_lora!.history.map((h) => h.cleanLoss),
-      },
-      train_seconds: { clip_lora: trained.clip_lora!.seconds, advclip_lora: trained.advclip_lora!.seconds },
-    };
-  }
-
-  const seconds = (performance.now() - started) / 1000;
-  const report = {
-    epsilon,
-    train_epsilon: trainEpsilon,
-    shots: flags.shots,
-    seed: flags.seed,
-    iters: flags.iters,
-    lr: flags.lr,
-    augment: flags.augment,
-    workers: flags.workers,
-    perturbation: flags.perturbation,
-    pgd_steps: flags['pgd-steps'],
-    backend: backend.name,
-    seconds,
-    tasks: Object.fromEntries(Object.entries(results).map(([t, r]) => [t, { chance: r.chance, zero_shot: r.zero_shot, clip_lora: r.clip_lora, advclip_lora: r.advclip_lora }])),
-    details: results,
+  const options: DemoOptions = {
+    model: flags.model as string,
+    dataRoot: flags['data-root'] as string,
+    tasks: flags.tasks as string | undefined,
+    shots: flags.shots as number,
+    seed: flags.seed as number,
+    iters: flags.iters as number,
+    lr: flags.lr as number,
+    augment: flags.augment as string,
+    epsilon: flags.epsilon as number,
+    trainEpsilon: flags['train-epsilon'] as number | undefined,
+    tau: flags.tau as number,
+    perturbation: flags.perturbation as string,
+    pgdSteps: flags['pgd-steps'] as number,
+    curveLimit: flags['curve-limit'] as number,
+    evalLimit: flags['eval-limit'] as number | undefined,
+    out: flags.out as string,
+    workers: flags.workers as number,
+    metricsPort: flags['metrics-port'] as number,
+    backend: flags.backend as string | undefined,
   };
-  const setup = `${flags.shots}-shot, seed ${flags.seed}, ${flags.iters} steps at lr ${flags.lr}; AdvCLIP-LoRA: ${flags.perturbation} δ, τ = ${flags.tau}, ε_train = ${(trainEpsilon * 255).toFixed(0)}/255`;
-  await writeReport(flags.out as string, report, results, epsilon, flags['pgd-steps'] as number, setup);
-  process.stdout.write(flags.json ? JSON.stringify(report) + '\n' : table(results, epsilon, flags['pgd-steps'] as number, setup));
-  log.info(`demo done in ${Math.round(seconds)} s; wrote ${join(flags.out as string, 'demo.json')} and demo.md`);
+  const { report, results, setup, seconds } = await runDemoExperiment(options, log);
+  process.stdout.write(flags.json ? JSON.stringify(report) + '\n' : table(results, options.epsilon, options.pgdSteps, setup));
+  log.info(`demo done in ${Math.round(seconds)} s; wrote ${join(options.out, 'demo.json')} and demo.md`);
 }

@@ -73,9 +73,11 @@ export class Admission {
 export const DEFAULT_REGISTER_LIMIT = Object.freeze({ attempts: 20, windowMs: 60_000 });
 
 /**
- * Counts Register attempts per identity over a sliding window: a worker
- * that registers in a loop (a crash loop, a credential being tried) gets
- * RESOURCE_EXHAUSTED instead of an admission each time.
+ * Counts Register attempts per key over a sliding window: a worker that
+ * registers in a loop (a crash loop, a token being tried) gets
+ * RESOURCE_EXHAUSTED instead of an admission each time. The server keys it
+ * by identity and worker name: the K replicas of one `advclip worker
+ * --replicas K` share their process's certificate and register once each.
  */
 export class RegisterLimiter {
   readonly #attempts = new Map<string, number[]>();

@@ -84,7 +84,8 @@ export async function startCoordinatorServer(o: CoordinatorServerOptions): Promi
       try {
         if (!caps) throw failedPrecondition('Register without capabilities');
         const identity = identityOf(call.getAuthContext(), caps.worker_name);
-        registers.attempt(identity);
+        // per worker: the replicas of one process share its certificate's identity, each registering once
+        registers.attempt(identity === caps.worker_name ? identity : `${identity} / ${caps.worker_name}`);
         if (o.clusterToken !== undefined && !sameSecret(call.request.cluster_token, o.clusterToken)) {
           throw failedPrecondition('wrong cluster token: not admitted');
         }
