@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { initBackend } from '../../services/core/backend.ts';
 import type { Coordinator } from '../../services/coordinator/coordinator.ts';
-import { evaluate, evalSet } from '../../services/cli/eval.ts';
+import { evaluate, evalSet } from '../../services/run/evaluate.ts';
 import { balancedSubset } from '../../services/io/eval-subset.ts';
 import { loadAdapter } from '../../services/io/peft.ts';
 import { evaluationAttack, prepareData } from '../../services/run/prepare.ts';
