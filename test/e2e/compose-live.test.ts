@@ -25,6 +25,10 @@ import { after, before, describe, it } from 'node:test';
 import { DockerComposeEnvironment, type StartedDockerComposeEnvironment } from 'testcontainers';
 import { REPO } from '../helpers/cli.ts';
 
+// The project publishes its host ports on loopback only. Inside a container (a /.dockerenv, as on our
+// machines) testcontainers would check them at the bridge gateway instead, where nothing listens.
+process.env.TESTCONTAINERS_HOST_OVERRIDE ??= '127.0.0.1';
+
 const exec = promisify(execFile);
 const IMAGE = 'advclip-cluster:cpu';
 const BASE_IMAGES = ['node:22-bookworm-slim', 'nats:2.10-alpine', 'prom/prometheus:v2.53.2'];
