@@ -30,7 +30,7 @@ import { classFeatures, evaluateBatch, type AttackSpec } from './evaluate.ts';
 import { loraScale, type LoraSite, type LoraWeights } from './lora.ts';
 import { clampToBall, pgd } from './attacks.ts';
 import { crossEntropyPerSample, oneHotLabels, perturbedLoss } from './objective.ts';
-import { Purpose, RandomStream } from './rng.ts';
+import { Purpose } from './rng.ts';
 import { hostTidy } from './scope.ts';
 import { ascentSteps, type TrainSpec } from './train-spec.ts';
 
