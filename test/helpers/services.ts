@@ -75,17 +75,19 @@ async function resolve(spec: ServiceSpec): Promise<Resolved> {
   if (forced !== undefined && forced !== 'container' && forced !== 'binary') {
     throw new Error(`ADVCLIP_TEST_SERVICES=${forced}: expected container or binary`);
   }
+  let problem: string | undefined;
   if (forced !== 'binary') {
-    const problem = await engineProblem(spec.image);
+    problem = await engineProblem(spec.image);
     if (problem === undefined) return { kind: 'container' };
     const how = 'start dockerd and run deploy/docker/offline-base.sh';
     if (forced === 'container') throw new MissingDependency(`${spec.name} container`, `ADVCLIP_TEST_SERVICES=container, but ${problem}; ${how}`);
     if (inCI()) throw new MissingDependency(`${spec.name} container`, `${problem}; ${how}`);
-    process.stderr.write(`\n!!!!! ${spec.name} runs as the Debian binary, not as a container (under CI=true this fails): ${problem}\n`);
   }
   const [name, how] = spec.binary;
   const path = executable(name);
-  return path ? { kind: 'binary', path } : { kind: 'skip', reason: missing(name, 'not on PATH, and no container either', how) };
+  if (!path) return { kind: 'skip', reason: missing(name, `not on PATH${problem ? `, and no container: ${problem}` : ''}`, how) };
+  if (problem) process.stderr.write(`\n!!!!! ${spec.name} runs as the Debian binary, not as a container (under CI=true this fails): ${problem}\n`);
+  return { kind: 'binary', path };
 }
 
 function resolveOnce(spec: ServiceSpec): Promise<Resolved> {
