@@ -93,7 +93,8 @@ export function findNatsServerBinary(binary = 'nats-server'): string {
   );
 }
 
-export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
+/** Throws INVALID_ARGUMENT for contradictory auth options. */
+export function checkNatsServerOptions(options: NatsServerOptions): void {
   if ((options.user === undefined) !== (options.password === undefined)) {
     throw new AdvclipError('INVALID_ARGUMENT', 'nats-server: give both user and password, or neither');
   }
@@ -103,6 +104,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   for (const u of options.users ?? []) {
     if (!u.user || !u.password) throw new AdvclipError('INVALID_ARGUMENT', 'nats-server: every user needs a name and a password');
   }
+}
+
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
+  checkNatsServerOptions(options);
   const binary = findNatsServerBinary(options.binary);
   const workDir = await mkdtemp(join(tmpdir(), 'advclip-nats-'));
   const storeDir = options.storeDir ?? join(workDir, 'jetstream');
@@ -118,7 +123,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
 
   const start = async () => {
     stderrTail = '';
-    await writeFile(configPath, serverConfig(port, storeDir, options), { mode: 0o600 });
+    await writeFile(configPath, natsServerConfig(port, storeDir, options), { mode: 0o600 });
     const proc = spawn(binary, ['-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
     let listening: (port: number) => void;
     const bound = new Promise<number>((resolve) => (listening = resolve));
@@ -176,7 +181,8 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   };
 }
 
-function serverConfig(port: number, storeDir: string, options: NatsServerOptions): string {
+/** The config file of a JetStream server on 127.0.0.1:`port` (-1: one it picks and logs) with `options`' users. */
+export function natsServerConfig(port: number, storeDir: string, options: NatsServerOptions): string {
   const lines = ['host: "127.0.0.1"', `port: ${port}`, `jetstream { store_dir: ${JSON.stringify(storeDir)} }`];
   const users = options.users ?? (options.user !== undefined && options.password !== undefined ? [{ user: options.user, password: options.password }] : []);
   if (users.length > 0) {

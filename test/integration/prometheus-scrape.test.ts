@@ -1,18 +1,17 @@
 /**
- * A real Debian `prometheus` scrapes a live advclip /metrics endpoint with the
- * shipped alert rules loaded: its HTTP API returns advclip_loss samples, the
- * loss-NaN alert fires, and every dashboard query returns data.
+ * A real Prometheus (the compose file's image where a Docker engine is, else
+ * Debian's binary: test/helpers/services.ts) scrapes a live advclip /metrics
+ * endpoint on loopback with the shipped alert rules loaded: its HTTP API
+ * returns advclip_loss samples, the loss-NaN alert fires, and every dashboard
+ * query returns data.
  *
  * The endpoint here is served by startHttpEndpoints with the coordinator and
  * worker metrics; scraping a running `advclip cluster` is the cluster's test.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { stringify } from 'yaml';
 import {
   Attacks,
   GradParams,
@@ -23,7 +22,7 @@ import {
   type CoordinatorMetrics,
 } from '../../services/protocol/metrics.ts';
 import { startHttpEndpoints, type HttpEndpoints } from '../../services/protocol/http-endpoints.ts';
-import { PROMETHEUS, requiresBinary } from '../helpers/requires.ts';
+import { prometheusSkip, startPrometheus, type PrometheusService } from '../helpers/services.ts';
 import { repoRoot } from '../unit/deploy/tools.ts';
 
 interface Vector {
@@ -41,24 +40,20 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-describe('Prometheus scrapes advclip /metrics', { skip: requiresBinary(...PROMETHEUS) }, () => {
-  let dir: string;
+describe('Prometheus scrapes advclip /metrics', { skip: await prometheusSkip() }, () => {
   let endpoints: HttpEndpoints;
-  let prometheus: ChildProcess;
-  let api: string;
+  let prometheus: PrometheusService;
   let metrics: CoordinatorMetrics;
   let tick: NodeJS.Timeout;
-  let log = '';
 
   const query = async (promql: string): Promise<Vector[]> => {
-    const res = await fetch(`${api}/api/v1/query?query=${encodeURIComponent(promql)}`);
+    const res = await fetch(`${prometheus.url}/api/v1/query?query=${encodeURIComponent(promql)}`);
     const body = (await res.json()) as { status: string; error?: string; data: { result: Vector[] } };
     assert.equal(body.status, 'success', `${promql}: ${body.error}`);
     return body.data.result;
   };
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'advclip-prometheus-'));
     const registry = createMetricsRegistry();
     metrics = createCoordinatorMetrics(registry);
     const worker = createWorkerMetrics(registry);
@@ -96,61 +91,44 @@ describe('Prometheus scrapes advclip /metrics', { skip: requiresBinary(...PROMET
     }, 100);
     tick.unref();
 
-    writeFileSync(
-      join(dir, 'prometheus.yml'),
-      stringify({
+    const rules = join(repoRoot, 'deploy/prometheus/rules.yml');
+    prometheus = await startPrometheus({
+      config: {
         global: { scrape_interval: '1s', evaluation_interval: '1s' },
-        rule_files: [join(repoRoot, 'deploy/prometheus/rules.yml')],
+        rule_files: [rules],
         scrape_configs: [{ job_name: 'advclip-coordinator', static_configs: [{ targets: [`127.0.0.1:${endpoints.port}`] }] }],
-      }),
-    );
-    prometheus = spawn(
-      'prometheus',
-      [
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'data')}`,
-        // port 0: prometheus binds a free port itself and logs it (no race for a port that was free)
-        '--web.listen-address=127.0.0.1:0',
-        '--log.level=info',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    prometheus.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-    const webPort = await until('prometheus to log its port', async () => /msg="Listening on" address=127\.0\.0\.1:(\d+)/.exec(log)?.[1]);
-    api = `http://127.0.0.1:${webPort}`;
-    await until('prometheus ready', async () => (/Server is ready to receive web requests/.test(log) && (await fetch(`${api}/-/ready`)).ok ? true : undefined));
+      },
+      files: [rules],
+    });
+    await until('prometheus ready', async () => ((await fetch(`${prometheus.url}/-/ready`)).ok ? true : undefined));
   });
 
   after(async () => {
     clearInterval(tick);
-    if (prometheus && prometheus.exitCode === null) {
-      const exited = new Promise((resolve) => prometheus.once('exit', resolve));
-      prometheus.kill('SIGTERM');
-      await exited;
-    }
+    await prometheus?.close();
     await endpoints?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
-  it('returns advclip_loss samples from its HTTP API, NaN included', async () => {
+  it('returns advclip_loss samples from its HTTP API, NaN included', async (t) => {
+    t.diagnostic(`Prometheus runs as a ${prometheus.backend}`);
     const result = await until('advclip_loss samples', async () => {
       const r = await query('advclip_loss');
       return r.length === 2 ? r : undefined;
     });
     const byKind = Object.fromEntries(result.map((v) => [v.metric.kind, v.value[1]]));
-    assert.deepEqual(byKind, { clean: '0.5', adv: 'NaN' }, log);
+    assert.deepEqual(byKind, { clean: '0.5', adv: 'NaN' }, prometheus.log());
     assert.equal(result[0].metric.job, 'advclip-coordinator');
   });
 
   it('fires AdvclipLossNaN from the shipped rules on the NaN loss', async () => {
     const alert = await until('AdvclipLossNaN firing', async () => {
-      const res = (await (await fetch(`${api}/api/v1/alerts`)).json()) as {
+      const res = (await (await fetch(`${prometheus.url}/api/v1/alerts`)).json()) as {
         data: { alerts: Array<{ labels: Record<string, string>; state: string }> };
       };
       return res.data.alerts.find((a) => a.labels.alertname === 'AdvclipLossNaN' && a.state === 'firing');
     });
     assert.equal(alert.labels.kind, 'adv');
-    const rules = (await (await fetch(`${api}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: Array<{ health: string; name: string }> }> } };
+    const rules = (await (await fetch(`${prometheus.url}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: Array<{ health: string; name: string }> }> } };
     for (const r of rules.data.groups.flatMap((g) => g.rules)) assert.equal(r.health, 'ok', r.name);
   });
 
