@@ -2,6 +2,9 @@
  * The compose project, live on a Docker engine, driven by testcontainers'
  * DockerComposeEnvironment: `up --build --scale worker=3` with no .env (only
  * overrides for a short run, a temp results folder and free host ports);
+ * each worker registers with its own certificate (3 distinct identities,
+ * named after the containers); NATS speaks TLS only (the coordinator uses
+ * tls://, a plain-text client is refused);
  * Prometheus in the project scrapes the coordinator and the 3 workers; one
  * worker is `docker kill`ed mid-run, later `compose restart coordinator`
  * resumes from its checkpoint and the workers rejoin; the run finishes, the coordinator exits
@@ -182,6 +185,33 @@ describe('docker compose up, live (testcontainers)', { skip: skipReason(), timeo
       return w && Number(w.value![1]) === WORKERS ? w : undefined;
     });
     assert.equal(Number(joined.value![1]), WORKERS);
+  });
+
+  it(`the ${WORKERS} workers register with ${WORKERS} identities of their own, from the signer, named after their containers`, async () => {
+    const workers = (await containers()).filter((c) => c.service === 'worker');
+    const names = await Promise.all(workers.map(async (w) => (await docker('inspect', '--format', '{{.Name}}', w.id)).replace(/^\//, '')));
+    const identities = await until(`${WORKERS} identities in the coordinator's log`, 120_000, async () => {
+      const { stdout, stderr } = await exec('docker', ['logs', await coordinatorId()], { maxBuffer: 64 << 20 });
+      const seen = new Set([...(stdout + stderr).matchAll(/worker \S+ joined.*?identity\W+(spiffe:\/\/advclip\/worker\/[A-Za-z0-9_-]+)/g)].map((m) => m[1]));
+      return seen.size >= WORKERS ? seen : undefined;
+    });
+    assert.deepEqual([...identities].sort(), names.map((n) => `spiffe://advclip/worker/${n}`).sort());
+  });
+
+  it('NATS speaks TLS only: the coordinator connects with tls:// and a plain-text client is refused', async () => {
+    const { stdout, stderr } = await exec('docker', ['logs', await coordinatorId()], { maxBuffer: 64 << 20 });
+    assert.match(stdout + stderr, /NATS at tls:\/\/nats:4222: adapter versions published to JetStream/);
+    const [network] = (await docker('network', 'ls', '--filter', `label=com.docker.compose.project=${project}`, '--format', '{{.Name}}')).split('\n');
+    // a raw client on the project's network: NATS announces TLS, and on a CONNECT sent in plain text it hangs up
+    const probe = `const s=require('net').connect(4222,'nats');let b='';s.on('data',d=>{b+=d;if(/^INFO /.test(b)&&!s.sent){s.sent=1;s.write('CONNECT {"user":"advclip-worker","pass":"not-the-password"}\\r\\nPING\\r\\n')}});s.on('close',()=>{console.log(b+'\\nCLOSED');process.exit(0)});setTimeout(()=>{console.log(b+'\\nOPEN');process.exit(0)},10000)`;
+    const answer = await docker('run', '--rm', '--no-healthcheck', '--network', network, '--entrypoint', 'node', IMAGE, '-e', probe);
+    assert.match(answer, /^INFO .*"tls_required":true/m, answer);
+    assert.doesNotMatch(answer, /^(PONG|\+OK)/m, `a plain-text session: ${answer}`);
+    assert.match(answer, /^CLOSED$/m, `the server hung up: ${answer}`);
+    for (const w of (await containers()).filter((c) => c.service === 'worker')) {
+      const logs = await exec('docker', ['logs', w.id], { maxBuffer: 64 << 20 });
+      assert.doesNotMatch(logs.stdout + logs.stderr, /adapter versions come over gRPC/, 'the workers read adapter versions from NATS, over TLS');
+    }
   });
 
   it('a worker killed and the coordinator restarted mid-run change nothing: the run finishes, exits 0, and its adapter is bitwise `advclip train`’s', async () => {
