@@ -7,9 +7,10 @@
  * tls://, a plain-text client is refused);
  * Prometheus in the project scrapes the coordinator and the 3 workers; one
  * worker is `docker kill`ed mid-run, later `compose restart coordinator`
- * resumes from its checkpoint and the workers rejoin; the run finishes, the coordinator exits
+ * resumes from its checkpoint and the workers rejoin as who they were; the run finishes, the coordinator exits
  * 0 and is not restarted, and its adapter in the results folder is bitwise
- * the one `advclip train` writes with the same flags in the same image; every
+ * the one `advclip train` writes with the same flags in the same image, and
+ * README's `adapter pull` reads it back from NATS over TLS; every
  * dashboard query returns data for the run (the accuracy panel, which has
  * none yet, says why); `down -v` leaves no container, network or volume.
  *
@@ -19,7 +20,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -187,6 +188,8 @@ describe('docker compose up, live (testcontainers)', { skip: skipReason(), timeo
     assert.equal(Number(joined.value![1]), WORKERS);
   });
 
+  const workerIdentities = new Set<string>();
+
   it(`the ${WORKERS} workers register with ${WORKERS} identities of their own, from the signer, named after their containers`, async () => {
     const workers = (await containers()).filter((c) => c.service === 'worker');
     const names = await Promise.all(workers.map(async (w) => (await docker('inspect', '--format', '{{.Name}}', w.id)).replace(/^\//, '')));
@@ -196,6 +199,7 @@ describe('docker compose up, live (testcontainers)', { skip: skipReason(), timeo
       return seen.size >= WORKERS ? seen : undefined;
     });
     assert.deepEqual([...identities].sort(), names.map((n) => `spiffe://advclip/worker/${n}`).sort());
+    for (const id of identities) workerIdentities.add(id);
   });
 
   it('NATS speaks TLS only: the coordinator connects with tls:// and a plain-text client is refused', async () => {
@@ -242,6 +246,8 @@ describe('docker compose up, live (testcontainers)', { skip: skipReason(), timeo
     assert.match(logs, /resuming from \/checkpoints\/checkpoint-\d+\.safetensors at step \d+/, 'the restarted coordinator resumed from its checkpoint');
     const secondLife = logs.slice(logs.search(/resuming from/));
     assert.match(secondLife, /worker \S+ joined/, 'workers rejoined the restarted coordinator');
+    const rejoined = new Set([...secondLife.matchAll(/worker \S+ joined.*?identity\W+(spiffe:\/\/advclip\/worker\/[A-Za-z0-9_-]+)/g)].map((m) => m[1]));
+    assert.ok(rejoined.size > 0 && [...rejoined].every((id) => workerIdentities.has(id)), `workers rejoin as who they were (restarted ones with a new key): ${[...rejoined]}`);
     // (its history holds the steps of the coordinator's last life only: services' output writer, not the deploy)
     const summary = JSON.parse(readFileSync(join(results, RUN, 'train.json'), 'utf8')) as { iters?: number; final?: { loss: number }; history?: Array<{ step: number }> };
     assert.equal(summary.iters, ITERS);
@@ -263,6 +269,16 @@ describe('docker compose up, live (testcontainers)', { skip: skipReason(), timeo
     const single = readFileSync(join(reference, 'adapter_model.safetensors'));
     assert.ok(cluster.equals(single), `the cluster's adapter (${cluster.length} B) differs from advclip train's (${single.length} B)`);
     assert.deepEqual(JSON.parse(readFileSync(join(results, RUN, 'adapter_config.json'), 'utf8')), JSON.parse(readFileSync(join(reference, 'adapter_config.json'), 'utf8')));
+  });
+
+  it("README's `adapter pull` over TLS reads the run's adapter back from NATS, bitwise the one in the results", async () => {
+    assert.ok(runWindow.end > runWindow.start, 'the run finished');
+    const pulled = join(dir, 'pulled');
+    mkdirSync(pulled, { mode: 0o777 });
+    chmodSync(pulled, 0o777); // the worker image runs as ADVCLIP_UID (1000), whoever runs this test
+    await compose('run', '--rm', '--no-deps', '--entrypoint', 'node /app/bin/advclip.mjs', '-v', `${pulled}:/out`, 'worker',
+      'adapter', 'pull', '--nats', 'tls://nats:4222', '--nats-ca', '/run/secrets/advclip/ca.crt', '--out', '/out/run1');
+    assert.ok(readFileSync(join(pulled, 'run1', 'adapter_model.safetensors')).equals(readFileSync(join(results, RUN, 'adapter_model.safetensors'))));
   });
 
   it('every dashboard query returns data for the run; the accuracy panel, empty, says why', async () => {
