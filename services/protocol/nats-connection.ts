@@ -40,7 +40,7 @@ export interface NatsTls {
 }
 
 /** Whether this connection must be TLS: a tls:// server or TLS options. */
-export const natsWantsTls = (servers: readonly string[], tls: NatsTls | undefined): boolean =>
+const natsWantsTls = (servers: readonly string[], tls: NatsTls | undefined): boolean =>
   tls !== undefined || servers.some((s) => s.startsWith('tls://'));
 
 /** The TLS options of nats.js, with the PEM files read now: a missing file is a configuration error, not "NATS unavailable". */
