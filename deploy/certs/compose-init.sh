@@ -3,12 +3,15 @@
 # makes the deployment's secrets; on every start it hands each service its own
 # copy, owned by the uid the services run as (ADVCLIP_UID), so any uid works.
 #
-#   /state        (volume advclip-ca, this service only): the CA with its
-#                 private key, every certificate and key, the NATS passwords
-#                 and the cluster token. Made once, kept across restarts.
+#   /state        (volume advclip-ca; mounted read-only by the signer service,
+#                 by no other): the CA with its private key, the services'
+#                 certificates and keys, the NATS passwords and the cluster
+#                 token. Made once, kept across restarts.
 #   /out/coordinator  coordinator.crt/.key, ca.crt, nats-password, cluster-token
-#   /out/worker       worker.crt/.key, ca.crt, nats-password, cluster-token
-#   /out/nats         coordinator-password, worker-password
+#   /out/worker       ca.crt, nats-password, cluster-token: each worker makes
+#                     its own key and gets its certificate from the signer
+#                     (worker-entrypoint.sh, signer.mjs)
+#   /out/nats         nats.crt/.key (its TLS), coordinator-password, worker-password
 #   /out/grafana      admin-password (read it from this volume to log in as admin)
 #   /checkpoints, /results   made writable for ADVCLIP_UID
 #
@@ -22,7 +25,7 @@ state=/state
 say() { printf 'init: %s\n' "$*"; }
 
 made=()
-if [[ ! -f "$state/ca.key" || ! -f "$state/coordinator.crt" || ! -f "$state/worker.crt" ]]; then
+if [[ ! -f "$state/ca.key" || ! -f "$state/coordinator.crt" || ! -f "$state/nats.crt" || ! -f "$state/signer.crt" ]]; then
   # make-certs.sh keeps what exists and prints only paths and kubectl hints.
   bash "$(dirname "$0")/make-certs.sh" "$state" >/dev/null 2>"$state/make-certs.log" \
     || { cat "$state/make-certs.log" >&2; exit 1; }
@@ -50,12 +53,11 @@ give() {
 }
 give "$uid:$gid" /out/coordinator coordinator.crt:coordinator.crt coordinator.key:coordinator.key ca.crt:ca.crt \
   nats-coordinator-password:nats-password cluster-token:cluster-token
-give "$uid:$gid" /out/worker worker.crt:worker.crt worker.key:worker.key ca.crt:ca.crt \
-  nats-worker-password:nats-password cluster-token:cluster-token
-give 0:0 /out/nats nats-coordinator-password:coordinator-password nats-worker-password:worker-password
+give "$uid:$gid" /out/worker ca.crt:ca.crt nats-worker-password:nats-password cluster-token:cluster-token
+give 0:0 /out/nats nats.crt:nats.crt nats.key:nats.key nats-coordinator-password:coordinator-password nats-worker-password:worker-password
 # Grafana's image runs as uid 472.
 give 472:0 /out/grafana grafana-admin-password:admin-password
-say "handed out the coordinator's, the workers', NATS's and Grafana's own secrets (owner $uid:$gid); the CA key stays here"
+say "handed out the coordinator's, the workers', NATS's and Grafana's own secrets (owner $uid:$gid); the CA key stays here, for the signer"
 
 # Checkpoints (named volume) and results (bind mount of ./results) must be
 # writable by the services' uid, whatever uid wrote them before.

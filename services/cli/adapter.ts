@@ -13,15 +13,16 @@ import { connectNats, isNatsUnavailable } from '../protocol/nats-connection.ts';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapterConfigJson } from '../io/peft.ts';
 import type { CommandSpec, FlagValues } from './args.ts';
 import type { Logger } from '../protocol/log.ts';
-import { natsCredentialsFromEnv } from './transport-flags.ts';
+import { natsCredentialsFromEnv, natsTlsFlags, natsTlsFrom } from './transport-flags.ts';
 
 export const adapterCommand: CommandSpec = {
   name: 'adapter',
   summary: 'Fetch a trained adapter from a cluster (advclip adapter pull)',
-  usage: 'advclip adapter pull --nats URL --out DIR [--version N] [--base-model NAME] [--force] [--json]   (NATS_USER/NATS_PASSWORD from the environment)',
+  usage: 'advclip adapter pull --nats URL [--nats-ca F] --out DIR [--version N] [--base-model NAME] [--force] [--json]   (NATS_USER/NATS_PASSWORD from the environment)',
   subcommands: ['pull'],
   flags: {
-    nats: { type: 'string', arg: 'URL', required: true, help: 'NATS server of the run, e.g. nats://advclip-nats:4222' },
+    nats: { type: 'string', arg: 'URL', required: true, help: 'NATS server of the run, e.g. tls://advclip-nats:4222' },
+    ...natsTlsFlags,
     out: { type: 'string', arg: 'DIR', required: true, help: 'PEFT adapter directory to write' },
     version: { type: 'int', arg: 'N', help: 'adapter version (default: the newest; older ones while NATS still keeps them)' },
     'base-model': { type: 'string', arg: 'NAME', default: '', help: "adapter_config.json's base_model_name_or_path (e.g. openai/clip-vit-base-patch32)" },
@@ -40,7 +41,7 @@ export async function runAdapter(flags: FlagValues, argv: readonly string[], log
     throw failedPrecondition(`${out}: already holds ${ADAPTER_WEIGHTS_FILE}; pass --force to replace it`);
   }
   const url = flags.nats as string;
-  const link = await connectNats({ servers: url, name: 'advclip-adapter-pull', ...natsCredentialsFromEnv() });
+  const link = await connectNats({ servers: url, name: 'advclip-adapter-pull', ...natsCredentialsFromEnv(), tls: natsTlsFrom(flags) });
   if (isNatsUnavailable(link)) throw link.error;
   let subscriber: AdapterSubscriber | undefined;
   try {

@@ -15,7 +15,7 @@ import { serveTraining } from '../run/serve.ts';
 import { RUN_DEFAULTS } from '../run/spec.ts';
 import type { CommandSpec, FlagTable, FlagValues } from './args.ts';
 import { checkpointFlags, checkpointOptionsFrom, runSpecFrom, trainFlags } from './train-flags.ts';
-import { clusterTokenFrom, metricsFlags, natsCredentialsFromEnv, securityFrom, tlsFlags } from './transport-flags.ts';
+import { clusterTokenFrom, metricsFlags, natsCredentialsFromEnv, natsTlsFlags, natsTlsFrom, securityFrom, tlsFlags } from './transport-flags.ts';
 
 /** Training flags plus the ones every distributed run has (coordinator and cluster). */
 export const distributedTrainFlags: FlagTable = {
@@ -34,7 +34,7 @@ export const distributedTrainFlags: FlagTable = {
     arg: 'P',
     help: 'exact: recompute a seeded random P of each round’s chunks on a second worker of the same backend and compare the bits; a third decides a mismatch and the wrong worker is quarantined (1: every chunk twice)',
   },
-  nats: { type: 'string', arg: 'URL', help: 'NATS server for adapter versions (credentials: env NATS_USER with NATS_PASSWORD or NATS_PASSWORD_FILE); without it adapters go over gRPC' },
+  nats: { type: 'string', arg: 'URL', help: 'NATS server for adapter versions, nats:// or tls:// (credentials: env NATS_USER with NATS_PASSWORD or NATS_PASSWORD_FILE); without it adapters go over gRPC' },
   ...metricsFlags,
 };
 
@@ -50,6 +50,7 @@ export const coordinatorFlags: FlagTable = {
   out: { ...trainFlags.out, required: false, help: 'where the PEFT adapter and train.json go (default CHECKPOINT_DIR/adapter)' },
   listen: { type: 'string', default: '127.0.0.1:50051', arg: 'HOST:PORT', help: 'gRPC address for workers (port 0: any free port; the bound one is logged)' },
   'min-workers': { type: 'int', default: 1, help: 'rounds wait until this many workers are live (advclip_waiting_for_workers = 1 meanwhile)' },
+  ...natsTlsFlags,
   ...tlsFlags,
   'allow-identities': { type: 'string', arg: 'FILE', help: 'admit only worker identities listed here, one a line (mTLS: the client certificate’s SAN URI, else its CN)' },
   'deny-identities': { type: 'string', arg: 'FILE', help: 'refuse worker identities listed here (revoked); the file is read again whenever it changes' },
@@ -61,7 +62,7 @@ export const coordinatorFlags: FlagTable = {
 export const coordinatorCommand: CommandSpec = {
   name: 'coordinator',
   summary: 'Coordinate a training run whose rounds workers compute (gRPC, adapter versions on NATS, Prometheus metrics)',
-  usage: 'advclip coordinator --model DIR --data DIR [training flags of advclip train] [--sync exact|local-delta [--aggregate mean|median|trimmed-mean [--trim K]]] [--verify-fraction P] [--listen HOST:PORT] [--nats URL] [--metrics-port 9464] [--min-workers N] (--tls-ca F --tls-cert F --tls-key F | --insecure) [--checkpoint-dir DIR [--checkpoint-every N]] --out ADAPTER_DIR',
+  usage: 'advclip coordinator --model DIR --data DIR [training flags of advclip train] [--sync exact|local-delta [--aggregate mean|median|trimmed-mean [--trim K]]] [--verify-fraction P] [--listen HOST:PORT] [--nats URL [--nats-ca F]] [--metrics-port 9464] [--min-workers N] (--tls-ca F --tls-cert F --tls-key F | --insecure) [--checkpoint-dir DIR [--checkpoint-every N]] --out ADAPTER_DIR',
   flags: coordinatorFlags,
 };
 
@@ -82,7 +83,7 @@ export function coordinatorRunFrom(flags: FlagValues): CoordinatorRunOptions {
     security: securityFrom(flags),
     clusterToken: clusterTokenFrom(flags),
     identities: identitiesFrom(flags),
-    nats: natsUrl ? { url: natsUrl, ...natsCredentialsFromEnv() } : undefined,
+    nats: natsUrl ? { url: natsUrl, ...natsCredentialsFromEnv(), tls: natsTlsFrom(flags) } : undefined,
     metrics: { port: flags['metrics-port'] as number, host: flags['metrics-host'] as string },
     minWorkers,
     ...tuningFrom(flags),

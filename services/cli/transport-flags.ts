@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { invalidArgument } from '../core/errors.ts';
+import type { NatsTls } from '../protocol/nats-connection.ts';
 import type { TransportSecurity } from '../protocol/tls.ts';
 import type { FlagTable, FlagValues } from './args.ts';
 
@@ -15,6 +16,13 @@ export const tlsFlags: FlagTable = {
   insecure: { type: 'boolean', help: 'plaintext gRPC instead of mTLS (logs a warning)' },
   'cluster-token': { type: 'string', arg: 'TOKEN', help: 'shared secret of the cluster (env ADVCLIP_CLUSTER_TOKEN)' },
   'cluster-token-file': { type: 'string', arg: 'FILE', help: 'file holding the shared secret of the cluster (env ADVCLIP_CLUSTER_TOKEN_FILE); keeps it out of argv and env' },
+};
+
+/** TLS to NATS (the server's CA, an optional client certificate); a tls:// URL alone verifies with the system CAs. */
+export const natsTlsFlags: FlagTable = {
+  'nats-ca': { type: 'string', arg: 'FILE', help: 'PEM CA the NATS server certificate must chain to; makes the NATS connection TLS (env ADVCLIP_NATS_CA)' },
+  'nats-cert': { type: 'string', arg: 'FILE', help: 'PEM client certificate for NATS, with --nats-key (env ADVCLIP_NATS_CERT)' },
+  'nats-key': { type: 'string', arg: 'FILE', help: 'PEM private key of --nats-cert (env ADVCLIP_NATS_KEY)' },
 };
 
 export const metricsFlags: FlagTable = {
@@ -51,6 +59,14 @@ export function clusterTokenFrom(flags: FlagValues): string | undefined {
   if (flags['cluster-token'] !== undefined && file !== undefined) throw invalidArgument('give --cluster-token or --cluster-token-file, not both');
   if (file !== undefined) return readSecretFile(file, '--cluster-token-file');
   return (flags['cluster-token'] as string | undefined) ?? (process.env.ADVCLIP_CLUSTER_TOKEN || undefined);
+}
+
+/** --nats-ca/--nats-cert/--nats-key (or ADVCLIP_NATS_CA/_CERT/_KEY); absent when none is given. */
+export function natsTlsFrom(flags: FlagValues): NatsTls | undefined {
+  const pick = (flag: string, env: string) => (flags[flag] as string | undefined) ?? (process.env[env] || undefined);
+  const tls = { caFile: pick('nats-ca', 'ADVCLIP_NATS_CA'), certFile: pick('nats-cert', 'ADVCLIP_NATS_CERT'), keyFile: pick('nats-key', 'ADVCLIP_NATS_KEY') };
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) throw invalidArgument('give --nats-cert and --nats-key together (or neither)');
+  return Object.values(tls).some((v) => v !== undefined) ? tls : undefined;
 }
 
 /** NATS_USER with NATS_PASSWORD, or with NATS_PASSWORD_FILE (a mounted secret, so `docker inspect` does not show it). */

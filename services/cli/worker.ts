@@ -14,15 +14,16 @@ import { DrainReasons } from '../protocol/drain.ts';
 import type { CommandSpec, FlagValues } from './args.ts';
 import { packageVersion } from './version.ts';
 import { backendFlag } from './train-flags.ts';
-import { clusterTokenFrom, metricsFlags, natsCredentialsFromEnv, securityFrom, tlsFlags } from './transport-flags.ts';
+import { clusterTokenFrom, metricsFlags, natsCredentialsFromEnv, natsTlsFlags, natsTlsFrom, securityFrom, tlsFlags } from './transport-flags.ts';
 
 export const workerCommand: CommandSpec = {
   name: 'worker',
   summary: 'Compute training rounds for a coordinator',
-  usage: 'advclip worker --coordinator HOST:PORT [--nats URL] [--metrics-port 9464] [--model DIR] [--data DIR] (--tls-ca F --tls-cert F --tls-key F | --insecure) [--name NAME] [--replicas K]',
+  usage: 'advclip worker --coordinator HOST:PORT [--nats URL [--nats-ca F]] [--metrics-port 9464] [--model DIR] [--data DIR] (--tls-ca F --tls-cert F --tls-key F | --insecure) [--name NAME] [--replicas K]',
   flags: {
     coordinator: { type: 'string', arg: 'HOST:PORT', required: true, help: 'gRPC address of the coordinator' },
-    nats: { type: 'string', arg: 'URL', help: 'NATS server for adapter versions (default: the coordinator’s; credentials: env NATS_USER with NATS_PASSWORD or NATS_PASSWORD_FILE)' },
+    nats: { type: 'string', arg: 'URL', help: 'NATS server for adapter versions, nats:// or tls:// (default: the coordinator’s; credentials: env NATS_USER with NATS_PASSWORD or NATS_PASSWORD_FILE)' },
+    ...natsTlsFlags,
     ...metricsFlags,
     model: { type: 'string', arg: 'DIR', help: 'HF CLIPModel directory or a Hub repo id owner/name[@revision], fetched into the HF cache (HF_HOME; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE=1) (default: the model in the run’s RunSpec)' },
     data: { type: 'string', arg: 'DIR', help: 'data set directory (default: the path in the run’s RunSpec)' },
@@ -57,7 +58,7 @@ export async function runWorker(flags: FlagValues, _argv: readonly string[], log
         modelSha256: flags.model ? await modelDirSha256(flags.model as string) : '',
         version: packageVersion(),
       },
-      nats: { url: flags.nats as string | undefined, ...natsCredentialsFromEnv() },
+      nats: { url: flags.nats as string | undefined, ...natsCredentialsFromEnv(), tls: natsTlsFrom(flags) },
       metrics: { port: flags['metrics-port'] as number, host: flags['metrics-host'] as string },
       log: wlog,
       prepare: workerSetupFrom({ model: flags.model as string | undefined, data: flags.data as string | undefined }, backend, wlog),

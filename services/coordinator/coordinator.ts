@@ -19,7 +19,7 @@ import { AdapterPublisher } from '../protocol/adapter-store.ts';
 import { publishEvent } from '../protocol/events.ts';
 import { startHttpEndpoints, type HttpEndpoints, type LifecycleState } from '../protocol/http-endpoints.ts';
 import { createCoordinatorMetrics, createMetricsRegistry, type CoordinatorMetrics } from '../protocol/metrics.ts';
-import { connectNats, isNatsUnavailable, watchLinkState, type NatsLink } from '../protocol/nats-connection.ts';
+import { connectNats, isNatsUnavailable, watchLinkState, type NatsLink, type NatsTls } from '../protocol/nats-connection.ts';
 import type { CoordinatorMessage } from '../protocol/generated/advclip/v1/CoordinatorMessage.ts';
 import type { RunSpec } from '../protocol/generated/advclip/v1/RunSpec.ts';
 import { HEARTBEAT_INTERVAL_MS } from '../protocol/grpc-options.ts';
@@ -42,6 +42,7 @@ export interface NatsOptions {
   readonly password?: string;
   /** prefixes subjects and buckets (subjects.ts) */
   readonly cluster?: string;
+  readonly tls?: NatsTls;
 }
 
 export interface CoordinatorOptions {
@@ -356,7 +357,7 @@ function registryEventHandler(c: {
     if (e.kind === 'joined') {
       const latest = versions.latest;
       if (latest && latest.version > 0) e.session.send(c.notice(latest, versions.onNats(latest.version)));
-      log.info(`worker ${e.session.id} joined`, { backend: e.session.capabilities.backend, cores: e.session.capabilities.cores, live: registry.live().length });
+      log.info(`worker ${e.session.id} joined`, { identity: e.session.identity, backend: e.session.capabilities.backend, cores: e.session.capabilities.cores, live: registry.live().length });
       if (nats) publishEvent(nats, 'worker.joined', { worker_id: e.session.id, worker_name: e.session.name });
     } else {
       metrics.workerSamples.remove({ worker: e.session.id });
@@ -381,7 +382,7 @@ async function connectCoordinatorNats(options: NatsOptions | undefined, log: Log
     log.info('no --nats: adapter versions go over gRPC only');
     return null;
   }
-  const link = await connectNats({ servers: options.url, user: options.user, password: options.password, cluster: options.cluster, name: 'advclip-coordinator' });
+  const link = await connectNats({ servers: options.url, user: options.user, password: options.password, cluster: options.cluster, name: 'advclip-coordinator', tls: options.tls });
   if (isNatsUnavailable(link)) {
     log.warn(`${link.error.message}; adapter versions go over gRPC only`);
     return null;

@@ -14,6 +14,8 @@ import { failedPrecondition } from '../core/errors.ts';
 export interface WorkerSession {
   readonly id: string;
   readonly name: string;
+  /** what it was admitted as (its certificate's SAN URI or CN under mTLS) */
+  readonly identity: string;
   readonly capabilities: WorkerCapabilities__Output;
   /** measured samples/s (EMA), null until its first result */
   samplesPerSecond: number | null;
@@ -94,7 +96,7 @@ export class WorkerRegistry {
     const admitted = this.#admitted.get(id);
     if (!admitted) throw failedPrecondition(`worker "${id}" was not admitted: call Register first`);
     if (this.#live.has(id)) throw failedPrecondition(`worker "${id}" already has a Work stream`);
-    const session = { id, name: admitted.name, capabilities: admitted.capabilities, samplesPerSecond: null, heldVersion, lastSeenMs: Date.now(), send, end };
+    const session = { id, name: admitted.name, identity: admitted.identity, capabilities: admitted.capabilities, samplesPerSecond: null, heldVersion, lastSeenMs: Date.now(), send, end };
     this.#live.set(id, session);
     this.#joinedEver++;
     this.#backendsJoined.add(admitted.capabilities.backend || 'unknown');

@@ -2,9 +2,13 @@
  * One NATS connection per process, reconnecting forever once it is up.
  * When the first connect fails the caller gets a NatsUnavailable value (not
  * an exception from deep inside) and falls back to gRPC GetAdapter.
+ * TLS: a `tls://` server or `tls` options make the connection require TLS
+ * and verify the server against the given CA (a server without TLS is
+ * refused, never used in plain text); `nats://` without `tls` stays plain.
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { AdvclipError } from '../core/errors.ts';
+import { readFileSync } from 'node:fs';
+import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { AdvclipError, invalidArgument, notFound } from '../core/errors.ts';
 import { subjectsFor, type Subjects } from './subjects.ts';
 
 export interface NatsConnectOptions {
@@ -23,6 +27,36 @@ export interface NatsConnectOptions {
   readonly connectTimeoutMs?: number;
   /** Wait between reconnect attempts after the connection was lost. */
   readonly reconnectWaitMs?: number;
+  /** TLS to the server; implied (with the system CAs) by a tls:// server. */
+  readonly tls?: NatsTls;
+}
+
+export interface NatsTls {
+  /** PEM CA the server's certificate must chain to (default: the system CAs). */
+  readonly caFile?: string;
+  /** PEM client certificate and key (both or neither), for servers that verify clients. */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+}
+
+/** Whether this connection must be TLS: a tls:// server or TLS options. */
+const natsWantsTls = (servers: readonly string[], tls: NatsTls | undefined): boolean =>
+  tls !== undefined || servers.some((s) => s.startsWith('tls://'));
+
+/** The TLS options of nats.js, with the PEM files read now: a missing file is a configuration error, not "NATS unavailable". */
+function natsTlsOptions(tls: NatsTls): NonNullable<NodeConnectionOptions['tls']> {
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) throw invalidArgument('NATS TLS: give both a client certificate and its key, or neither');
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw notFound(`NATS TLS file ${path} cannot be read: ${(err as Error).message}`);
+    }
+  };
+  return {
+    ...(tls.caFile !== undefined ? { ca: read(tls.caFile) } : {}),
+    ...(tls.certFile !== undefined ? { cert: read(tls.certFile), key: read(tls.keyFile!) } : {}),
+  };
 }
 
 export interface NatsLink {
@@ -97,9 +131,11 @@ export async function connectNats(options: NatsConnectOptions): Promise<NatsLink
   }
   const subjects = subjectsFor(options.cluster);
   const servers = typeof options.servers === 'string' ? [options.servers] : [...options.servers];
+  const tls = natsWantsTls(servers, options.tls) ? natsTlsOptions(options.tls ?? {}) : undefined;
   try {
     const nc = await connect({
       servers,
+      ...(tls ? { tls } : {}),
       user: options.user,
       pass: options.password,
       token: options.token,
@@ -120,13 +156,11 @@ export async function connectNats(options: NatsConnectOptions): Promise<NatsLink
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const refused = /author|auth/i.test(message);
+    const tlsFailed = !refused && /tls|certificate|self[- ]signed|altnames|ssl/i.test(message);
+    const what = refused ? 'refused our credentials' : tlsFailed ? 'failed TLS (is it serving TLS with a certificate from the given CA, --nats-ca?)' : 'is not reachable';
     return {
       kind: 'nats-unavailable',
-      error: new AdvclipError(
-        refused ? 'FAILED_PRECONDITION' : 'UNAVAILABLE',
-        `NATS at ${servers.join(', ')} ${refused ? 'refused our credentials' : 'is not reachable'}: ${message}`,
-        { cause: err },
-      ),
+      error: new AdvclipError(refused || tlsFailed ? 'FAILED_PRECONDITION' : 'UNAVAILABLE', `NATS at ${servers.join(', ')} ${what}: ${message}`, { cause: err }),
     };
   }
 }

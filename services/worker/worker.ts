@@ -25,7 +25,7 @@ import { grpcChannelOptions, HEARTBEAT_INTERVAL_MS, type GrpcTransportOptions } 
 import { fromGrpcError } from '../protocol/grpc-status.ts';
 import { startHttpEndpoints, type HttpEndpoints, type LifecycleState } from '../protocol/http-endpoints.ts';
 import { createMetricsRegistry, createWorkerMetrics, type WorkerMetrics } from '../protocol/metrics.ts';
-import { connectNats, isNatsUnavailable, watchLinkState, type NatsLink } from '../protocol/nats-connection.ts';
+import { connectNats, isNatsUnavailable, watchLinkState, type NatsLink, type NatsTls } from '../protocol/nats-connection.ts';
 import { coordinatorClient } from '../protocol/proto-loader.ts';
 import type { RunSpec__Output } from '../protocol/generated/advclip/v1/RunSpec.ts';
 import type { Logger } from '../protocol/log.ts';
@@ -67,7 +67,7 @@ export interface WorkerOptions {
   readonly capabilities: WorkerCapabilityInfo;
   readonly prepare: RunPreparer;
   /** NATS URL; default: the one in RegisterReply; '' disables NATS */
-  readonly nats?: { readonly url?: string; readonly user?: string; readonly password?: string };
+  readonly nats?: { readonly url?: string; readonly user?: string; readonly password?: string; readonly tls?: NatsTls };
   readonly metrics: { readonly port: number; readonly host?: string };
   /** how long to keep trying to reach the coordinator (default: until it answers; a worker may start first) */
   readonly connectTimeoutMs?: number;
@@ -354,7 +354,7 @@ async function connectWorkerNats(o: WorkerOptions, reply: RegisterReply__Output)
     o.log.info('no NATS: adapter versions come over gRPC');
     return null;
   }
-  const link = await connectNats({ servers: url, user: o.nats?.user, password: o.nats?.password, cluster: reply.nats_cluster || undefined, name: `advclip-${o.name}` });
+  const link = await connectNats({ servers: url, user: o.nats?.user, password: o.nats?.password, tls: o.nats?.tls, cluster: reply.nats_cluster || undefined, name: `advclip-${o.name}` });
   if (isNatsUnavailable(link)) {
     o.log.warn(`${link.error.message}; adapter versions come over gRPC`);
     return null;

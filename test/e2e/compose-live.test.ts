@@ -2,11 +2,15 @@
  * The compose project, live on a Docker engine, driven by testcontainers'
  * DockerComposeEnvironment: `up --build --scale worker=3` with no .env (only
  * overrides for a short run, a temp results folder and free host ports);
+ * each worker registers with its own certificate (3 distinct identities,
+ * named after the containers); NATS speaks TLS only (the coordinator uses
+ * tls://, a plain-text client is refused);
  * Prometheus in the project scrapes the coordinator and the 3 workers; one
  * worker is `docker kill`ed mid-run, later `compose restart coordinator`
- * resumes from its checkpoint and the workers rejoin; the run finishes, the coordinator exits
+ * resumes from its checkpoint and the workers rejoin as who they were; the run finishes, the coordinator exits
  * 0 and is not restarted, and its adapter in the results folder is bitwise
- * the one `advclip train` writes with the same flags in the same image; every
+ * the one `advclip train` writes with the same flags in the same image, and
+ * README's `adapter pull` reads it back from NATS over TLS; every
  * dashboard query returns data for the run (the accuracy panel, which has
  * none yet, says why); `down -v` leaves no container, network or volume.
  *
@@ -16,7 +20,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +28,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { DockerComposeEnvironment, type StartedDockerComposeEnvironment } from 'testcontainers';
 import { REPO } from '../helpers/cli.ts';
+import { parseSafetensors } from '../../services/io/safetensors.ts';
 
 // The project publishes its host ports on loopback only. Inside a container (a /.dockerenv, as on our
 // machines) testcontainers would check them at the bridge gateway instead, where nothing listens.
@@ -184,6 +189,36 @@ describe('docker compose up, live (testcontainers)', { skip: skipReason(), timeo
     assert.equal(Number(joined.value![1]), WORKERS);
   });
 
+  const workerIdentities = new Set<string>();
+
+  it(`the ${WORKERS} workers register with ${WORKERS} identities of their own, from the signer, named after their containers`, async () => {
+    const workers = (await containers()).filter((c) => c.service === 'worker');
+    const names = await Promise.all(workers.map(async (w) => (await docker('inspect', '--format', '{{.Name}}', w.id)).replace(/^\//, '')));
+    const identities = await until(`${WORKERS} identities in the coordinator's log`, 120_000, async () => {
+      const { stdout, stderr } = await exec('docker', ['logs', await coordinatorId()], { maxBuffer: 64 << 20 });
+      const seen = new Set([...(stdout + stderr).matchAll(/worker \S+ joined.*?identity\W+(spiffe:\/\/advclip\/worker\/[A-Za-z0-9_-]+)/g)].map((m) => m[1]));
+      return seen.size >= WORKERS ? seen : undefined;
+    });
+    assert.deepEqual([...identities].sort(), names.map((n) => `spiffe://advclip/worker/${n}`).sort());
+    for (const id of identities) workerIdentities.add(id);
+  });
+
+  it('NATS speaks TLS only: the coordinator connects with tls:// and a plain-text client is refused', async () => {
+    const { stdout, stderr } = await exec('docker', ['logs', await coordinatorId()], { maxBuffer: 64 << 20 });
+    assert.match(stdout + stderr, /NATS at tls:\/\/nats:4222: adapter versions published to JetStream/);
+    const [network] = (await docker('network', 'ls', '--filter', `label=com.docker.compose.project=${project}`, '--format', '{{.Name}}')).split('\n');
+    // a raw client on the project's network: NATS announces TLS, and on a CONNECT sent in plain text it hangs up
+    const probe = `const s=require('net').connect(4222,'nats');let b='';s.on('data',d=>{b+=d;if(/^INFO /.test(b)&&!s.sent){s.sent=1;s.write('CONNECT {"user":"advclip-worker","pass":"not-the-password"}\\r\\nPING\\r\\n')}});s.on('close',()=>{console.log(b+'\\nCLOSED');process.exit(0)});setTimeout(()=>{console.log(b+'\\nOPEN');process.exit(0)},10000)`;
+    const answer = await docker('run', '--rm', '--no-healthcheck', '--network', network, '--entrypoint', 'node', IMAGE, '-e', probe);
+    assert.match(answer, /^INFO .*"tls_required":true/m, answer);
+    assert.doesNotMatch(answer, /^(PONG|\+OK)/m, `a plain-text session: ${answer}`);
+    assert.match(answer, /^CLOSED$/m, `the server hung up: ${answer}`);
+    for (const w of (await containers()).filter((c) => c.service === 'worker')) {
+      const logs = await exec('docker', ['logs', w.id], { maxBuffer: 64 << 20 });
+      assert.doesNotMatch(logs.stdout + logs.stderr, /adapter versions come over gRPC/, 'the workers read adapter versions from NATS, over TLS');
+    }
+  });
+
   it('a worker killed and the coordinator restarted mid-run change nothing: the run finishes, exits 0, and its adapter is bitwise `advclip train`’s', async () => {
     const reached = (step: number) =>
       until(`step ${step}`, 10 * 60_000, async () => {
@@ -212,6 +247,8 @@ describe('docker compose up, live (testcontainers)', { skip: skipReason(), timeo
     assert.match(logs, /resuming from \/checkpoints\/checkpoint-\d+\.safetensors at step \d+/, 'the restarted coordinator resumed from its checkpoint');
     const secondLife = logs.slice(logs.search(/resuming from/));
     assert.match(secondLife, /worker \S+ joined/, 'workers rejoined the restarted coordinator');
+    const rejoined = new Set([...secondLife.matchAll(/worker \S+ joined.*?identity\W+(spiffe:\/\/advclip\/worker\/[A-Za-z0-9_-]+)/g)].map((m) => m[1]));
+    assert.ok(rejoined.size > 0 && [...rejoined].every((id) => workerIdentities.has(id)), `workers rejoin as who they were (restarted ones with a new key): ${[...rejoined]}`);
     // (its history holds the steps of the coordinator's last life only: services' output writer, not the deploy)
     const summary = JSON.parse(readFileSync(join(results, RUN, 'train.json'), 'utf8')) as { iters?: number; final?: { loss: number }; history?: Array<{ step: number }> };
     assert.equal(summary.iters, ITERS);
@@ -233,6 +270,23 @@ describe('docker compose up, live (testcontainers)', { skip: skipReason(), timeo
     const single = readFileSync(join(reference, 'adapter_model.safetensors'));
     assert.ok(cluster.equals(single), `the cluster's adapter (${cluster.length} B) differs from advclip train's (${single.length} B)`);
     assert.deepEqual(JSON.parse(readFileSync(join(results, RUN, 'adapter_config.json'), 'utf8')), JSON.parse(readFileSync(join(reference, 'adapter_config.json'), 'utf8')));
+  });
+
+  it("README's `adapter pull` over TLS reads the run's adapter back from NATS, bitwise the one in the results", async () => {
+    assert.ok(runWindow.end > runWindow.start, 'the run finished');
+    const pulled = join(dir, 'pulled');
+    mkdirSync(pulled, { mode: 0o777 });
+    chmodSync(pulled, 0o777); // the worker image runs as ADVCLIP_UID (1000), whoever runs this test
+    await compose('run', '--rm', '--no-deps', '--entrypoint', 'node /app/bin/advclip.mjs', '-v', `${pulled}:/out`, 'worker',
+      'adapter', 'pull', '--nats', 'tls://nats:4222', '--nats-ca', '/run/secrets/advclip/ca.crt', '--out', '/out/run1');
+    // the same tensors, bitwise; the metadata differ (a NATS version also carries its number and LoRA config)
+    const tensors = (path: string) => {
+      const file = parseSafetensors(readFileSync(path), path);
+      return Object.fromEntries([...file.tensors].map(([name, t]) => [name, { shape: [...t.shape], bytes: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).toString('base64') }]));
+    };
+    const fromNats = tensors(join(pulled, 'run1', 'adapter_model.safetensors'));
+    assert.ok(Object.keys(fromNats).length > 0);
+    assert.deepEqual(fromNats, tensors(join(results, RUN, 'adapter_model.safetensors')));
   });
 
   it('every dashboard query returns data for the run; the accuracy panel, empty, says why', async () => {

@@ -9,6 +9,10 @@ import { onPath, repoRoot, run, skipUnless } from './tools.ts';
 
 interface Service {
   image?: string;
+  entrypoint?: string[];
+  tmpfs?: string[];
+  read_only?: boolean;
+  cap_drop?: string[];
   build?: { context: string; dockerfile: string };
   command?: string[];
   environment?: Record<string, string>;
@@ -40,9 +44,9 @@ const advclip = ['coordinator', 'worker', 'worker-gpu'] as const;
 
 describe('docker-compose.yml', () => {
   it('has the services of the cluster, with a one-shot init and Grafana under its own profile', () => {
-    assert.deepEqual(Object.keys(services).sort(), ['coordinator', 'grafana', 'init', 'nats', 'prometheus', 'worker', 'worker-gpu']);
+    assert.deepEqual(Object.keys(services).sort(), ['coordinator', 'grafana', 'init', 'nats', 'prometheus', 'signer', 'worker', 'worker-gpu']);
     assert.deepEqual(services.grafana.profiles, ['grafana']);
-    for (const name of ['init', 'nats', 'coordinator', 'worker', 'prometheus']) assert.equal(services[name].profiles, undefined, name);
+    for (const name of ['init', 'signer', 'nats', 'coordinator', 'worker', 'prometheus']) assert.equal(services[name].profiles, undefined, name);
   });
 
   it('lets workers scale: no container names, no host ports on coordinator or workers', () => {
@@ -60,14 +64,14 @@ describe('docker-compose.yml', () => {
   it('builds the one advclip image once (on init) and runs it for init, coordinator and workers', () => {
     const built = Object.entries(services).filter(([, s]) => s.build?.dockerfile === 'deploy/docker/Dockerfile.cpu').map(([n]) => n);
     assert.deepEqual(built, ['init']);
-    for (const name of ['init', 'coordinator', 'worker']) assert.equal(services[name].image, 'advclip-cluster:cpu', name);
+    for (const name of ['init', 'signer', 'coordinator', 'worker']) assert.equal(services[name].image, 'advclip-cluster:cpu', name);
     assert.match(read('deploy/docker/Dockerfile.cpu'), /^FROM node:22-bookworm-slim AS runtime$/m);
   });
 
   it('restarts a crash but not a finished run; init runs once per `up`', () => {
     for (const name of advclip) assert.equal((services[name] as { restart?: string }).restart, 'on-failure', name);
     assert.equal((services.init as { restart?: string }).restart, 'no');
-    for (const name of ['nats', 'coordinator', 'worker']) {
+    for (const name of ['signer', 'nats', 'coordinator', 'worker']) {
       assert.deepEqual((services[name].depends_on as Record<string, unknown>).init, { condition: 'service_completed_successfully' }, name);
     }
   });
@@ -91,6 +95,15 @@ describe('docker-compose.yml', () => {
     assert.match(script, /exec nats-server "\$\$@"/);
   });
 
+  it('runs NATS with TLS only, its certificate from its own secret volume', () => {
+    const nats = services.nats;
+    assert.deepEqual([nats.environment!.NATS_TLS_CERT, nats.environment!.NATS_TLS_KEY], ['/run/secrets/nats/nats.crt', '/run/secrets/nats/nats.key']);
+    assert.match(read('deploy/nats/nats.conf'), /^tls \{\s*cert_file: \$NATS_TLS_CERT\s*key_file: \$NATS_TLS_KEY/m);
+    assert.match(read('deploy/certs/compose-init.sh'), /give 0:0 \/out\/nats nats\.crt:nats\.crt nats\.key:nats\.key /);
+    assert.match(read('deploy/certs/make-certs.sh'), /issue nats advclip-nats serverAuth[^\n]*\n[^\n]*"DNS:nats,/, 'the certificate names the host clients dial');
+    assert.equal(nats.ports!.length, 1, 'only the monitoring port is published, on loopback');
+  });
+
   it('puts no secret in any environment value: passwords and the token come from files', () => {
     for (const [name, s] of Object.entries(services)) {
       for (const [key, value] of Object.entries(s.environment ?? {})) {
@@ -105,7 +118,8 @@ describe('docker-compose.yml', () => {
 
   it('gives each service only its own secrets; the CA key stays in the init volume', () => {
     const mountsOf = (volume: string) => Object.entries(services).filter(([, s]) => (s.volumes ?? []).some((v) => volumeParts(v)[0] === volume)).map(([n]) => n).sort();
-    assert.deepEqual(mountsOf('advclip-ca'), ['init']);
+    assert.deepEqual(mountsOf('advclip-ca'), ['init', 'signer']);
+    assert.equal(mount(services.signer, '/state'), 'advclip-ca:/state:ro', 'the signer reads the CA key, read-only');
     assert.deepEqual(mountsOf('coordinator-secrets'), ['coordinator', 'init']);
     assert.deepEqual(mountsOf('worker-secrets'), ['init', 'worker', 'worker-gpu']);
     assert.deepEqual(mountsOf('nats-secrets'), ['init', 'nats']);
@@ -116,7 +130,7 @@ describe('docker-compose.yml', () => {
     }
     const init = read('deploy/certs/compose-init.sh');
     assert.match(init, /give "\$uid:\$gid" \/out\/coordinator coordinator\.crt:coordinator\.crt coordinator\.key:coordinator\.key ca\.crt:ca\.crt/);
-    assert.match(init, /give "\$uid:\$gid" \/out\/worker worker\.crt:worker\.crt worker\.key:worker\.key ca\.crt:ca\.crt/);
+    assert.match(init, /give "\$uid:\$gid" \/out\/worker ca\.crt:ca\.crt nats-worker-password:nats-password cluster-token:cluster-token\n/, 'workers get no key: each makes its own');
     assert.doesNotMatch(init, /ca\.key:/, 'ca.key is handed to no one');
   });
 
@@ -143,24 +157,47 @@ describe('docker-compose.yml', () => {
     assert.ok((quick.iters as number) <= 150, `${quick.iters} steps`);
   });
 
-  it('wires coordinator and workers together with mTLS and NATS', () => {
+  it('wires coordinator and workers together with mTLS and NATS over TLS, verified with the CA', () => {
     const c = services.coordinator;
     const w = services.worker;
     assert.equal(flag(c, '--listen'), '0.0.0.0:50051');
     assert.equal(flag(w, '--coordinator'), 'coordinator:50051');
     for (const s of [c, w]) {
-      assert.equal(flag(s, '--nats'), 'nats://nats:4222');
+      assert.equal(flag(s, '--nats'), 'tls://nats:4222');
+      assert.equal(flag(s, '--nats-ca'), '/run/secrets/advclip/ca.crt');
       assert.equal(flag(s, '--metrics-port'), '9464');
+      assert.equal(flag(s, '--tls-ca'), '/run/secrets/advclip/ca.crt');
       assert.ok(!s.command!.includes('--insecure'));
     }
+    assert.equal(flag(c, '--tls-cert'), '/run/secrets/advclip/coordinator.crt');
+    assert.equal(flag(c, '--tls-key'), '/run/secrets/advclip/coordinator.key');
     const script = read('deploy/certs/make-certs.sh');
-    for (const [s, who] of [[c, 'coordinator'], [w, 'worker']] as const) {
-      assert.equal(flag(s, '--tls-cert'), `/run/secrets/advclip/${who}.crt`);
-      assert.equal(flag(s, '--tls-key'), `/run/secrets/advclip/${who}.key`);
-      assert.equal(flag(s, '--tls-ca'), '/run/secrets/advclip/ca.crt');
-      assert.match(script, new RegExp(`issue ${who} `), `make-certs.sh issues ${who}.crt`);
-    }
+    assert.match(script, /issue coordinator /);
     assert.match(script, /DNS:coordinator,.*DNS:localhost,IP:127\.0\.0\.1/);
+  });
+
+  it("gives each worker container its own key (tmpfs) and a certificate from the signer naming the container", () => {
+    for (const name of ['worker', 'worker-gpu']) {
+      const w = services[name];
+      assert.deepEqual(w.entrypoint, ['sh', '/app/deploy/certs/worker-entrypoint.sh'], name);
+      assert.ok(!w.command!.includes('--tls-cert') && !w.command!.includes('--tls-key'), `${name}: the entrypoint adds --tls-cert/--tls-key`);
+      assert.equal(w.environment!.ADVCLIP_SIGNER_URL, 'https://signer:8443');
+      assert.deepEqual((w.depends_on as Record<string, unknown>).signer, { condition: 'service_healthy' });
+    }
+    const entry = read('deploy/certs/worker-entrypoint.sh');
+    assert.match(entry, /mktemp -d "\$\{ADVCLIP_TLS_DIR:-\/dev\/shm\}/, 'its key is in memory (the container\'s own tmpfs, fresh on every start)');
+    assert.match(entry, /exec node \/app\/bin\/advclip\.mjs "\$@" --tls-cert "\$dir\/worker\.crt" --tls-key "\$dir\/worker\.key"/);
+    const signer = services.signer;
+    assert.deepEqual([signer.read_only, signer.cap_drop], [true, ['ALL']]);
+    assert.equal(signer.ports, undefined, 'the signer is reachable on the compose network only');
+    const code = read('deploy/certs/signer.mjs');
+    assert.match(code, /IDENTITY_PREFIX = 'spiffe:\/\/advclip\/worker\/'/);
+    assert.match(code, /reverse\(ip\)/, 'the name comes from Docker DNS, not from the CSR');
+    assert.match(code, /'-subj', `\/CN=\$\{name\}`, '-extfile'/, 'the CSR\'s names are replaced');
+    for (const file of ['signer.mjs', 'request-cert.mjs', 'worker-entrypoint.sh']) {
+      assert.match(read('deploy/docker/Dockerfile.cpu'), new RegExp(`deploy/certs/${file.replace('.', '\\.')}`), `the image has ${file}`);
+      assert.match(read('.dockerignore'), new RegExp(`^!deploy/certs/${file.replace('.', '\\.')}$`, 'm'));
+    }
   });
 
   it('health-checks the advclip services on /healthz with node (the images have no curl)', () => {
@@ -229,10 +266,11 @@ describe('docker-compose.yml', () => {
     assert.deepEqual(config.rule_files, ['rules.yml']);
   });
 
-  it('provisions Grafana: datasource, dashboard provider, anonymous viewer, admin password from a file', () => {
+  it('provisions Grafana: datasource, dashboard provider, no anonymous access, admin password from a file', () => {
     const g = services.grafana;
-    assert.equal(g.environment!.GF_AUTH_ANONYMOUS_ENABLED, 'true');
-    assert.equal(g.environment!.GF_AUTH_ANONYMOUS_ORG_ROLE, 'Viewer');
+    assert.equal(g.environment!.GF_AUTH_ANONYMOUS_ENABLED, 'false');
+    assert.equal(g.environment!.GF_AUTH_ANONYMOUS_ORG_ROLE, undefined);
+    assert.equal(g.environment!.GF_USERS_ALLOW_SIGN_UP, 'false');
     assert.equal(g.environment!.GF_SECURITY_ADMIN_PASSWORD__FILE, '/run/secrets/grafana/admin-password');
     assert.equal(mount(g, '/etc/grafana/provisioning'), './deploy/grafana/provisioning:/etc/grafana/provisioning:ro');
     const dashboards = mount(g, '/etc/grafana/dashboards')!;

@@ -37,6 +37,7 @@ export function unreadable(volume: any, who: PodIdentity): string | null {
   const kind = Object.keys(volume).find((k) => k !== 'name')!;
   if (kind === 'emptyDir') return null;
   if (kind === 'persistentVolumeClaim') return who.fsGroup === undefined ? 'a PVC without fsGroup: its files belong to whoever made them' : null;
+  if (kind === 'csi') return unreadableCsi(volume.csi, who);
   if (!['secret', 'configMap', 'projected'].includes(kind)) return `volume type ${kind} is not checked`;
   const source = volume[kind];
   const modes: number[] = [source.defaultMode ?? 0o644];
@@ -48,6 +49,21 @@ export function unreadable(volume: any, who: PodIdentity): string | null {
     const readable = (who.uid === 0 && mode & 0o400) || (who.groups.includes(group) && mode & 0o040) || mode & 0o004;
     if (!readable) return `mode 0${raw.toString(8)} owned by 0:${group} (after fsGroup 0${mode.toString(8)}) is not readable by uid ${who.uid} groups ${who.groups.join(',')}`;
   }
+  return null;
+}
+
+/**
+ * cert-manager's csi-driver writes the pod's key and certificate owned by
+ * root, readable by root only, unless `csi.cert-manager.io/fs-group` names a
+ * group: then that group reads them, which the pod's user is in only when it
+ * is the pod's fsGroup (or another of its groups). Other CSI drivers are not checked.
+ */
+function unreadableCsi(csi: any, who: PodIdentity): string | null {
+  if (csi.driver !== 'csi.cert-manager.io') return `csi driver ${csi.driver} is not checked`;
+  const raw = csi.volumeAttributes?.['csi.cert-manager.io/fs-group'];
+  if (raw === undefined) return who.uid === 0 ? null : `csi.cert-manager.io without fs-group: its files are root's, not readable by uid ${who.uid}`;
+  const group = Number(raw);
+  if (!who.groups.includes(group)) return `csi.cert-manager.io/fs-group ${raw} is not a group of uid ${who.uid} (groups ${who.groups.join(',')})`;
   return null;
 }
 
@@ -195,6 +211,15 @@ describe('policies over every rendered overlay', { skip: kubectlSkip() }, () => 
     assert.equal(unreadable({ name: 'c', configMap: { name: 'x' } }, { uid: 1000, groups: [1000], fsGroup: undefined }), null, '0644 is world-readable');
     assert.match(unreadable({ name: 'c', configMap: { name: 'x', items: [{ key: 'k', path: 'k', mode: 0o600 }] } }, { uid: 1000, groups: [1000], fsGroup: undefined }) ?? '', /0600/);
     assert.match(unreadable({ name: 'p', persistentVolumeClaim: { claimName: 'x' } }, { uid: 1000, groups: [1000], fsGroup: undefined }) ?? '', /PVC without fsGroup/);
+  });
+
+  it('the readability check knows csi-driver volumes: fs-group must be a group of the pod', () => {
+    const csi = (attributes: Record<string, string>) => ({ name: 'tls', csi: { driver: 'csi.cert-manager.io', readOnly: true, volumeAttributes: attributes } });
+    const who = { uid: 1000, groups: [1000, 1000], fsGroup: 1000 };
+    assert.equal(unreadable(csi({ 'csi.cert-manager.io/fs-group': '1000' }), who), null);
+    assert.match(unreadable(csi({}), who) ?? '', /without fs-group/);
+    assert.match(unreadable(csi({ 'csi.cert-manager.io/fs-group': '2000' }), who) ?? '', /fs-group 2000 is not a group of uid 1000/);
+    assert.match(unreadable({ name: 'x', csi: { driver: 'secrets-store.csi.k8s.io' } }, who) ?? '', /not checked/);
   });
 
   it('the policy checks see a worker without fsGroup', () => {

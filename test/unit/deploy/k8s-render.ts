@@ -56,6 +56,28 @@ export function render(overlay: string): K8sObject[] {
 const labelMap = z.record(z.string(), z.string());
 const metadata = z.object({ name: z.string().min(1), namespace: z.string().optional(), labels: labelMap.optional(), annotations: labelMap.optional() });
 const duration = z.string().regex(/^(\d+(ms|s|m|h|d|w|y))+$/);
+const issuerRef = z.strictObject({ name: z.string().min(1), kind: z.enum(['Issuer', 'ClusterIssuer']), group: z.literal('cert-manager.io').optional() });
+const keyUsage = z.enum(['digital signature', 'key encipherment', 'server auth', 'client auth', 'cert sign', 'crl sign']);
+/** cert-manager.io/v1: the fields of Issuer and Certificate these manifests use (cert-manager's models are not installed). */
+const certManagerShapes: Record<string, z.ZodType> = {
+  Issuer: z.object({ metadata, spec: z.union([z.strictObject({ selfSigned: z.strictObject({}) }), z.strictObject({ ca: z.strictObject({ secretName: z.string().min(1) }) })]) }),
+  Certificate: z.object({
+    metadata,
+    spec: z.strictObject({
+      secretName: z.string().min(1),
+      issuerRef,
+      isCA: z.boolean().optional(),
+      commonName: z.string().min(1).optional(),
+      dnsNames: z.array(z.string().min(1)).optional(),
+      ipAddresses: z.array(z.string().min(1)).optional(),
+      uris: z.array(z.string().min(1)).optional(),
+      duration: duration.optional(),
+      renewBefore: duration.optional(),
+      usages: z.array(keyUsage).optional(),
+      privateKey: z.strictObject({ algorithm: z.enum(['RSA', 'ECDSA', 'Ed25519']), size: z.number().int().optional(), rotationPolicy: z.enum(['Never', 'Always']).optional() }).optional(),
+    }),
+  }),
+};
 const crdShapes: Record<string, z.ZodType> = {
   ServiceMonitor: z.object({
     metadata,
@@ -90,6 +112,13 @@ const crdShapes: Record<string, z.ZodType> = {
 
 /** Validates against the schema of its kind; throws with the reason when it does not fit. */
 export async function validate(o: K8sObject): Promise<void> {
+  if (o.apiVersion === 'cert-manager.io/v1') {
+    const shape = certManagerShapes[o.kind];
+    assert.ok(shape, `no shape check for ${o.apiVersion} ${o.kind}`);
+    const result = shape.safeParse(o);
+    if (!result.success) throw new Error(z.prettifyError(result.error));
+    return;
+  }
   if (o.apiVersion === 'monitoring.coreos.com/v1') {
     const models = await import('@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1' as string).catch(() => null);
     if (models?.[o.kind]) {

@@ -132,12 +132,50 @@ describe('Kubernetes manifests under deploy/k8s', () => {
     assert.equal(nats.spec.template.spec.volumes[0].configMap.name, 'advclip-nats-config');
     assert.deepEqual(find(manifests, 'Service', 'advclip-nats').spec.ports.map((p: { port: number }) => p.port), [4222, 8222]);
   });
+
+  it('NATS serves TLS with the Secret advclip-nats-tls; coordinator and workers connect over tls:// and verify it with the CA', () => {
+    const nats = find(manifests, 'StatefulSet', 'advclip-nats');
+    const mountOf = (o: K8sObject, volume: string) => container(o).volumeMounts.find((m: { name: string }) => m.name === volume);
+    const certs = mountOf(nats, 'tls');
+    assert.equal(nats.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'tls').secret.secretName, 'advclip-nats-tls');
+    assert.equal(envOf(nats, 'NATS_TLS_CERT').value, `${certs.mountPath}/tls.crt`);
+    assert.equal(envOf(nats, 'NATS_TLS_KEY').value, `${certs.mountPath}/tls.key`);
+    const conf = readFileSync(join(repoRoot, 'deploy/nats/nats.conf'), 'utf8');
+    assert.match(conf, /tls \{\s*cert_file: \$NATS_TLS_CERT\s*key_file: \$NATS_TLS_KEY/);
+    for (const o of [find(manifests, 'Job', 'advclip-coordinator'), find(manifests, 'Deployment', 'advclip-worker')]) {
+      assert.equal(arg(o, '--nats'), 'tls://advclip-nats:4222', o.metadata.name);
+      assert.equal(arg(o, '--nats-ca'), `${mountOf(o, 'tls').mountPath}/ca.crt`, `${o.metadata.name} verifies NATS with the CA of its own TLS volume`);
+    }
+  });
 });
 
 describe('kustomize overlays rendered by kubectl', { skip: kubectlSkip() }, () => {
   const rendered = Object.fromEntries(overlays.map((o) => [o, render(o)])) as Record<string, K8sObject[]>;
 
-  it('the overlays are cpu, gpu, kind and monitoring', () => assert.deepEqual(overlays, ['cpu', 'gpu', 'kind', 'monitoring']));
+  it('the overlays are cert-manager, cpu, gpu, kind and monitoring', () => assert.deepEqual(overlays, ['cert-manager', 'cpu', 'gpu', 'kind', 'monitoring']));
+
+  it('cert-manager: a CA issued in the cluster, the coordinator and NATS Secrets as Certificates, and one certificate per worker pod naming the pod', () => {
+    const objs = rendered['cert-manager'];
+    const certificate = (name: string) => find(objs, 'Certificate', name).spec;
+    assert.equal(certificate('advclip-ca').isCA, true);
+    assert.deepEqual(find(objs, 'Issuer', 'advclip-ca').spec, { ca: { secretName: certificate('advclip-ca').secretName } });
+    const secretOf = (kind: string, name: string) => find(objs, kind, name).spec.template.spec.volumes.find((v: { name: string }) => v.name === 'tls').secret.secretName;
+    assert.equal(certificate('advclip-coordinator').secretName, secretOf('Job', 'advclip-coordinator'));
+    assert.equal(certificate('advclip-nats').secretName, secretOf('StatefulSet', 'advclip-nats'));
+    assert.ok(certificate('advclip-coordinator').dnsNames.includes('advclip-coordinator'), 'workers dial advclip-coordinator:50051');
+    assert.ok(certificate('advclip-nats').dnsNames.includes('advclip-nats'), 'clients dial tls://advclip-nats:4222');
+    for (const name of ['advclip-coordinator', 'advclip-nats']) assert.equal(certificate(name).issuerRef.name, 'advclip-ca');
+    const worker = find(objs, 'Deployment', 'advclip-worker');
+    const tls = worker.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'tls');
+    assert.equal(tls.secret, undefined, 'no shared worker Secret');
+    assert.equal(tls.csi.driver, 'csi.cert-manager.io');
+    const attributes = tls.csi.volumeAttributes as Record<string, string>;
+    assert.equal(attributes['csi.cert-manager.io/issuer-name'], 'advclip-ca');
+    assert.equal(attributes['csi.cert-manager.io/uri-sans'], 'spiffe://advclip/worker/${POD_NAME}', 'the identity the coordinator admits by: the SAN URI');
+    assert.match(attributes['csi.cert-manager.io/key-usages'], /client auth/);
+    assert.equal(Number(attributes['csi.cert-manager.io/fs-group']), worker.spec.template.spec.securityContext.fsGroup);
+    assert.deepEqual([arg(worker, '--tls-cert'), arg(worker, '--tls-key'), arg(worker, '--tls-ca')], ['/certs/tls.crt', '/certs/tls.key', '/certs/ca.crt'], 'the file names csi-driver writes by default');
+  });
 
   for (const overlay of overlays) {
     it(`${overlay}: every rendered object validates, in the namespace advclip, labelled part-of advclip`, async () => {
