@@ -28,3 +28,15 @@ export const invalidArgument = (message: string) => new AdvclipError('INVALID_AR
 export const notFound = (message: string) => new AdvclipError('NOT_FOUND', message);
 export const dataLoss = (message: string) => new AdvclipError('DATA_LOSS', message);
 export const failedPrecondition = (message: string) => new AdvclipError('FAILED_PRECONDITION', message);
+
+/**
+ * A file that could not be read, by its errno: missing is NOT_FOUND; no
+ * permission is FAILED_PRECONDITION (the file is there, the process's uid or
+ * groups cannot read it: a deployment problem, not a missing file).
+ */
+export function unreadableFile(message: string, cause: unknown): AdvclipError {
+  const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
+  const denied = errno === 'EACCES' || errno === 'EPERM';
+  const hint = denied && typeof process.getuid === 'function' ? ` (uid ${process.getuid()}, groups ${process.getgroups?.().join(',') ?? '?'}: check the file's owner, group and mode)` : '';
+  return new AdvclipError(denied ? 'FAILED_PRECONDITION' : 'NOT_FOUND', `${message}: ${(cause as Error).message}${hint}`, { cause });
+}

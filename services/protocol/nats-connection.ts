@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
-import { AdvclipError, invalidArgument, notFound } from '../core/errors.ts';
+import { AdvclipError, invalidArgument, unreadableFile } from '../core/errors.ts';
 import { subjectsFor, type Subjects } from './subjects.ts';
 
 export interface NatsConnectOptions {
@@ -50,7 +50,7 @@ function natsTlsOptions(tls: NatsTls): NonNullable<NodeConnectionOptions['tls']>
     try {
       return readFileSync(path, 'utf8');
     } catch (err) {
-      throw notFound(`NATS TLS file ${path} cannot be read: ${(err as Error).message}`);
+      throw unreadableFile(`NATS TLS file ${path} cannot be read`, err);
     }
   };
   return {

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { credentials, ServerCredentials, type ChannelCredentials } from '@grpc/grpc-js';
-import { AdvclipError } from '../core/errors.ts';
+import { AdvclipError, unreadableFile } from '../core/errors.ts';
 
 export interface TlsFiles {
   /** PEM CA certificate the peer's certificate must chain to. */
@@ -51,7 +51,7 @@ function readPems(files: TlsFiles): [Buffer, Buffer, Buffer] {
     try {
       return readFileSync(path);
     } catch (err) {
-      throw new AdvclipError('NOT_FOUND', `TLS file ${path} cannot be read: ${(err as Error).message}`, { cause: err });
+      throw unreadableFile(`TLS file ${path} cannot be read`, err);
     }
   }) as [Buffer, Buffer, Buffer];
 }
