@@ -73,9 +73,12 @@ export function parseGrid(text: string, where: string): Grid {
 /** Flags whose value alone names it in a run id (a data set's folder, a method). */
 const BARE_VALUE_FLAGS = new Set(['data', 'method', 'model']);
 
+/** Flags whose values are paths: a run id takes their last component. */
+const PATH_FLAGS = new Set(['data', 'model', 'split-file']);
+
 /** A value as part of a run id: a path by its last component, characters outside [A-Za-z0-9.-] as '-'. */
 function idPart(key: string, value: FlagValue): string {
-  const text = typeof value === 'string' && /[\\/]/.test(value) ? basename(value.replace(/[\\/]+$/, '')) : String(value);
+  const text = PATH_FLAGS.has(key) ? basename(String(value).replace(/[\\/]+$/, '')) : String(value);
   const clean = text.replace(/[^A-Za-z0-9.-]+/g, '-').replace(/^-+|-+$/g, '') || 'x';
   if (typeof value === 'boolean') return value ? key : `no-${key}`;
   return BARE_VALUE_FLAGS.has(key) ? clean : `${key.replace(/[^A-Za-z0-9]+/g, '')}${clean}`;
