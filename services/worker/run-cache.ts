@@ -7,26 +7,21 @@
  * worker's memory. A worker computes one task at a time, so the run it
  * evicts is never computing; a later task of it loads it again.
  */
-import type { AdapterHolder } from './adapter-holder.ts';
-import type { WorkerSetup } from './worker.ts';
-
-/** What a worker holds of one run. */
-export interface HeldRun {
-  readonly setup: WorkerSetup;
-  readonly holder: AdapterHolder;
-}
-
 /** Runs a worker holds at once by default: a sweep's concurrent runs, with room for one finishing. */
 export const DEFAULT_MAX_RUNS = 4;
 
-export class RunCache {
+/** Runs by id, least recently used first; `release` frees an evicted one. */
+export class RunCache<T> {
   /** in use order: the first is the least recently used */
-  readonly #held = new Map<string, Promise<HeldRun>>();
-  readonly #load: (runId: string) => Promise<HeldRun>;
+  readonly #held = new Map<string, Promise<T>>();
+  readonly #load: (runId: string) => Promise<T>;
   readonly #maxRuns: number;
 
-  constructor(load: (runId: string) => Promise<HeldRun>, maxRuns = DEFAULT_MAX_RUNS) {
+  readonly #release: (run: T) => void;
+
+  constructor(load: (runId: string) => Promise<T>, release: (run: T) => void, maxRuns = DEFAULT_MAX_RUNS) {
     this.#load = load;
+    this.#release = release;
     this.#maxRuns = Math.max(1, maxRuns);
   }
 
@@ -36,7 +31,7 @@ export class RunCache {
   }
 
   /** The run, loaded on first use; a failed load is forgotten, so the next task tries again. */
-  get(runId: string): Promise<HeldRun> {
+  get(runId: string): Promise<T> {
     let run = this.#held.get(runId);
     if (run) {
       this.#held.delete(runId);
@@ -53,12 +48,12 @@ export class RunCache {
   }
 
   /** The run if held and loaded (an adapter announcement for a run not held is ignored). */
-  peek(runId: string): Promise<HeldRun> | undefined {
+  peek(runId: string): Promise<T> | undefined {
     return this.#held.get(runId);
   }
 
   dispose(): void {
-    for (const run of this.#held.values()) void run.then(release, () => undefined);
+    for (const run of this.#held.values()) void run.then(this.#release, () => undefined);
     this.#held.clear();
   }
 
@@ -66,12 +61,7 @@ export class RunCache {
     while (this.#held.size > this.#maxRuns) {
       const [oldest, run] = this.#held.entries().next().value!;
       this.#held.delete(oldest);
-      void run.then(release, () => undefined);
+      void run.then(this.#release, () => undefined);
     }
   }
 }
-
-const release = (run: HeldRun): void => {
-  run.holder.dispose();
-  run.setup.dispose();
-};

@@ -34,7 +34,7 @@ import type { Logger } from '../protocol/log.ts';
 import { decodeTask, encodeResult, type RoundShapes } from '../protocol/task-codec.ts';
 import { channelCredentials, type TransportSecurity } from '../protocol/tls.ts';
 import { AdapterHolder } from './adapter-holder.ts';
-import { RunCache, type HeldRun } from './run-cache.ts';
+import { RunCache } from './run-cache.ts';
 
 /** Builds what a worker computes with from RegisterReply.run_spec, refusing a run it cannot compute (run/worker-setup.ts). */
 export interface RunPreparer {
@@ -50,6 +50,12 @@ export interface WorkerSetup {
   readonly initial: LoraWeights;
   readonly shapes: RoundShapes;
   dispose(): void;
+}
+
+/** What a worker holds of one run: its setup and its adapter versions. */
+export interface HeldRun {
+  readonly setup: WorkerSetup;
+  readonly holder: AdapterHolder;
 }
 
 export interface WorkerCapabilityInfo {
@@ -107,7 +113,7 @@ export class Worker {
     private readonly reply: RegisterReply__Output,
     /** the run given at Register; null from a sweep's coordinator */
     private readonly own: HeldRun | null,
-    private readonly runs: RunCache,
+    private readonly runs: RunCache<HeldRun>,
     private readonly metrics: WorkerMetrics,
     private readonly http: HttpEndpoints,
     private readonly nats: { link: NatsLink; subscriber: AdapterSubscriber } | null,
@@ -153,7 +159,14 @@ export class Worker {
           warn: (m) => o.log.warn(m),
         }),
       };
-      const runs = new RunCache((runId) => loadRun(client, o, runId), o.maxRuns);
+      const runs = new RunCache<HeldRun>(
+        (runId) => loadRun(client, o, runId),
+        (run) => {
+          run.holder.dispose();
+          run.setup.dispose();
+        },
+        o.maxRuns,
+      );
       const w = new Worker(reply.worker_id, http.port, o, client, reply, own, runs, metrics, http, nats);
       current = w;
       w.#open();

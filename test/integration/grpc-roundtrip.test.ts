@@ -127,6 +127,7 @@ test('Register: admission by cluster token; a refusal arrives as the same Advcli
       nats_url: '',
       nats_cluster: '',
       adapter_version: 0,
+      multi_run: false,
     });
     await assert.rejects(register('bad'), (e: unknown) => e instanceof AdvclipError && e.code === 'FAILED_PRECONDITION' && /Register: wrong cluster token/.test(e.message));
   } finally {
