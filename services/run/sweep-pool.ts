@@ -78,7 +78,8 @@ export class SweepPool {
   #sweeper: NodeJS.Timeout | undefined;
   #server: CoordinatorServer | null = null;
   #http: HttpEndpoints | null = null;
-  readonly registry = new WorkerRegistry();
+  /** idle workers listed first: a run's round gives its few chunks to the first workers listed (assign.ts), so runs spread over the pool */
+  readonly registry = new WorkerRegistry({ order: (live) => [...live.filter((w) => !this.#busy(w.id)), ...live.filter((w) => this.#busy(w.id))] });
   readonly metricsRegistry: Registry = createMetricsRegistry();
   readonly metrics: CoordinatorMetrics = createCoordinatorMetrics(this.metricsRegistry);
   readonly sweepMetrics: SweepMetrics = createSweepMetrics(this.metricsRegistry);
@@ -107,7 +108,7 @@ export class SweepPool {
       }
     });
     const heartbeat = o.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
-    pool.#sweeper = setInterval(() => pool.registry.sweep(4 * heartbeat, (id) => [...pool.#runs.values()].some((r) => r.executor.busy(id))), heartbeat);
+    pool.#sweeper = setInterval(() => pool.registry.sweep(4 * heartbeat, (id) => pool.#busy(id)), heartbeat);
     pool.#sweeper.unref();
     o.log.info(`sweep coordinator listening on ${pool.address}`, { address: pool.address, metrics: `http://${pool.#http.host}:${pool.#http.port}/metrics`, tls: o.security.mode });
     pool.#state = 'ready';
@@ -129,6 +130,12 @@ export class SweepPool {
   /** Runs open now. */
   get openRuns(): string[] {
     return [...this.#runs.keys()];
+  }
+
+  /** Has the worker a task of any run out? */
+  #busy(workerId: string): boolean {
+    for (const r of this.#runs.values()) if (r.executor.busy(workerId)) return true;
+    return false;
   }
 
   /** A run joins the pool: its rounds go to every live worker from now on. */
