@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import { initBackend } from '../../services/core/backend.ts';
 import { DEFAULT_DEADLINE } from '../../services/coordinator/remote-executor.ts';
 import { sweepRunsFrom } from '../../services/cli/sweep.ts';
+import { SweepMetricNames } from '../../services/protocol/metrics.ts';
 import { flagsAsArgv } from '../../services/run/sweep-grid.ts';
 import type { SweepPool } from '../../services/run/sweep-pool.ts';
 import { runDir, runSweep, type SweepHooks, type SweepRun } from '../../services/run/sweep.ts';
@@ -82,13 +83,21 @@ async function sweep(out: string, workers: number, hooks: Pick<SweepHooks, 'onRu
   }
 }
 
-test('a sweep of 4 runs on 2 workers: every adapter equals the run alone, bitwise; both workers got work', async () => {
+test('a sweep of 4 runs on 2 workers: every adapter equals the run alone, bitwise; both workers got work; each run has its own metric series', async () => {
   const out = join(tmp.dir, 'sweep');
-  const { summary, workers } = await sweep(out, 2);
+  const stepsByRun = new Map<string, number>();
+  const { summary, workers } = await sweep(out, 2, {
+    onRunEnd: async (outcome, pool) => {
+      const series = await pool.metricsRegistry.getSingleMetric(SweepMetricNames.runStep)!.get();
+      stepsByRun.set(outcome.id, series.values.find((v) => v.labels.run === outcome.id)?.value ?? -1);
+    },
+  });
   assert.equal(summary.done, 4);
   assert.equal(summary.failed, 0);
   for (const r of runs) assert.ok(adapterBytes(runDir(out, r.id)).equals(references.get(r.id)!), `run ${r.id} differs from advclip train`);
   for (const w of workers) assert.ok(w.tasksDone > 0, `worker ${w.id} got no work`);
+  // each run's progress is a series of its own: advclip_sweep_run_step{run}
+  assert.deepEqual(Object.fromEntries(stepsByRun), Object.fromEntries(runs.map((r) => [r.id, r.run.train.iters])));
   const json = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')) as { runs: { id: string; status: string; adapter_sha256: string }[] };
   assert.deepEqual(json.runs.map((r) => r.id), runs.map((r) => r.id));
   assert.ok(json.runs.every((r) => r.status === 'done' && /^[0-9a-f]{64}$/.test(r.adapter_sha256)));
