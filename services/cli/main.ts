@@ -19,6 +19,7 @@ import { clusterCommand, runCluster } from './cluster.ts';
 import { demoCommand, runDemo } from './demo.ts';
 import { benchCommand, runBench } from './bench.ts';
 import { adapterCommand, runAdapter } from './adapter.ts';
+import { runSweepCommand, sweepCommand } from './sweep.ts';
 
 interface Command {
   readonly spec: CommandSpec;
@@ -33,6 +34,7 @@ const commands: readonly Command[] = [
   { spec: coordinatorCommand, run: runCoordinator },
   { spec: workerCommand, run: runWorker },
   { spec: clusterCommand, run: runCluster },
+  { spec: sweepCommand, run: runSweepCommand },
   { spec: demoCommand, run: runDemo },
   { spec: benchCommand, run: runBench },
   { spec: adapterCommand, run: runAdapter },

@@ -60,6 +60,8 @@ export interface RemoteExecutorOptions {
   readonly verifyFraction?: number;
   readonly events: ExecutorEvents;
   readonly warn: (message: string, fields?: Record<string, unknown>) => void;
+  /** a sweep's run (Task.run_id, and the prefix `RUN/` of its task ids, so runs sharing a pool never collide); absent: the coordinator's own run */
+  readonly runId?: string;
 }
 
 /** What a step's rounds cost, summed over them: where their wall time went (ms) and what they put on the wire. */
@@ -419,7 +421,7 @@ export class RemoteExecutor {
   }
 
   #attempt(worker: WorkerSession, task: RoundTask, adapter: AdapterBlob): Promise<Outcome> {
-    const taskId = `${task.step}.${task.round}.${++this.#seq}`;
+    const taskId = `${this.#o.runId ? `${this.#o.runId}/` : ''}${task.step}.${task.round}.${++this.#seq}`;
     const samples = imageSamplesOf(task);
     const deadlineMs = this.#deadlineFor(worker, samples);
     const sentAt = performance.now();
@@ -436,7 +438,7 @@ export class RemoteExecutor {
       try {
         const envelope = { taskId, adapterVersion: adapter.version, adapterSha256: adapter.sha256, seed: this.#o.seed, deadlineMs };
         const t0 = performance.now();
-        const message = encodeTask(task, envelope, this.#o.shapes);
+        const message = { ...encodeTask(task, envelope, this.#o.shapes), ...(this.#o.runId ? { run_id: this.#o.runId } : {}) };
         this.#costs.encodeMs += performance.now() - t0;
         worker.send({ task: message });
       } catch (err) {

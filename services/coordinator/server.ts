@@ -21,6 +21,19 @@ import { RegisterLimiter, type Admission } from './admission.ts';
 import type { RemoteExecutor } from './remote-executor.ts';
 import type { WorkerRegistry, WorkerSession } from './worker-registry.ts';
 
+/**
+ * The runs of a sweep's coordinator (advclip sweep), beside or instead of
+ * its own: each Task names its run (run_id), a worker fetches a RunSpec it
+ * does not hold with GetRun, adapter versions are per run, and a task id
+ * starts with `RUN/` so its result goes to that run's executor.
+ */
+export interface ServedRuns {
+  runSpec(runId: string): RunSpec | undefined;
+  versions(runId: string): Pick<AdapterVersions, 'get' | 'latest'> | undefined;
+  /** the executor waiting for the task, by its id */
+  executorOf(taskId: string): Pick<RemoteExecutor, 'onResult' | 'onError'> | undefined;
+}
+
 export interface CoordinatorServerOptions {
   /** HOST:PORT; port 0 picks a free one */
   readonly listen: string;
@@ -38,8 +51,10 @@ export interface CoordinatorServerOptions {
   readonly natsCluster: string;
   readonly heartbeatIntervalMs: number;
   readonly registry: WorkerRegistry;
-  readonly versions: AdapterVersions;
-  readonly executor: RemoteExecutor;
+  readonly versions: Pick<AdapterVersions, 'get' | 'latest'>;
+  readonly executor: Pick<RemoteExecutor, 'onResult' | 'onError'>;
+  /** a sweep: workers are told multi_run, with no run of their own; tasks name their runs */
+  readonly runs?: ServedRuns;
   /** every message sent or received, with its size */
   readonly onWire: (message: WireMessage) => void;
   readonly warn: (message: string) => void;
@@ -96,16 +111,17 @@ export async function startCoordinatorServer(o: CoordinatorServerOptions): Promi
           );
         }
         const modelSha256 = o.runSpec.model_sha256 ?? '';
-        if (caps.model_sha256 && caps.model_sha256 !== modelSha256) {
+        // a sweep's runs may use different models: the worker checks each run's hashes when it prepares it
+        if (!o.runs && caps.model_sha256 && caps.model_sha256 !== modelSha256) {
           throw failedPrecondition(`the worker's model (sha256 ${caps.model_sha256.slice(0, 12)}…) is not the coordinator's (${modelSha256.slice(0, 12)}…): not admitted`);
         }
         callback(null, {
           worker_id: o.registry.admit(caps, admitted(identity, o.admission)),
           heartbeat_interval_ms: o.heartbeatIntervalMs,
-          run_spec: o.runSpec,
+          ...(o.runs ? { multi_run: true } : { run_spec: o.runSpec }),
           nats_url: o.natsUrl,
           nats_cluster: o.natsCluster,
-          adapter_version: o.versions.latest?.version ?? 0,
+          adapter_version: o.runs ? 0 : o.versions.latest?.version ?? 0,
         });
       } catch (err) {
         callback(toGrpcError(err));
@@ -115,12 +131,23 @@ export async function startCoordinatorServer(o: CoordinatorServerOptions): Promi
       serveWork(call, o);
     },
     GetAdapter(call, callback) {
-      const blob = o.versions.get(call.request.version);
+      const runId = call.request.run_id;
+      const versions = runId ? o.runs?.versions(runId) : o.versions;
+      if (!versions) {
+        callback(toGrpcError(notFound(`run "${runId}" is not served here`)));
+        return;
+      }
+      const blob = versions.get(call.request.version);
       if (!blob) {
-        callback(toGrpcError(notFound(`adapter version ${call.request.version} is not kept (newest: ${o.versions.latest?.version ?? 'none'})`)));
+        callback(toGrpcError(notFound(`adapter version ${call.request.version}${runId ? ` of run ${runId}` : ''} is not kept (newest: ${versions.latest?.version ?? 'none'})`)));
         return;
       }
       callback(null, { version: blob.version, sha256: blob.sha256, safetensors: Buffer.from(blob.bytes.buffer, blob.bytes.byteOffset, blob.bytes.byteLength) });
+    },
+    GetRun(call, callback) {
+      const spec = o.runs?.runSpec(call.request.run_id);
+      if (!spec) callback(toGrpcError(notFound(`run "${call.request.run_id}" is not served here`)));
+      else callback(null, spec);
     },
   };
   server.addService(meteredServerService(coordinatorService(), o.onWire), handlers);
@@ -145,6 +172,9 @@ export async function startCoordinatorServer(o: CoordinatorServerOptions): Promi
       }),
   };
 }
+
+/** The executor a result belongs to: a sweep run's by its task id, else the coordinator's own (which refuses an unknown id as stale). */
+const executorOf = (o: CoordinatorServerOptions, taskId: string) => o.runs?.executorOf(taskId) ?? o.executor;
 
 type WorkCall = ServerDuplexStream<WorkerMessage__Output, CoordinatorMessage>;
 
@@ -181,10 +211,10 @@ function serveWork(call: WorkCall, o: CoordinatorServerOptions): void {
           o.registry.touch(session.id, message.heartbeat?.adapter_version);
           break;
         case 'result':
-          if (message.result) o.executor.onResult(session.id, message.result);
+          if (message.result) executorOf(o, message.result.task_id).onResult(session.id, message.result);
           break;
         case 'error':
-          if (message.error) o.executor.onError(session.id, message.error);
+          if (message.error) executorOf(o, message.error.task_id).onError(session.id, message.error);
           break;
         default:
           throw failedPrecondition(`unexpected ${message.body ?? 'empty'} message on an open Work stream`);

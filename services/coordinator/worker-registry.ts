@@ -53,9 +53,16 @@ export class WorkerRegistry {
   readonly #backendsJoined = new Set<string>();
   /** identity → why it was quarantined */
   readonly #quarantined = new Map<string, string>();
+  readonly #order: ((live: WorkerSession[]) => WorkerSession[]) | undefined;
 
-  constructor(options: { readonly maxBadResults?: number } = {}) {
+  /**
+   * `order`: how live() lists the workers (default: join order). A sweep's
+   * pool lists idle ones first, so that each run's round, which gives its
+   * few chunks to the first workers listed, lands where nothing waits.
+   */
+  constructor(options: { readonly maxBadResults?: number; readonly order?: (live: WorkerSession[]) => WorkerSession[] } = {}) {
     this.#maxBadResults = options.maxBadResults ?? DEFAULT_MAX_BAD_RESULTS;
+    this.#order = options.order;
   }
 
   /**
@@ -162,9 +169,10 @@ export class WorkerRegistry {
     return this.#live.get(id);
   }
 
-  /** Live workers in join order. */
+  /** Live workers in join order (or the order given to the constructor). */
   live(): WorkerSession[] {
-    return [...this.#live.values()];
+    const live = [...this.#live.values()];
+    return this.#order ? this.#order(live) : live;
   }
 
   /** Workers that ever opened a Work stream. */

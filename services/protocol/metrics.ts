@@ -42,9 +42,26 @@ export const WorkerMetricNames = {
   adapterVersion: 'advclip_worker_adapter_version',
 } as const;
 
+/**
+ * A sweep's coordinator (advclip sweep) serves many runs from one pool: the
+ * pool's series are the coordinator's (advclip_workers, network bytes, …),
+ * and each run's progress is a series with a `run` label (its run id).
+ */
+export const SweepMetricNames = {
+  runs: 'advclip_sweep_runs',
+  runStep: 'advclip_sweep_run_step',
+  runIters: 'advclip_sweep_run_iters',
+  runLoss: 'advclip_sweep_run_loss',
+  runSteps: 'advclip_sweep_run_steps_total',
+} as const;
+
 export type MetricName =
   | (typeof CoordinatorMetricNames)[keyof typeof CoordinatorMetricNames]
-  | (typeof WorkerMetricNames)[keyof typeof WorkerMetricNames];
+  | (typeof WorkerMetricNames)[keyof typeof WorkerMetricNames]
+  | (typeof SweepMetricNames)[keyof typeof SweepMetricNames];
+
+export const SweepRunStates = ['pending', 'active', 'done', 'failed'] as const;
+export type SweepRunState = (typeof SweepRunStates)[number];
 
 export const LossKinds = ['clean', 'adv'] as const;
 export type LossKind = (typeof LossKinds)[number];
@@ -102,6 +119,17 @@ export interface CoordinatorMetrics {
   readonly verifyChecks: Counter;
   /** Label `worker`: the worker whose result the deciding third computation contradicted (quarantined). */
   readonly verifyMismatches: Counter<'worker'>;
+}
+
+export interface SweepMetrics {
+  /** Label `state`: one of `SweepRunStates`; runs of the sweep in each. */
+  readonly runs: Gauge<'state'>;
+  /** Label `run`: the last completed step of each run. */
+  readonly runStep: Gauge<'run'>;
+  readonly runIters: Gauge<'run'>;
+  /** Labels `run`, `kind` (one of `LossKinds`): the mean loss of the run's last step. */
+  readonly runLoss: Gauge<'run' | 'kind'>;
+  readonly runSteps: Counter<'run'>;
 }
 
 export interface WorkerMetrics {
@@ -190,6 +218,18 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
       labelNames: ['direction', 'message'] as const,
       registers,
     }),
+  });
+}
+
+export function createSweepMetrics(registry: Registry): SweepMetrics {
+  const n = SweepMetricNames;
+  const registers = [registry];
+  return Object.freeze({
+    runs: new Gauge({ name: n.runs, help: 'Runs of the sweep by state', labelNames: ['state'] as const, registers }),
+    runStep: new Gauge({ name: n.runStep, help: 'Index of the last completed training step of each run of the sweep', labelNames: ['run'] as const, registers }),
+    runIters: new Gauge({ name: n.runIters, help: 'Training steps of each run of the sweep', labelNames: ['run'] as const, registers }),
+    runLoss: new Gauge({ name: n.runLoss, help: 'Mean training loss of the last step of each run of the sweep', labelNames: ['run', 'kind'] as const, registers }),
+    runSteps: new Counter({ name: n.runSteps, help: 'Training steps completed, by run of the sweep', labelNames: ['run'] as const, registers }),
   });
 }
 

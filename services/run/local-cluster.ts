@@ -124,6 +124,9 @@ export async function trainOnLocalCluster(o: LocalClusterOptions, log: Logger, h
   }
 }
 
+/** What local worker processes join: a run's coordinator, or a sweep's pool (run/sweep-pool.ts). */
+export type LocalWorkerTarget = Pick<Coordinator, 'address' | 'registry' | 'state' | 'abort'>;
+
 interface LocalNatsUsers {
   readonly coordinator: NatsUser;
   readonly worker: NatsUser;
@@ -142,7 +145,7 @@ export function workerProcesses(workers: number, cores: number): number[] {
 }
 
 /** Secrets go to a worker through `env` (cluster token, NATS credentials), never its argv. */
-function spawnWorker(i: number, replicas: number, coordinator: Coordinator, args: readonly string[], env: Readonly<Record<string, string>>, log: Logger): ChildProcess {
+export function spawnWorker(i: number, replicas: number, coordinator: LocalWorkerTarget, args: readonly string[], env: Readonly<Record<string, string>>, log: Logger): ChildProcess {
   const name = `worker-${i}`;
   // own process group: Ctrl-C reaches the coordinator, which drains the workers in order
   // by name, so TLS verifies the certificate's DNS name (an IP as server name is deprecated in Node's TLS)
@@ -157,7 +160,7 @@ function spawnWorker(i: number, replicas: number, coordinator: Coordinator, args
 }
 
 /** A worker that dies is logged; when none is left the run fails instead of waiting forever. */
-function watchWorkers(children: readonly ChildProcess[], coordinator: Coordinator, log: Logger): void {
+export function watchWorkers(children: readonly ChildProcess[], coordinator: LocalWorkerTarget, log: Logger): void {
   for (const child of children) {
     child.once('exit', (code, signal) => {
       if (coordinator.state !== 'ready') return;
@@ -169,7 +172,7 @@ function watchWorkers(children: readonly ChildProcess[], coordinator: Coordinato
   }
 }
 
-async function waitForJoins(coordinator: Coordinator, n: number, children: readonly ChildProcess[]): Promise<void> {
+export async function waitForJoins(coordinator: LocalWorkerTarget, n: number, children: readonly ChildProcess[]): Promise<void> {
   const until = Date.now() + JOIN_TIMEOUT_MS;
   while (coordinator.registry.live().length < n) {
     if (children.every((c) => c.exitCode !== null || c.signalCode !== null)) throw new AdvclipError('UNAVAILABLE', 'every worker process exited before joining; see their log lines above');
@@ -179,7 +182,7 @@ async function waitForJoins(coordinator: Coordinator, n: number, children: reado
 }
 
 /** Workers exit by themselves after the coordinator's Drain; stragglers are killed. */
-async function stopWorkers(children: readonly ChildProcess[]): Promise<void> {
+export async function stopWorkers(children: readonly ChildProcess[]): Promise<void> {
   await Promise.all(
     children.map(
       (c) =>

@@ -21,7 +21,7 @@ import { sampleKShot } from '../io/kshot.ts';
 import { checkOriginals, DecodedImageCache, originalsSource } from '../io/original-images.ts';
 import { loadClipModelDir, type ClipModelDir } from '../io/model-dir.ts';
 import type { Logger } from '../protocol/log.ts';
-import { loadModel } from './backend.ts';
+import { loadModel, type LoadedModel } from './backend.ts';
 import { promptFor, type RunSpec } from './spec.ts';
 
 interface DataPlan {
@@ -65,8 +65,9 @@ async function planData(source: DataSource, dir: ClipModelDir, log: Logger): Pro
   return { dir, dataset, prompts };
 }
 
-export async function prepareData(source: DataSource, backend: BackendChoice, log: Logger): Promise<DataSetup> {
-  const { dir, model } = await loadModel(source.model, backend);
+/** `loaded`: the model already in memory (a worker keeps one per model hash for all its runs); else it is loaded. */
+export async function prepareData(source: DataSource, backend: BackendChoice, log: Logger, loaded?: LoadedModel): Promise<DataSetup> {
+  const { dir, model } = loaded ?? (await loadModel(source.model, backend));
   return { ...(await planData(source, dir, log)), model };
 }
 
@@ -122,8 +123,8 @@ export async function planRun(run: RunSpec, log: Logger): Promise<RunPlan> {
 }
 
 /** Model, data, prompts and K-shot set of a run, with the model in memory and its training images: what computes a run. */
-export async function prepareRun(run: RunSpec, backend: BackendChoice, log: Logger): Promise<TrainingSetup> {
-  const data = await prepareData(run, backend, log);
+export async function prepareRun(run: RunSpec, backend: BackendChoice, log: Logger, loaded?: LoadedModel): Promise<TrainingSetup> {
+  const data = await prepareData(run, backend, log, loaded);
   const plan = planFrom(data, run, log);
   // augmentation crops the decoded original (CLIP-LoRA's RandomResizedCrop), decoded on first use;
   // without it, every step reads the same model-size centre crops, packed once

@@ -100,7 +100,7 @@ export async function serveTraining(o: CoordinatorRunOptions, log: Logger, hooks
 }
 
 /** Workers may mount the model and data elsewhere, but the coordinator's own paths travel absolute (a Hub repo id as it is). */
-function absolutePaths(run: RunSpec): RunSpec {
+export function absolutePaths(run: RunSpec): RunSpec {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(p));
   return { ...run, model: modelReference(run.model), data: { ...run.data, root: abs(run.data.root), splitFile: run.data.splitFile && abs(run.data.splitFile) } };
 }

@@ -66,6 +66,8 @@ export async function runSteps(
   log: Logger,
   opts: {
     json: boolean;
+    /** the progress bar or log lines (default: unless json); a sweep reports its own */
+    progress?: boolean;
     onStep?: (r: StepReport, state: TrainState) => Promise<void> | void;
     shouldStop?: () => boolean;
     /** EVAL rounds through the same executor after every `every`-th step and the last */
@@ -74,7 +76,7 @@ export async function runSteps(
   },
 ): Promise<TimedStep[]> {
   const history: TimedStep[] = [];
-  const progress = createProgress(spec.method, spec.iters, log, { enabled: !opts.json });
+  const progress = createProgress(spec.method, spec.iters, log, { enabled: opts.progress ?? !opts.json });
   progress.update(state.step);
   while (state.step < spec.iters && !opts.shouldStop?.()) {
     const started = performance.now();

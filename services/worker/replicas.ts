@@ -13,7 +13,7 @@
  * compute time (compute_ms of a replica includes waiting for the cores its
  * siblings hold), not unseen in the socket.
  */
-import { AdvclipError, invalidArgument } from '../core/errors.ts';
+import { invalidArgument } from '../core/errors.ts';
 import type { RunSpec__Output } from '../protocol/generated/advclip/v1/RunSpec.ts';
 import { Worker, type RunPreparer, type WorkerOptions, type WorkerSetup } from './worker.ts';
 
@@ -27,9 +27,12 @@ const afterIoPoll = (): Promise<void> => new Promise((resolve) => setImmediate((
 /** Most replicas one process hosts: each holds sockets, timers and an HTTP endpoint. */
 export const MAX_REPLICAS = 256;
 
-/** A preparer whose setups are built once per RunSpec and shared; tasks on them run one at a time. */
+/**
+ * A preparer whose setups are built once per RunSpec and shared (a sweep
+ * gives the replicas several runs); tasks on them run one at a time.
+ */
 export function sharedPreparer(inner: RunPreparer): RunPreparer {
-  let held: { key: string; setup: Promise<WorkerSetup>; refs: number } | null = null;
+  const held = new Map<string, { setup: Promise<WorkerSetup>; refs: number }>();
   let turn: Promise<unknown> = Promise.resolve();
   const inTurn = <T>(work: () => Promise<T>): Promise<T> => {
     const next = turn.then(afterIoPoll).then(work);
@@ -40,18 +43,19 @@ export function sharedPreparer(inner: RunPreparer): RunPreparer {
     specVersion: inner.specVersion,
     async setup(spec: RunSpec__Output | null): Promise<WorkerSetup> {
       const key = JSON.stringify(spec);
-      if (held?.key !== key) {
-        if (held && held.refs > 0) throw new AdvclipError('FAILED_PRECONDITION', 'replicas of one process serve one run at a time; a replica was given another RunSpec while the first run is still held');
-        held = { key, setup: inner.setup(spec), refs: 0 };
+      let entry = held.get(key);
+      if (!entry) {
+        entry = { setup: inner.setup(spec), refs: 0 };
+        held.set(key, entry);
       }
-      const entry = held;
-      entry.refs++;
+      const mine = entry;
+      mine.refs++;
       let base: WorkerSetup;
       try {
-        base = await entry.setup;
+        base = await mine.setup;
       } catch (err) {
-        entry.refs--;
-        if (held === entry) held = null;
+        mine.refs--;
+        if (held.get(key) === mine) held.delete(key);
         throw err;
       }
       let released = false;
@@ -62,8 +66,8 @@ export function sharedPreparer(inner: RunPreparer): RunPreparer {
         dispose: () => {
           if (released) return;
           released = true;
-          if (--entry.refs > 0) return;
-          if (held === entry) held = null;
+          if (--mine.refs > 0) return;
+          if (held.get(key) === mine) held.delete(key);
           base.dispose();
         },
       };

@@ -3,7 +3,9 @@
  * setup from the RunSpec it gets back (through `prepare`, so this shell
  * does no loading itself), holds adapter versions, and answers
  * each Task on the Work stream with its ShardComputer's sums, one task at
- * a time, in arrival order.
+ * a time, in arrival order. A sweep's coordinator (RegisterReply.multi_run)
+ * gives no run at Register: each task names its run, which the worker
+ * fetches (GetRun), prepares and keeps in its RunCache.
  *
  * Lifecycle: starting → ready (stream open) → draining (Drain or SIGTERM:
  * finish the tasks in flight, take no more) → stopped. `done` settles when
@@ -32,6 +34,7 @@ import type { Logger } from '../protocol/log.ts';
 import { decodeTask, encodeResult, type RoundShapes } from '../protocol/task-codec.ts';
 import { channelCredentials, type TransportSecurity } from '../protocol/tls.ts';
 import { AdapterHolder } from './adapter-holder.ts';
+import { RunCache } from './run-cache.ts';
 
 /** Builds what a worker computes with from RegisterReply.run_spec, refusing a run it cannot compute (run/worker-setup.ts). */
 export interface RunPreparer {
@@ -47,6 +50,12 @@ export interface WorkerSetup {
   readonly initial: LoraWeights;
   readonly shapes: RoundShapes;
   dispose(): void;
+}
+
+/** What a worker holds of one run: its setup and its adapter versions. */
+export interface HeldRun {
+  readonly setup: WorkerSetup;
+  readonly holder: AdapterHolder;
 }
 
 export interface WorkerCapabilityInfo {
@@ -73,6 +82,8 @@ export interface WorkerOptions {
   readonly connectTimeoutMs?: number;
   /** gRPC keepalive of the connection to the coordinator (grpc-options.ts) */
   readonly grpc?: GrpcTransportOptions;
+  /** a sweep's runs held at once (run-cache.ts; default DEFAULT_MAX_RUNS) */
+  readonly maxRuns?: number;
   /** test only: block the event loop this long in every task, as a long synchronous compute does */
   readonly testTaskBlockMs?: number;
   readonly log: Logger;
@@ -100,8 +111,9 @@ export class Worker {
     private readonly o: WorkerOptions,
     private readonly client: CoordinatorClient,
     private readonly reply: RegisterReply__Output,
-    private readonly setup: WorkerSetup,
-    private readonly holder: AdapterHolder,
+    /** the run given at Register; null from a sweep's coordinator */
+    private readonly own: HeldRun | null,
+    private readonly runs: RunCache<HeldRun>,
     private readonly metrics: WorkerMetrics,
     private readonly http: HttpEndpoints,
     private readonly nats: { link: NatsLink; subscriber: AdapterSubscriber } | null,
@@ -132,19 +144,30 @@ export class Worker {
       cleanups.push(() => client.close());
       const reply = await register(client, o);
       o.log.info(`registered with ${o.coordinator} as ${reply.worker_id}`);
-      const setup = await o.prepare.setup(reply.run_spec);
-      cleanups.push(() => setup.dispose());
+      const setup = reply.multi_run ? null : await o.prepare.setup(reply.run_spec);
+      if (setup) cleanups.push(() => setup.dispose());
       const nats = await connectWorkerNats(o, reply);
       if (nats) cleanups.push(() => nats.link.close());
-      const holder = new AdapterHolder({
-        initial: setup.initial,
-        subscriber: nats?.subscriber ?? null,
-        natsLink: nats ? watchLinkState(nats.link) : undefined,
-        getAdapter: (version) => getAdapter(client, version),
-        onHeld: (version) => metrics.adapterVersion.set(version),
-        warn: (m) => o.log.warn(m),
-      });
-      const w = new Worker(reply.worker_id, http.port, o, client, reply, setup, holder, metrics, http, nats);
+      const own = setup && {
+        setup,
+        holder: new AdapterHolder({
+          initial: setup.initial,
+          subscriber: nats?.subscriber ?? null,
+          natsLink: nats ? watchLinkState(nats.link) : undefined,
+          getAdapter: (version) => getAdapter(client, version),
+          onHeld: (version) => metrics.adapterVersion.set(version),
+          warn: (m) => o.log.warn(m),
+        }),
+      };
+      const runs = new RunCache<HeldRun>(
+        (runId) => loadRun(client, o, runId),
+        (run) => {
+          run.holder.dispose();
+          run.setup.dispose();
+        },
+        o.maxRuns,
+      );
+      const w = new Worker(reply.worker_id, http.port, o, client, reply, own, runs, metrics, http, nats);
       current = w;
       w.#open();
       return w;
@@ -160,7 +183,12 @@ export class Worker {
 
   /** Newest verified adapter version held. */
   get adapterVersion(): number {
-    return this.holder.newest;
+    return this.own?.holder.newest ?? 0;
+  }
+
+  /** A sweep's runs held, least recently used first. */
+  get runsHeld(): string[] {
+    return this.runs.held;
   }
 
   /** The reason of the coordinator's Drain, when the coordinator drained this worker (DrainReasons). */
@@ -199,9 +227,9 @@ export class Worker {
     call.on('end', () => {
       if (this.#state === 'ready') this.#fail(new AdvclipError('UNAVAILABLE', 'the coordinator closed the Work stream without a Drain'));
     });
-    call.write({ hello: { worker_id: this.id, adapter_version: this.holder.newest } });
+    call.write({ hello: { worker_id: this.id, adapter_version: this.adapterVersion } });
     this.#heartbeat = setInterval(() => {
-      call.write({ heartbeat: { worker_id: this.id, seq: ++this.#seq, adapter_version: this.holder.newest, tasks_in_flight: this.#inFlight } });
+      call.write({ heartbeat: { worker_id: this.id, seq: ++this.#seq, adapter_version: this.adapterVersion, tasks_in_flight: this.#inFlight } });
     }, Math.max(100, this.reply.heartbeat_interval_ms || HEARTBEAT_INTERVAL_MS));
     this.#heartbeat.unref();
     this.#state = 'ready';
@@ -214,13 +242,26 @@ export class Worker {
         break;
       case 'adapter_version':
         // an empty object name: the version is not on NATS (its publish failed), fetch it over gRPC now
-        if (m.adapter_version) this.holder.prefetch(m.adapter_version.version, m.adapter_version.sha256, m.adapter_version.object !== '');
+        if (m.adapter_version) this.#prefetch(m.adapter_version.run_id, m.adapter_version.version, m.adapter_version.sha256, m.adapter_version.object !== '');
         break;
       case 'drain':
         this.#coordinatorDrainReason = m.drain?.reason ?? '';
         this.drain(m.drain?.reason || 'the coordinator asked');
         break;
     }
+  }
+
+  /** A version announced for the run given at Register, or for a sweep's run this worker holds (others are fetched when a task needs them). */
+  #prefetch(runId: string, version: number, sha256: string, onNats: boolean): void {
+    if (!runId) this.own?.holder.prefetch(version, sha256, onNats);
+    else void this.runs.peek(runId)?.then((run) => run.holder.prefetch(version, sha256, onNats), () => undefined);
+  }
+
+  /** The run a task belongs to: a sweep's (loaded on its first task), or the one given at Register. */
+  #runOf(message: Task__Output): Promise<HeldRun> {
+    if (message.run_id) return this.runs.get(message.run_id);
+    if (this.own) return Promise.resolve(this.own);
+    return Promise.reject(new AdvclipError('INVALID_ARGUMENT', `task ${message.task_id} names no run, and this coordinator serves a sweep (multi_run)`));
   }
 
   #enqueue(task: Task__Output): void {
@@ -235,16 +276,17 @@ export class Worker {
   async #run(message: Task__Output): Promise<void> {
     const t0 = performance.now();
     try {
-      const { task, envelope } = decodeTask(message, this.setup.shapes);
+      const run = await this.#runOf(message);
+      const { task, envelope } = decodeTask(message, run.setup.shapes);
       const t1 = performance.now();
-      const tensors = await this.holder.tensorsAt(envelope.adapterVersion, envelope.adapterSha256);
+      const tensors = await run.holder.tensorsAt(envelope.adapterVersion, envelope.adapterSha256);
       const t2 = performance.now();
-      const result = await this.setup.shard.compute(task, tensors, envelope.adapterVersion);
+      const result = await run.setup.shard.compute(task, tensors, envelope.adapterVersion);
       if (this.o.testTaskBlockMs) blockEventLoop(this.o.testTaskBlockMs);
       const t3 = performance.now();
       const samples = imageSamplesOf(task);
       const timing = { decode_ms: t1 - t0, fetch_ms: t2 - t1, compute_ms: t3 - t2, encode_ms: 0, total_ms: 0 };
-      const encoded = encodeResult(envelope.taskId, task, result, timing, this.setup.shapes);
+      const encoded = encodeResult(envelope.taskId, task, result, timing, run.setup.shapes);
       const t4 = performance.now();
       timing.encode_ms = t4 - t3;
       timing.total_ms = t4 - t0;
@@ -285,8 +327,9 @@ export class Worker {
       await ended;
     }
     this.#state = 'stopped';
-    this.holder.dispose();
-    this.setup.dispose();
+    this.own?.holder.dispose();
+    this.own?.setup.dispose();
+    this.runs.dispose();
     await this.nats?.subscriber.close();
     await this.nats?.link.close();
     this.client.close();
@@ -340,12 +383,23 @@ async function register(client: CoordinatorClient, o: WorkerOptions): Promise<Re
   }
 }
 
-function getAdapter(client: CoordinatorClient, version: number) {
+function getAdapter(client: CoordinatorClient, version: number, runId = '') {
   return new Promise<{ version: number; sha256: string; bytes: Uint8Array }>((resolve, reject) =>
-    client.GetAdapter({ version }, { deadline: Date.now() + 30_000 }, (err, blob) =>
-      err || !blob ? reject(fromGrpcError(err, `GetAdapter(${version})`)) : resolve({ version: blob.version, sha256: blob.sha256, bytes: new Uint8Array(blob.safetensors) }),
+    client.GetAdapter({ version, run_id: runId }, { deadline: Date.now() + 30_000 }, (err, blob) =>
+      err || !blob ? reject(fromGrpcError(err, `GetAdapter(${version}${runId ? `, run ${runId}` : ''})`)) : resolve({ version: blob.version, sha256: blob.sha256, bytes: new Uint8Array(blob.safetensors) }),
     ),
   );
+}
+
+/** A sweep's run: its RunSpec from the coordinator (GetRun), prepared as the run given at Register is; its adapter versions come over gRPC. */
+async function loadRun(client: CoordinatorClient, o: WorkerOptions, runId: string): Promise<HeldRun> {
+  const spec = await new Promise<RunSpec__Output>((resolve, reject) =>
+    client.GetRun({ run_id: runId }, { deadline: Date.now() + 30_000 }, (err, reply) => (err || !reply ? reject(fromGrpcError(err, `GetRun(${runId})`)) : resolve(reply))),
+  );
+  o.log.info(`preparing run ${runId} of the sweep`);
+  const setup = await o.prepare.setup(spec);
+  const holder = new AdapterHolder({ initial: setup.initial, subscriber: null, getAdapter: (version) => getAdapter(client, version, runId), warn: (m) => o.log.warn(`run ${runId}: ${m}`) });
+  return { setup, holder };
 }
 
 async function connectWorkerNats(o: WorkerOptions, reply: RegisterReply__Output): Promise<{ link: NatsLink; subscriber: AdapterSubscriber } | null> {

@@ -46,6 +46,7 @@ before(async () => {
       const size = call.request.version * 1024 * 1024;
       callback(null, { version: call.request.version, sha256: '', safetensors: Buffer.alloc(size, 7) });
     },
+    GetRun: (_call, callback) => callback(toGrpcError(new AdvclipError('NOT_FOUND', 'no sweep in this test'))),
   };
   server.addService(coordinatorService(), handlers);
   const port = await new Promise<number>((resolve, reject) =>
@@ -126,6 +127,7 @@ test('Register: admission by cluster token; a refusal arrives as the same Advcli
       nats_url: '',
       nats_cluster: '',
       adapter_version: 0,
+      multi_run: false,
     });
     await assert.rejects(register('bad'), (e: unknown) => e instanceof AdvclipError && e.code === 'FAILED_PRECONDITION' && /Register: wrong cluster token/.test(e.message));
   } finally {

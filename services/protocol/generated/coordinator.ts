@@ -16,6 +16,7 @@ import type { LoraSpec as _advclip_v1_LoraSpec, LoraSpec__Output as _advclip_v1_
 import type { NamedTensor as _advclip_v1_NamedTensor, NamedTensor__Output as _advclip_v1_NamedTensor__Output } from './advclip/v1/NamedTensor.ts';
 import type { RegisterReply as _advclip_v1_RegisterReply, RegisterReply__Output as _advclip_v1_RegisterReply__Output } from './advclip/v1/RegisterReply.ts';
 import type { RegisterRequest as _advclip_v1_RegisterRequest, RegisterRequest__Output as _advclip_v1_RegisterRequest__Output } from './advclip/v1/RegisterRequest.ts';
+import type { RunRequest as _advclip_v1_RunRequest, RunRequest__Output as _advclip_v1_RunRequest__Output } from './advclip/v1/RunRequest.ts';
 import type { RunSpec as _advclip_v1_RunSpec, RunSpec__Output as _advclip_v1_RunSpec__Output } from './advclip/v1/RunSpec.ts';
 import type { Seeds as _advclip_v1_Seeds, Seeds__Output as _advclip_v1_Seeds__Output } from './advclip/v1/Seeds.ts';
 import type { Task as _advclip_v1_Task, Task__Output as _advclip_v1_Task__Output } from './advclip/v1/Task.ts';
@@ -50,6 +51,7 @@ export interface ProtoGrpcType {
       RegisterReply: MessageTypeDefinition<_advclip_v1_RegisterReply, _advclip_v1_RegisterReply__Output>
       RegisterRequest: MessageTypeDefinition<_advclip_v1_RegisterRequest, _advclip_v1_RegisterRequest__Output>
       RoundKind: EnumTypeDefinition
+      RunRequest: MessageTypeDefinition<_advclip_v1_RunRequest, _advclip_v1_RunRequest__Output>
       RunSpec: MessageTypeDefinition<_advclip_v1_RunSpec, _advclip_v1_RunSpec__Output>
       Seeds: MessageTypeDefinition<_advclip_v1_Seeds, _advclip_v1_Seeds__Output>
       Task: MessageTypeDefinition<_advclip_v1_Task, _advclip_v1_Task__Output>

@@ -87,3 +87,17 @@ test('a quarantined identity is told to drain, dropped as excluded, and refused 
   assert.throws(() => registry.admit({ worker_name: 'other' } as WorkerCapabilities__Output, 'spot-7'), /quarantined/);
   assert.ok(registry.admit({ worker_name: 'spot-8' } as WorkerCapabilities__Output));
 });
+
+test('live() lists workers in join order, or in the order the registry was given (a sweep: idle ones first)', () => {
+  const plain = new WorkerRegistry();
+  const a = live(plain, 'a');
+  const b = live(plain, 'b');
+  assert.deepEqual(plain.live().map((w) => w.id), [a.id, b.id]);
+  const busy = new Set<string>();
+  const ordered = new WorkerRegistry({ order: (ws) => [...ws.filter((w) => !busy.has(w.id)), ...ws.filter((w) => busy.has(w.id))] });
+  const x = live(ordered, 'x');
+  const y = live(ordered, 'y');
+  const z = live(ordered, 'z');
+  busy.add(x.id);
+  assert.deepEqual(ordered.live().map((w) => w.id), [y.id, z.id, x.id]);
+});

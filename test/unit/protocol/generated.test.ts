@@ -34,9 +34,9 @@ test('the checked-in generated types equal a fresh generation from proto/', () =
   }
 });
 
-test('the loaded service has the three RPCs with the streaming shape the types promise', () => {
+test('the loaded service has the four RPCs with the streaming shape the types promise', () => {
   const service = advclipProto().Coordinator.service;
-  assert.deepEqual(Object.keys(service).sort(), ['GetAdapter', 'Register', 'Work']);
+  assert.deepEqual(Object.keys(service).sort(), ['GetAdapter', 'GetRun', 'Register', 'Work']);
   assert.equal(service.Work.requestStream, true);
   assert.equal(service.Work.responseStream, true);
   assert.equal(service.Register.requestStream || service.Register.responseStream, false);

@@ -64,12 +64,17 @@ test('replicas share one setup per RunSpec, disposed when the last of them lets 
   assert.equal(counts.disposed, 2);
 });
 
-test('replicas refuse a second RunSpec while the first run is held', async () => {
-  const { preparer } = countingPreparer();
+test('replicas hold several RunSpecs at once (a sweep), each built once and disposed on its own', async () => {
+  const { preparer, counts } = countingPreparer();
   const shared = sharedPreparer(preparer);
-  const first = await shared.setup(spec(1));
-  await assert.rejects(shared.setup(spec(2)), (e) => e instanceof AdvclipError && e.code === 'FAILED_PRECONDITION' && /one run at a time/.test(e.message));
-  first.dispose();
+  const [a1, b1, a2] = await Promise.all([shared.setup(spec(1)), shared.setup(spec(2)), shared.setup(spec(1))]);
+  assert.equal(counts.setups, 2);
+  b1.dispose();
+  assert.equal(counts.disposed, 1);
+  a1.dispose();
+  assert.equal(counts.disposed, 1);
+  a2.dispose();
+  assert.equal(counts.disposed, 2);
 });
 
 test('the replicas’ tasks take turns on the shared setup, in arrival order, a failure not blocking the next', async () => {

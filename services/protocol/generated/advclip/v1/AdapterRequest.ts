@@ -7,6 +7,10 @@ export interface AdapterRequest {
    * 0: the newest version.
    */
   'version'?: (number | string | Long);
+  /**
+   * The run (Task.run_id; empty: the coordinator's own run).
+   */
+  'run_id'?: (string);
 }
 
 export interface AdapterRequest__Output {
@@ -14,4 +18,8 @@ export interface AdapterRequest__Output {
    * 0: the newest version.
    */
   'version': (number);
+  /**
+   * The run (Task.run_id; empty: the coordinator's own run).
+   */
+  'run_id': (string);
 }

@@ -16,6 +16,11 @@ export interface AdapterVersion {
    */
   'object'?: (string);
   'size_bytes'?: (number | string | Long);
+  /**
+   * The run whose version it is (empty: the coordinator's own run). Versions
+   * of a sweep's runs are not on NATS: they come with GetAdapter.
+   */
+  'run_id'?: (string);
 }
 
 /**
@@ -32,4 +37,9 @@ export interface AdapterVersion__Output {
    */
   'object': (string);
   'size_bytes': (number);
+  /**
+   * The run whose version it is (empty: the coordinator's own run). Versions
+   * of a sweep's runs are not on NATS: they come with GetAdapter.
+   */
+  'run_id': (string);
 }

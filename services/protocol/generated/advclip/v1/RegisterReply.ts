@@ -25,9 +25,15 @@ export interface RegisterReply {
    */
   'adapter_version'?: (number | string | Long);
   /**
-   * The run to compute for (run.proto).
+   * The run to compute for (run.proto). Unset when the coordinator serves a
+   * sweep (multi_run): each Task names its run, fetched with GetRun.
    */
   'run_spec'?: (_advclip_v1_RunSpec | null);
+  /**
+   * The coordinator serves several runs at once (advclip sweep): there is no
+   * run of its own; tasks carry a run_id.
+   */
+  'multi_run'?: (boolean);
 }
 
 export interface RegisterReply__Output {
@@ -52,7 +58,13 @@ export interface RegisterReply__Output {
    */
   'adapter_version': (number);
   /**
-   * The run to compute for (run.proto).
+   * The run to compute for (run.proto). Unset when the coordinator serves a
+   * sweep (multi_run): each Task names its run, fetched with GetRun.
    */
   'run_spec': (_advclip_v1_RunSpec__Output | null);
+  /**
+   * The coordinator serves several runs at once (advclip sweep): there is no
+   * run of its own; tasks carry a run_id.
+   */
+  'multi_run': (boolean);
 }

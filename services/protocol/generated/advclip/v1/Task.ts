@@ -46,6 +46,11 @@ export interface Task {
    * [classes, projection_dim]. Unset for other kinds.
    */
   'text_grad'?: (_advclip_v1_Tensor | null);
+  /**
+   * The run the task belongs to: empty for the run the worker was given at
+   * Register; a sweep's coordinator names one of its runs (GetRun).
+   */
+  'run_id'?: (string);
 }
 
 export interface Task__Output {
@@ -88,4 +93,9 @@ export interface Task__Output {
    * [classes, projection_dim]. Unset for other kinds.
    */
   'text_grad': (_advclip_v1_Tensor__Output | null);
+  /**
+   * The run the task belongs to: empty for the run the worker was given at
+   * Register; a sweep's coordinator names one of its runs (GetRun).
+   */
+  'run_id': (string);
 }
