@@ -21,7 +21,6 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { writeChartGridPng, type ChartSpec, type Series } from '../services/io/plot.ts';
-import { freeLoopbackPort } from '../services/protocol/nats-server.ts';
 
 export const REPO = fileURLToPath(new URL('../', import.meta.url));
 const BIN = join(REPO, 'bin/advclip.mjs');
@@ -177,8 +176,6 @@ export async function startScrapedCluster(o: ScrapedClusterOptions): Promise<Scr
       renameSync(`${workersFile}.tmp`, workersFile);
     };
     writeWorkers([]);
-    const webPort = await freeLoopbackPort();
-    const api = `http://127.0.0.1:${webPort}`;
     writeFileSync(
       join(dir, 'prometheus.yml'),
       stringify({
@@ -190,12 +187,24 @@ export async function startScrapedCluster(o: ScrapedClusterOptions): Promise<Scr
         ],
       }),
     );
+    // port 0: Prometheus binds a free port itself and logs it (info level) — no race for a port closed and handed over
     prometheus = spawn(
       o.prometheus ?? 'prometheus',
-      [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${webPort}`, '--log.level=warn'],
+      [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, '--web.listen-address=127.0.0.1:0', '--log.level=info'],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    prometheus.stderr!.on('data', (chunk: Buffer) => (promLog += chunk.toString()));
+    let webAddress: string | undefined;
+    let promPending = '';
+    prometheus.stderr!.on('data', (chunk: Buffer) => {
+      const lines = (promPending + chunk.toString()).split('\n');
+      promPending = lines.pop()!;
+      for (const line of lines) {
+        webAddress ??= /msg="Listening on" address=(127\.0\.0\.1:\d+)/.exec(line)?.[1];
+        if (/level=(warn|error)/.test(line)) promLog += `${line}\n`;
+      }
+    });
+    await waitFor("prometheus' web port", () => webAddress !== undefined);
+    const api = `http://${webAddress}`;
     await waitFor(`${o.workers} workers' metrics ports`, () => workerTargets.size >= o.workers);
     children = childPids(cluster.pid!);
     writeWorkers([...workerTargets.values()]);

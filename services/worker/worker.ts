@@ -80,6 +80,8 @@ export interface WorkerOptions {
   readonly metrics: { readonly port: number; readonly host?: string };
   /** how long to keep trying to reach the coordinator (default: until it answers; a worker may start first) */
   readonly connectTimeoutMs?: number;
+  /** stops waiting for the coordinator: start() rejects (UNAVAILABLE) at the next Register attempt after an abort */
+  readonly signal?: AbortSignal;
   /** gRPC keepalive of the connection to the coordinator (grpc-options.ts) */
   readonly grpc?: GrpcTransportOptions;
   /** a sweep's runs held at once (run-cache.ts; default DEFAULT_MAX_RUNS) */
@@ -373,7 +375,7 @@ async function register(client: CoordinatorClient, o: WorkerOptions): Promise<Re
     } catch (err) {
       const e = fromGrpcError(err, `Register with ${o.coordinator}`);
       if (e.code !== 'UNAVAILABLE' && e.code !== 'DEADLINE_EXCEEDED') throw e;
-      if (Date.now() + wait > deadline) throw e;
+      if (Date.now() + wait > deadline || o.signal?.aborted) throw e;
       if (Date.now() - lastLogged >= WAITING_LOG_EVERY_MS) {
         o.log.info(`waiting for the coordinator at ${o.coordinator} (${e.message}); retrying`);
         lastLogged = Date.now();

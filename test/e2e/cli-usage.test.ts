@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { REPO, runCli } from '../helpers/cli.ts';
+import { REPO, runCliEach } from '../helpers/cli.ts';
 
 const COMMANDS = ['embed', 'train', 'eval', 'export', 'coordinator', 'worker', 'cluster', 'demo', 'bench'];
 
-test('--version prints the package version; -h and --help print each command’s usage', async () => {
+test('--version prints the package version; -h and --help print each command’s usage', async (t) => {
   const version = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
-  const [v, ...helps] = await Promise.all([runCli(['--version']), ...COMMANDS.map((c, i) => runCli([c, i % 2 ? '-h' : '--help'], { timeoutMs: 180_000 }))]);
+  const [v, ...helps] = await runCliEach([['--version'], ...COMMANDS.map((c, i) => [c, i % 2 ? '-h' : '--help'])], { signal: t.signal });
   assert.equal(v.code, 0);
   assert.equal(v.stdout, `advclip ${version}\n`);
   helps.forEach((h, i) => {
@@ -23,7 +23,7 @@ test('--version prints the package version; -h and --help print each command’s
   });
 });
 
-test('exit 2 when the command line cannot be read, 1 when the command fails', async () => {
+test('exit 2 when the command line cannot be read, 1 when the command fails', async (t) => {
   const base = ['--model', 'test/fixtures/tiny-clip-f32', '--data', 'data/shapes-colours', '--out', '/nonexistent/never-written'];
   const cases: [string[], number, RegExp][] = [
     [['no-such-command'], 2, /unknown command \\"no-such-command\\"/],
@@ -32,7 +32,7 @@ test('exit 2 when the command line cannot be read, 1 when the command fails', as
     [['bench', 'nothing'], 2, /unknown sub-command \\"nothing\\"/],
     [['train', ...base, '--lora-targets', 'q_proj,gate'], 1, /--lora-targets must be one of q_proj/],
   ];
-  const results = await Promise.all(cases.map(([args]) => runCli(args, { timeoutMs: 180_000 })));
+  const results = await runCliEach(cases.map(([args]) => args), { signal: t.signal });
   results.forEach((r, i) => {
     const [args, code, pattern] = cases[i];
     assert.equal(r.code, code, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);

@@ -33,7 +33,7 @@ import { encodeNamedTensor } from '../../services/protocol/serde.ts';
 import type { RejectReason } from '../../services/protocol/task-codec.ts';
 import { channelCredentials } from '../../services/protocol/tls.ts';
 import { Worker } from '../../services/worker/worker.ts';
-import { runCli } from '../helpers/cli.ts';
+import { runCliEach } from '../helpers/cli.ts';
 import { adapterBytes, quiet, scratch, TINY, trainReference } from './cluster-harness.ts';
 
 const ARGS = [...TINY, '--iters', '10'];
@@ -372,7 +372,7 @@ test('a coordinator refuses bad input with the right status, drops evil workers 
   }
 });
 
-test('config values out of range: one line on stderr, exit 1, for train, coordinator and cluster', async () => {
+test('config values out of range: one line on stderr, exit 1, for train, coordinator and cluster', async (t) => {
   const base = ['--model', 'test/fixtures/tiny-clip-f32', '--data', 'data/shapes-colours', '--out', '/nonexistent/never-written'];
   const cases: [string[], RegExp][] = [
     [['train', ...base, '--epsilon', '-1'], /--epsilon/],
@@ -388,7 +388,7 @@ test('config values out of range: one line on stderr, exit 1, for train, coordin
     [['coordinator', ...base, '--insecure', '--min-workers', '0'], /--min-workers must be ≥ 1, got 0/],
     [['cluster', ...base, '--workers', '0'], /--workers must be ≥ 1, got 0/],
   ];
-  const results = await Promise.all(cases.map(([args]) => runCli(args, { timeoutMs: 60_000 })));
+  const results = await runCliEach(cases.map(([args]) => args), { signal: t.signal });
   results.forEach((r, i) => {
     const [args, pattern] = cases[i];
     assert.equal(r.code, 1, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);

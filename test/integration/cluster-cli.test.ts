@@ -46,33 +46,27 @@ test('advclip coordinator + advclip worker processes; SIGTERM drains: outputs wr
   const coordinatorExit = new Promise<number | null>((resolve) => coordinator.on('exit', (code) => resolve(code)));
   let worker: ReturnType<typeof spawn> | null = null;
   try {
-    const address = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no listening line:\n${cerr}`)), 30_000);
-      coordinator.stderr.on('data', () => {
-        const m = /coordinator listening on (127\.0\.0\.1:\d+)/.exec(cerr);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]);
-        }
+    // waits on the coordinator's log lines; its exit before one fails the wait (the test's timeout bounds a hang)
+    const logged = (pattern: RegExp, times = 1) =>
+      new Promise<RegExpExecArray>((resolve, reject) => {
+        const check = () => {
+          const all = [...cerr.matchAll(new RegExp(pattern, 'g'))];
+          const m = all[times - 1];
+          if (m) {
+            coordinator.stderr.off('data', check);
+            resolve(m);
+          }
+        };
+        coordinator.stderr.on('data', check);
+        check();
+        void coordinatorExit.then((code) => reject(new Error(`the coordinator exited (${code}) before ${pattern}:\n${cerr}`)));
       });
-    });
+    const address = (await logged(/coordinator listening on (127\.0\.0\.1:\d+)/))[1];
     worker = spawn(process.execPath, [BIN, 'worker', '--coordinator', address, '--insecure', '--metrics-port', '0', '--name', 'solo', '--cluster-token', 'secret'], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
     let werr = '';
     worker.stderr!.on('data', (d) => (werr += d));
     const workerExit = new Promise<number | null>((resolve) => worker!.on('exit', (code) => resolve(code)));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        clearInterval(poll);
-        reject(new Error(`no steps:\n${cerr}`));
-      }, 60_000);
-      const poll = setInterval(() => {
-        if ((cerr.match(/"event":"step"/g)?.length ?? 0) >= 3) {
-          clearInterval(poll);
-          clearTimeout(timer);
-          resolve();
-        }
-      }, 50);
-    });
+    await logged(/"event":"step"/, 3);
     coordinator.kill('SIGTERM');
     assert.equal(await coordinatorExit, 0, cerr);
     // a supervisor (compose on-failure, a Deployment) restarts it to rejoin the resumed coordinator

@@ -38,7 +38,7 @@ async function life(killAfterSteps: number | null): Promise<CoordinatorProc> {
       assert.equal(await coordinator.exited, 0, coordinator.log().slice(-3000));
       return coordinator;
     }
-    await until(() => coordinator.steps() >= killAfterSteps || !coordinator.alive, 120_000, `${killAfterSteps} steps`);
+    await until(() => coordinator.steps() >= killAfterSteps || !coordinator.alive, `${killAfterSteps} steps`);
     coordinator.child.kill('SIGKILL');
     await coordinator.exited;
     return coordinator;

@@ -31,16 +31,16 @@ test('all workers killed: the coordinator waits for --min-workers (metric and lo
   const waiting = () => scrape(coordinator.metricsUrl, 'advclip_waiting_for_workers');
   const backs = () => coordinator.log().match(/workers are back: 2 live; continuing/g)?.length ?? 0;
   const first = [startWorker(coordinator.address, 'a1'), startWorker(coordinator.address, 'a2')];
-  await until(() => coordinator.steps() >= 3, 120_000, 'three steps');
+  await until(() => coordinator.steps() >= 3, 'three steps');
   for (const w of first) w.child.kill('SIGKILL');
   await Promise.all(first.map((w) => w.exited));
   const backsBefore = backs();
-  await until(async () => (await waiting()) === 1, 15_000, 'advclip_waiting_for_workers 1');
+  await until(async () => (await waiting()) === 1, 'advclip_waiting_for_workers 1');
   const stepsWhileAlone = coordinator.steps();
   assert.match(coordinator.log(), /waiting for workers: [01] live, --min-workers 2/);
 
   const second = [startWorker(coordinator.address, 'b1'), startWorker(coordinator.address, 'b2')];
-  await until(() => backs() > backsBefore, 120_000, 'the workers to be back');
+  await until(() => backs() > backsBefore, 'the workers to be back');
   // no step between the last "waiting for workers" and "workers are back" (log order, not a clock)
   const log = coordinator.log();
   const waitedAt = log.lastIndexOf('waiting for workers: ');

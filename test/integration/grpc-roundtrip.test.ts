@@ -2,6 +2,11 @@
  * The wire contract end to end over loopback gRPC: a tiny in-test
  * coordinator serves the Work stream; an in-test worker answers each Task
  * with a fake compute callback. Tensors must survive bit for bit.
+ *
+ * These handlers are the test's own: what travels is checked here, not what
+ * the real coordinator decides. Its admission, refusals and limits are
+ * tested against services/coordinator/server.ts in bad-input.test.ts and
+ * security.test.ts (docs/errors.md cites those, not this file).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -107,7 +112,7 @@ function runWorker(c: CoordinatorClient, compute: (task: Task__Output) => TaskRe
 
 const bits = (t: HostTensor) => new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
 
-test('Register: admission by cluster token; a refusal arrives as the same AdvclipError code', async () => {
+test('Register over the wire: the reply and its RunSpec arrive as sent; a handler’s refusal arrives as the same AdvclipError code', async () => {
   const c = client();
   try {
     const register = (token: string) =>

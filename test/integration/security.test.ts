@@ -7,7 +7,7 @@
  * default address of every listener.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -69,7 +69,8 @@ describe('NATS users of a loopback nats-server', { skip: natsMissing }, () => {
       const worker = await link(nats.url, u.worker);
       links.push(worker);
       const subscriberLog: string[] = [];
-      const subscriber = await AdapterSubscriber.open(worker, { log: (m) => subscriberLog.push(m) });
+      let logged: () => void = () => undefined;
+      const subscriber = await AdapterSubscriber.open(worker, { log: (m) => (subscriberLog.push(m), logged()) });
       const held = await subscriber.waitForVersion(1, 5_000);
       assert.deepEqual([...held.bytes], [1, 2, 3], 'the worker reads the version');
 
@@ -98,8 +99,11 @@ describe('NATS users of a loopback nats-server', { skip: natsMissing }, () => {
       const coordinatorKv = await new Kvm(coordinator.nc).open(coordinator.subjects.adapterKvBucket);
       await coordinatorKv.put(coordinator.subjects.latestAdapterKey, 'not json');
       await coordinatorKv.put(coordinator.subjects.latestAdapterKey, JSON.stringify({ version: 2, sha256: 'nope', object: '' }));
-      const until = Date.now() + 5_000;
-      while (subscriberLog.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      // the subscriber logs each pointer it refuses: wait for both lines
+      await new Promise<void>((resolve) => {
+        logged = () => void (subscriberLog.length >= 2 && resolve());
+        logged();
+      });
       assert.match(subscriberLog[0] ?? '', /adapter\.latest is not JSON: not json/);
       assert.match(subscriberLog[1] ?? '', /adapter\.latest is not \{version, sha256, object\}/);
       assert.equal(subscriber.latest()?.version, 1);
@@ -217,30 +221,32 @@ describe('admission over mTLS with a cluster token', () => {
 describe('advclip cluster keeps its secrets off command lines and out of logs', { skip: natsMissing }, () => {
   test('workers get the cluster token and NATS credentials by env; no process argv and no log line holds them; NATS works', async () => {
     const tmp = scratch();
+    // a run that only ends when told: its worker is inspected while it trains, then the cluster is drained by SIGTERM
+    const endless = TINY.map((a, i) => (TINY[i - 1] === '--iters' ? '100000' : a));
+    let child: ChildProcess | undefined;
     try {
-      const child = spawn(process.execPath, [BIN, 'cluster', '--workers', '1', ...TINY, '--out', join(tmp.dir, 'out'), '--metrics-port', '0', '--json'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+      child = spawn(process.execPath, [BIN, 'cluster', '--workers', '1', ...endless, '--out', join(tmp.dir, 'out'), '--metrics-port', '0', '--json'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
-      child.stderr.on('data', (d) => (stderr += d));
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));
+      // step 1 done: the worker has held an adapter version published after step 0 (over NATS, or the log says otherwise)
+      await new Promise<void>((resolve, reject) => {
+        child!.stderr!.on('data', (d) => {
+          stderr += d;
+          if (/"event":"step","step":1,/.test(stderr)) resolve();
+        });
+        void exited.then((code) => reject(new Error(`advclip cluster exited (${code}) before step 1:\n${stderr}`)));
+      });
       const secrets = new Set<string>();
       const argvs = new Set<string>();
-      let running = true;
-      void exited.then(() => (running = false));
-      while (running) {
-        const ps = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,args='], { encoding: 'utf8' });
-        for (const row of ps.split('\n')) {
-          const m = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(row);
-          if (!m || Number(m[2]) !== child.pid) continue;
-          argvs.add(m[3]);
-          try {
-            const env = readFileSync(`/proc/${m[1]}/environ`, 'utf8').split('\0');
-            for (const kv of env) if (/^(NATS_PASSWORD|ADVCLIP_CLUSTER_TOKEN)=./.test(kv)) secrets.add(kv.slice(kv.indexOf('=') + 1));
-          } catch {
-            // the process ended between ps and the read
-          }
-        }
-        await new Promise((r) => setTimeout(r, 100));
+      const ps = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,args='], { encoding: 'utf8' });
+      for (const row of ps.split('\n')) {
+        const m = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(row);
+        if (!m || Number(m[2]) !== child.pid) continue;
+        argvs.add(m[3]);
+        const env = readFileSync(`/proc/${m[1]}/environ`, 'utf8').split('\0');
+        for (const kv of env) if (/^(NATS_PASSWORD|ADVCLIP_CLUSTER_TOKEN)=./.test(kv)) secrets.add(kv.slice(kv.indexOf('=') + 1));
       }
+      child.kill('SIGTERM');
       assert.equal(await exited, 0, stderr);
       assert.ok([...argvs].some((a) => / worker --coordinator /.test(a)), 'saw the worker process');
       assert.equal(secrets.size, 2, 'a worker holds a cluster token and a NATS password in its env');
@@ -251,6 +257,11 @@ describe('advclip cluster keeps its secrets off command lines and out of logs', 
       assert.doesNotMatch(stderr, /come over gRPC|refused our credentials|Permissions Violation/i);
       assert.match(stderr, /"auth":"user\/password; workers may not publish adapter versions"/);
     } finally {
+      if (child && child.exitCode === null && child.signalCode === null) {
+        const gone = new Promise((resolve) => child!.once('exit', resolve));
+        child.kill('SIGTERM');
+        await gone;
+      }
       tmp.done();
     }
   });

@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,14 +78,20 @@ describe('decodeRgb', () => {
     for (let i = 0; i < image.data.length; i++) assert.ok(Math.abs(image.data[i] - target[i % 3]) <= 4, `byte ${i}`);
   });
 
-  test('a file that is not an image is DATA_LOSS naming the path; a missing file NOT_FOUND', async () => {
+  test('a file that is not an image or is truncated (a PNG, a JPEG cut in its scan) is DATA_LOSS naming the path; a missing file NOT_FOUND', async () => {
     const bad = join(dir, 'broken.png');
     await writeFile(bad, 'this is not a png');
     await assert.rejects(decodeRgb(bad), isError('DATA_LOSS', bad));
     const good = await writeRaw('cut.png', pattern(32, 32, 3), 32, 32, 3);
     const cut = join(dir, 'truncated.png');
-    await writeFile(cut, (await import('node:fs')).readFileSync(good).subarray(0, 60));
+    await writeFile(cut, readFileSync(good).subarray(0, 60));
     await assert.rejects(decodeRgb(cut), isError('DATA_LOSS', cut));
+    // a JPEG cut inside its scan data: libjpeg only warns and fills in grey, so this needs failOn 'truncated'
+    const jpeg = await writeRaw('cut.jpg', pattern(64, 64, 3), 64, 64, 3);
+    const cutJpeg = join(dir, 'truncated.jpg');
+    const jpegBytes = readFileSync(jpeg);
+    await writeFile(cutJpeg, jpegBytes.subarray(0, Math.floor(jpegBytes.length * 0.8)));
+    await assert.rejects(decodeRgb(cutJpeg), isError('DATA_LOSS', cutJpeg));
     await assert.rejects(decodeRgb(join(dir, 'nope.png')), isError('NOT_FOUND', 'nope.png'));
   });
 });

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { createConnection, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { Gauge } from 'prom-client';
 import {
   Attacks,
   CoordinatorMetricNames,
@@ -196,12 +198,28 @@ describe('health and readiness endpoints', () => {
     assert.equal(post.headers.get('allow'), 'GET, HEAD');
   });
 
-  it('closes promptly even with a keep-alive connection open', async () => {
-    const extra = await startHttpEndpoints({ port: 0, registry: createMetricsRegistry(), readiness: () => ({ ready: true, state: 'ready' }) });
-    await (await fetch(`http://127.0.0.1:${extra.port}/healthz`)).text();
-    const t0 = performance.now();
+  it('closes with a request in flight: its connection is ended and the port is free', { timeout: 30_000 }, async () => {
+    // a scrape that never finishes: a gauge whose collect() waits for the test
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let scraping!: () => void;
+    const scraped = new Promise<void>((resolve) => (scraping = resolve));
+    const registry = createMetricsRegistry();
+    new Gauge({ name: 'advclip_test_held', help: 'held', registers: [registry], collect: async () => (scraping(), await held) });
+    const extra = await startHttpEndpoints({ port: 0, registry, readiness: () => ({ ready: true, state: 'ready' }) });
+    const socket = createConnection({ host: '127.0.0.1', port: extra.port });
+    socket.on('error', () => undefined); // the server resets it: ECONNRESET
+    const ended = new Promise((resolve) => socket.once('close', resolve));
+    socket.write('GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n');
+    await scraped;
+    // server.close() alone waits for the request (a minute or more): close() must end it
     await extra.close();
-    assert.ok(performance.now() - t0 < 1000);
+    await ended;
+    release();
+    // nothing answers on the port, and it is free again: it binds
     await assert.rejects(fetch(`http://127.0.0.1:${extra.port}/healthz`));
+    const again = createServer();
+    await new Promise<void>((resolve, reject) => again.once('error', reject).listen(extra.port, '127.0.0.1', resolve));
+    await new Promise((resolve) => again.close(resolve));
   });
 });
