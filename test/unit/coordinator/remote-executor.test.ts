@@ -30,7 +30,7 @@ const executorFor = (registry: WorkerRegistry, options: Partial<RemoteExecutorOp
     shapes,
     seed: 1,
     minWorkers: 1,
-    events: { accepted: () => undefined, rejected: () => undefined, waiting: () => undefined, verified: () => undefined, caught: () => undefined },
+    events: { accepted: () => undefined, rejected: () => undefined, waiting: () => undefined, verified: () => undefined, caught: () => undefined, duplicated: () => undefined },
     warn: () => undefined,
     ...options,
   });
@@ -49,7 +49,7 @@ test('a result for another worker’s task is refused as wrong_worker and counte
   const rejected: [string, string, number][] = [];
   const executor = executorFor(registry, {
     minWorkers: 2,
-    events: { accepted: () => undefined, rejected: (w, reason, n) => rejected.push([w, reason, n]), waiting: () => undefined, verified: () => undefined, caught: () => undefined },
+    events: { accepted: () => undefined, rejected: (w, reason, n) => rejected.push([w, reason, n]), waiting: () => undefined, verified: () => undefined, caught: () => undefined, duplicated: () => undefined },
   });
   const task: RoundTask = { step: 0, round: 0, kind: 'delta', chunks: [0, 1].map((index) => ({ index, samples: [2 * index, 2 * index + 1] })), delta: new Float32Array(12), textGrad: null };
   const round = executor.execute(task, lora, 0);
