@@ -471,7 +471,10 @@ export class RemoteExecutor {
     }
     const winner = first.outcome.result;
     void other.then(({ outcome, by }) => {
-      if (!outcome.ok) return;
+      if (!outcome.ok) {
+        if (!this.#aborted) this.#o.warn(`step ${sub.step} round ${sub.round} (${sub.kind}): worker ${by} did not deliver (${outcome.reason}); its duplicate on worker ${first.by} did`, { detail: outcome.detail });
+        return;
+      }
       this.#o.events.verified(outcome.result.chunks.length);
       for (const c of outcome.result.chunks) {
         const w = winner.chunks.find((x) => x.index === c.index);
@@ -625,7 +628,10 @@ export class RemoteExecutor {
         this.#settledAt.set(worker.id, now);
         if (outcome.ok && samples > 0) this.#o.registry.recordRate(worker.id, samples, (now - began) / 1000);
         resolve(outcome);
-        for (const wake of [...this.#onSettle]) wake();
+        // after the round has taken the outcome in (its pace)
+        setImmediate(() => {
+          for (const wake of [...this.#onSettle]) wake();
+        });
       };
       this.#pending.set(taskId, { workerId: worker.id, task, settle });
       try {

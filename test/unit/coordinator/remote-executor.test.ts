@@ -116,3 +116,44 @@ test('a text round is cut into class groups spread over the workers, and comes b
   assert.deepEqual(done.chunks.map((c) => [c.index, c.count, c.grads.get('t.A')![0]]), [[0, 4, 0], [1, 4, 1], [2, 2, 2]]);
   executor.close();
 });
+
+test('a part still out well past the round’s pace goes to an idle worker too: the first good result counts, the late one is a free check', async () => {
+  const registry = new WorkerRegistry();
+  const sent = new Map<string, Task[]>();
+  const join = (name: string) => {
+    const id = registry.admit({ worker_name: name, backend: 'cpu' } as WorkerCapabilities__Output);
+    sent.set(id, []);
+    registry.join(id, 0, (m: CoordinatorMessage) => m.task && sent.get(id)!.push(m.task), () => undefined);
+    return id;
+  };
+  const [a, b] = [join('a'), join('b')];
+  const duplicated: [string, string, number][] = [];
+  let verified = 0;
+  const executor = executorFor(registry, {
+    minWorkers: 2,
+    events: { accepted: () => undefined, rejected: () => undefined, waiting: () => undefined, verified: (n) => (verified += n), caught: () => undefined, duplicated: (...d) => duplicated.push(d) },
+  });
+  const task: RoundTask = { step: 0, round: 0, kind: 'delta', chunks: [0, 1].map((index) => ({ index, samples: [2 * index, 2 * index + 1] })), delta: new Float32Array(12), textGrad: null };
+  const answer = (t: Task) =>
+    wire(encodeResult(t.task_id!, { ...task, chunks: t.chunks!.map((c) => ({ index: c.chunk_index!, samples: c.sample_indices! })) }, {
+      chunks: t.chunks!.map((c) => ({ index: c.chunk_index!, count: c.sample_indices!.length, advLossSum: 1, cleanLossSum: NaN, grads: new Map([['delta', new Float32Array(12).fill(c.chunk_index!)]]) })),
+      localDelta: null,
+    }, { compute_ms: 1, fetch_ms: 0, decode_ms: 0, encode_ms: 0, total_ms: 1 }, shapes));
+  const round = executor.execute(task, lora, 0);
+  const until = async (ok: () => boolean) => {
+    while (!ok()) await new Promise((r) => setTimeout(r, 5));
+  };
+  await until(() => sent.get(a)!.length === 1 && sent.get(b)!.length === 1);
+  executor.onResult(a, answer(sent.get(a)![0])); // b stays silent: a is idle
+  await until(() => sent.get(a)!.length === 2);
+  assert.deepEqual(duplicated, [[b, a, 1]]);
+  assert.deepEqual(sent.get(a)![1].chunks!.map((c) => c.chunk_index), sent.get(b)![0].chunks!.map((c) => c.chunk_index), 'the same chunks');
+  executor.onResult(a, answer(sent.get(a)![1]));
+  const done = await round;
+  assert.deepEqual(done.chunks.map((c) => [c.index, c.grads.get('delta')![0]]), [[0, 0], [1, 1]]);
+  assert.deepEqual(done.shares.map((s) => s.worker), [a, a], 'both parts from a');
+  executor.onResult(b, answer(sent.get(b)![0])); // late, and the same bits
+  await until(() => verified > 0);
+  assert.equal(verified, 1);
+  executor.close();
+});
