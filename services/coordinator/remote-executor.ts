@@ -163,6 +163,8 @@ export class RemoteExecutor {
   #aborted: AdvclipError | null = null;
   /** step → the workers whose unchecked results its finished rounds used (the last rollbackWindow steps) */
   readonly #unchecked = new Map<number, Set<string>>();
+  /** workers caught in an evaluation round, whose unchecked training results the next training round takes back */
+  readonly #caughtOutsideTraining = new Set<string>();
   /** worker → when its last task settled (a task sent before that waited in its queue) */
   readonly #settledAt = new Map<string, number>();
   /** woken whenever a task settles (a worker may have become idle) */
@@ -312,6 +314,12 @@ export class RemoteExecutor {
     // a text round's chunks are class groups: spread over the workers like image chunks
     const all = task.kind === 'text' ? textRoundChunks(task, this.#o.shapes.textFeatures[0]) : task.chunks;
     this.#forgetBefore(task.step - Math.max(1, this.#o.rollbackWindow ?? 0));
+    const training = task.kind !== 'eval';
+    if (training && this.#caughtOutsideTraining.size) {
+      const caught = new Set(this.#caughtOutsideTraining);
+      this.#caughtOutsideTraining.clear();
+      this.#takeBack(task.step, caught);
+    }
     const fraction = task.kind === 'local-delta' ? 0 : (this.#o.verifyFraction ?? 0);
     const picked = all.filter((c) => verifiedChunk(this.#o.seed, task, c.index, fraction));
     const plan = await place(all, new Set());
@@ -331,9 +339,11 @@ export class RemoteExecutor {
       const redo = all.filter((c) => wrong.has(owner.get(c.index)!));
       for (const c of redo) checked.delete(c.index);
       if (redo.length) await runPlan(await place(redo, wrong), wrong, 0);
-      this.#takeBack(task.step, wrong);
+      // an evaluation changes no state: its step loop cannot go back from here, the next training round does
+      if (training) this.#takeBack(task.step, wrong);
+      else for (const w of wrong) this.#caughtOutsideTraining.add(w);
     }
-    for (const [index, worker] of owner) if (!checked.has(index)) this.#uncheckedAt(task.step).add(worker);
+    if (training) for (const [index, worker] of owner) if (!checked.has(index)) this.#uncheckedAt(task.step).add(worker);
     const ordered = [...chunks.values()].sort((a, b) => a.index - b.index);
     if (ordered.length !== all.length) throw new AdvclipError('INTERNAL', `round ${task.round}: ${ordered.length} of ${all.length} chunks collected`);
     this.#addCosts(started, slowestCompute, slowestTask, waitMs);
