@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AdapterVersions } from '../../../services/coordinator/adapter-versions.ts';
-import { RemoteExecutor, type RemoteExecutorOptions } from '../../../services/coordinator/remote-executor.ts';
+import { RemoteExecutor, verifiedChunk, type RemoteExecutorOptions } from '../../../services/coordinator/remote-executor.ts';
+import { RollBack } from '../../../services/core/trainer.ts';
 import { WorkerRegistry } from '../../../services/coordinator/worker-registry.ts';
 import { defaultLoraConfig, initLora } from '../../../services/core/lora.ts';
 import type { RoundTask } from '../../../services/core/shard.ts';
@@ -156,4 +157,45 @@ test('a part still out well past the round’s pace goes to an idle worker too: 
   await until(() => verified > 0);
   assert.equal(verified, 1);
   executor.close();
+});
+
+test('a worker caught by a check, whose unchecked results reached an earlier step: RollBack to that step (without a window: its results of the round are recomputed, no more)', async () => {
+  const fraction = 0.5;
+  const chunks = [0, 1, 2, 3, 4, 5].map((index) => ({ index, samples: [2 * index, 2 * index + 1] }));
+  const taskAt = (step: number): RoundTask => ({ step, round: 0, kind: 'delta', chunks, delta: new Float32Array(12), textGrad: null });
+  const picks = (step: number) => chunks.filter((c) => verifiedChunk(1, taskAt(step), c.index, fraction)).length;
+  // a step none of whose chunks is checked, then one all of whose are (seeded: found, not hoped for)
+  const unchecked = [...Array(10_000).keys()].find((s) => picks(s) === 0)!;
+  const checked = [...Array(10_000).keys()].find((s) => s > unchecked && picks(s) === chunks.length)!;
+  for (const rollbackWindow of [8, 0]) {
+    const registry = new WorkerRegistry();
+    const executor = executorFor(registry, { verifyFraction: fraction, rollbackWindow });
+    /** a worker that answers at once; c adds 0.5 to every gradient it sends */
+    const join = (name: string) => {
+      const id = registry.admit({ worker_name: name, backend: 'cpu' } as WorkerCapabilities__Output);
+      registry.join(id, 0, (m: CoordinatorMessage) => {
+        const t = m.task;
+        if (!t) return;
+        const mine = t.chunks!.map((c) => ({ index: c.chunk_index!, samples: c.sample_indices! }));
+        const result = { chunks: mine.map((c) => ({ index: c.index, count: c.samples.length, advLossSum: 1, cleanLossSum: NaN, grads: new Map([['delta', new Float32Array(12).fill(c.index + (name === 'c' ? 0.5 : 0))]]) })), localDelta: null };
+        setImmediate(() => executor.onResult(id, wire(encodeResult(t.task_id!, { ...taskAt(Number(t.step)), chunks: mine }, result, { compute_ms: 1, fetch_ms: 0, decode_ms: 0, encode_ms: 0, total_ms: 1 }, shapes))));
+      }, () => undefined);
+      return id;
+    };
+    // c alone computes the unchecked step; a and b join (at c's rate, unmeasured), and all three share the checked one
+    const c = join('c');
+    const first = await executor.execute(taskAt(unchecked), lora, 0);
+    assert.deepEqual(first.shares.map((s) => s.worker), [c], 'c’s wrong results went into the unchecked step');
+    join('a');
+    join('b');
+    const second = executor.execute(taskAt(checked), lora, 1);
+    if (rollbackWindow > 0) {
+      await assert.rejects(second, (err: unknown) => err instanceof RollBack && err.toStep === unchecked);
+    } else {
+      const done = await second;
+      assert.deepEqual(done.chunks.map((x) => x.grads.get('delta')![0]), [0, 1, 2, 3, 4, 5], 'the round itself is right');
+    }
+    assert.deepEqual([...registry.quarantined.keys()], ['c']);
+    executor.close();
+  }
 });
