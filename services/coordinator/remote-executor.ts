@@ -389,7 +389,8 @@ export class RemoteExecutor {
   async #computeOn(workerId: string, task: RoundTask, part: readonly Chunk[], adapter: AdapterBlob, what: string): Promise<readonly ChunkResult[] | null> {
     const w = this.#o.registry.get(workerId);
     if (!w) return null;
-    const outcome = await this.#attempt(w, { ...task, chunks: part }, adapter);
+    // not measured: a copy of a chunk or two is mostly a task's fixed cost, and would make the worker look slow to the next round's plan
+    const outcome = await this.#attempt(w, { ...task, chunks: part }, adapter, false);
     if (outcome.ok) return outcome.result.chunks;
     this.#o.warn(`step ${task.step} round ${task.round} (${task.kind}): worker ${workerId} did not deliver ${what} (${outcome.reason})`, { detail: outcome.detail });
     return null;
@@ -621,7 +622,8 @@ export class RemoteExecutor {
     return Math.round(Math.max(minMs, (factor * 1000 * samples) / worker.samplesPerSecond));
   }
 
-  #attempt(worker: WorkerSession, task: RoundTask, adapter: AdapterBlob): Promise<Outcome> {
+  /** `task` on `worker`; `measured`: its time counts in the worker's rate */
+  #attempt(worker: WorkerSession, task: RoundTask, adapter: AdapterBlob, measured = true): Promise<Outcome> {
     const taskId = `${task.step}.${task.round}.${++this.#seq}`;
     const samples = imageSamplesOf(task);
     const deadlineMs = this.#deadlineFor(worker, samples);
@@ -636,7 +638,7 @@ export class RemoteExecutor {
         // a task sent while the worker had another one started when that one ended
         const began = Math.max(sentAt, this.#settledAt.get(worker.id) ?? 0);
         this.#settledAt.set(worker.id, now);
-        if (outcome.ok && samples > 0) this.#o.registry.recordRate(worker.id, samples, (now - began) / 1000);
+        if (outcome.ok && measured && samples > 0) this.#o.registry.recordRate(worker.id, samples, (now - began) / 1000);
         resolve(outcome);
         // after the round has taken the outcome in (its pace)
         setImmediate(() => {
