@@ -42,6 +42,12 @@ export const distributedTrainFlags: FlagTable = {
 export const coordinatorTuningFlags: FlagTable = {
   'task-deadline-ms': { type: 'int', default: DEFAULT_DEADLINE.minMs, arg: 'MS', help: 'advanced: shortest task deadline (a worker’s first task gets 10×); chunks not answered in time go to another worker, a late answer is discarded' },
   'task-deadline-factor': { type: 'number', default: DEFAULT_DEADLINE.factor, arg: 'F', help: 'advanced: a task’s deadline is at least F × the time the worker’s measured rate needs for its samples' },
+  'duplicate-factor': {
+    type: 'number',
+    default: DEFAULT_DEADLINE.duplicateFactor,
+    arg: 'F',
+    help: 'advanced: a task still out after F × its expected time is sent to an idle worker of its backend too, and the first good result counts (stragglers; 0: never)',
+  },
   'heartbeat-ms': { type: 'int', default: HEARTBEAT_INTERVAL_MS, arg: 'MS', help: 'advanced: heartbeat interval workers are given; an idle worker silent for 4× that is dropped' },
 };
 
@@ -97,11 +103,11 @@ function identitiesFrom(flags: FlagValues): CoordinatorRunOptions['identities'] 
   return allowFile || denyFile ? { allowFile, denyFile } : undefined;
 }
 
-/** --task-deadline-ms, --task-deadline-factor, --heartbeat-ms. */
+/** --task-deadline-ms, --task-deadline-factor, --duplicate-factor, --heartbeat-ms. */
 export function tuningFrom(flags: FlagValues): Pick<CoordinatorRunOptions, 'deadline' | 'heartbeatIntervalMs'> {
   const deadlineMs = positiveInt(flags, 'task-deadline-ms');
   return {
-    deadline: { minMs: deadlineMs, factor: positiveNumber(flags, 'task-deadline-factor'), unmeasuredMs: 10 * deadlineMs },
+    deadline: { minMs: deadlineMs, factor: positiveNumber(flags, 'task-deadline-factor'), unmeasuredMs: 10 * deadlineMs, duplicateFactor: nonNegativeNumber(flags, 'duplicate-factor') },
     heartbeatIntervalMs: positiveInt(flags, 'heartbeat-ms'),
   };
 }
@@ -109,6 +115,12 @@ export function tuningFrom(flags: FlagValues): Pick<CoordinatorRunOptions, 'dead
 function positiveNumber(flags: FlagValues, name: string): number {
   const value = flags[name] as number;
   if (!(value > 0)) throw invalidArgument(`--${name} must be > 0, got ${value}`);
+  return value;
+}
+
+function nonNegativeNumber(flags: FlagValues, name: string): number {
+  const value = flags[name] as number;
+  if (!(value >= 0)) throw invalidArgument(`--${name} must be ≥ 0, got ${value}`);
   return value;
 }
 

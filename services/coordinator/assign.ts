@@ -13,6 +13,11 @@ export interface WorkerRate {
   readonly samplesPerSecond: number | null;
 }
 
+/** A worker that can compute a second copy of a chunk: only one of the same backend kind gives the same bits. */
+export interface PeerRate extends WorkerRate {
+  readonly backend: string;
+}
+
 export interface Assignment {
   readonly workerId: string;
   readonly chunks: readonly Chunk[];
@@ -47,4 +52,37 @@ export function assignChunks(chunks: readonly Chunk[], workers: readonly WorkerR
     at += counts[i];
   });
   return out;
+}
+
+/**
+ * Second copies of `picked` chunks (verification), planned with the round so
+ * that they run alongside it: each goes to a worker of its first copy's
+ * backend other than that one, the one that would finish it soonest given
+ * what `plan` and the copies before it already gave it (samples / rate).
+ * Chunks no such worker can take are left out. One assignment per worker.
+ */
+export function assignCopies(picked: readonly Chunk[], plan: readonly Assignment[], workers: readonly PeerRate[]): Assignment[] {
+  const rates = effectiveRates(workers);
+  const load = new Map(workers.map((w) => [w.id, 0]));
+  const owner = new Map<number, string>();
+  for (const a of plan) {
+    for (const c of a.chunks) owner.set(c.index, a.workerId);
+    load.set(a.workerId, (load.get(a.workerId) ?? 0) + a.chunks.reduce((n, c) => n + c.samples.length, 0));
+  }
+  const backend = new Map(workers.map((w) => [w.id, w.backend]));
+  const copies = new Map<string, Chunk[]>();
+  for (const c of [...picked].sort((a, b) => a.index - b.index)) {
+    const first = owner.get(c.index);
+    let best = -1;
+    workers.forEach((w, i) => {
+      if (w.id === first || w.backend !== backend.get(first ?? '')) return;
+      const finish = (load.get(w.id)! + c.samples.length) / rates[i];
+      if (best < 0 || finish < (load.get(workers[best].id)! + c.samples.length) / rates[best]) best = i;
+    });
+    if (best < 0) continue;
+    const id = workers[best].id;
+    load.set(id, load.get(id)! + c.samples.length);
+    copies.set(id, [...(copies.get(id) ?? []), c]);
+  }
+  return workers.flatMap((w) => (copies.has(w.id) ? [{ workerId: w.id, chunks: copies.get(w.id)! }] : []));
 }

@@ -12,7 +12,7 @@
  */
 import { AdvclipError } from '../core/errors.ts';
 import type { EvaluationReport } from '../core/eval-round.ts';
-import type { StepReport, TrainState, Executor } from '../core/trainer.ts';
+import { roundsPerStep, type StepReport, type TrainState, type Executor } from '../core/trainer.ts';
 import type { TrainSpec } from '../core/train-spec.ts';
 import type { AdapterBlob } from '../protocol/adapter-blob.ts';
 import { AdapterPublisher } from '../protocol/adapter-store.ts';
@@ -32,7 +32,7 @@ import type { TransportSecurity } from '../protocol/tls.ts';
 import type { Registry } from 'prom-client';
 import { AdapterVersions } from './adapter-versions.ts';
 import { Admission } from './admission.ts';
-import { RemoteExecutor, type DeadlineOptions, type RoundCosts } from './remote-executor.ts';
+import { RemoteExecutor, rollbackWindowFor, type DeadlineOptions, type RoundCosts } from './remote-executor.ts';
 import { startCoordinatorServer, type CoordinatorServer } from './server.ts';
 import { WorkerRegistry, type RegistryEvent } from './worker-registry.ts';
 
@@ -165,6 +165,15 @@ export class Coordinator {
   /** Newest adapter version made available (0 before the first round). */
   get adapterVersion(): number {
     return this.versions.latest?.version ?? 0;
+  }
+
+  /**
+   * Steps of states the step loop keeps (runSteps' rollbackWindow): a worker
+   * caught by --verify-fraction's checks may have contributed unchecked
+   * results that long ago, and the run goes back there.
+   */
+  get rollbackWindow(): number {
+    return this.executor.rollbackWindow;
   }
 
   /** The step driver's executor: rounds go to the workers. */
@@ -319,6 +328,7 @@ function remoteExecutor(o: CoordinatorOptions, registry: WorkerRegistry, version
     minWorkers: o.minWorkers,
     deadline: o.deadline,
     verifyFraction: o.spec.verifyFraction,
+    rollbackWindow: rollbackWindowFor(o.spec.verifyFraction, roundsPerStep(o.spec)),
     warn: (m, f) => log.warn(m, f),
     events: {
       accepted: (worker, samples) => metrics.workerSamples.inc({ worker }, samples),
@@ -331,6 +341,7 @@ function remoteExecutor(o: CoordinatorOptions, registry: WorkerRegistry, version
         metrics.verifyMismatches.inc({ worker });
         log.error(`worker ${worker} computed wrong results: quarantined`, { detail });
       },
+      duplicated: (slow, idle, chunks) => log.info(`worker ${slow} is slow: its ${chunks} chunks sent to idle worker ${idle} too`, { slow, idle, chunks }),
       waiting: (waiting, live) => {
         metrics.waitingForWorkers.set(waiting ? 1 : 0);
         if (waiting) log.warn(`waiting for workers: ${live} live, --min-workers ${o.minWorkers}`);

@@ -134,26 +134,71 @@ export class RedoStep extends Error {
   }
 }
 
+/**
+ * An executor's word that results of earlier steps are not to be trusted (a
+ * worker caught returning wrong numbers contributed unchecked results to
+ * them): the run goes back to the state before `toStep` and takes those
+ * steps again without the worker (the step loop keeps the states: run/steps.ts).
+ */
+export class RollBack extends Error {
+  constructor(
+    readonly toStep: number,
+    readonly reason: string,
+  ) {
+    super(`steps from ${toStep} to be taken again: ${reason}`);
+    this.name = 'RollBack';
+  }
+}
+
+/** A copy of the state a step starts from: what the step reads and changes (the adapters are never changed in place). */
+export type StateSnapshot = Readonly<Omit<TrainState, 'optimizer'>> & { readonly m: readonly Float32Array[]; readonly v: readonly Float32Array[] };
+
+export const snapshotOf = (state: TrainState): StateSnapshot => ({
+  step: state.step,
+  version: state.version,
+  lora: state.lora,
+  delta: state.delta && state.delta.slice(),
+  deltaEpoch: state.deltaEpoch,
+  calibratedLrDelta: state.calibratedLrDelta,
+  m: state.optimizer.m.map((x) => x.slice()),
+  v: state.optimizer.v.map((x) => x.slice()),
+});
+
+/**
+ * `state` back at `snapshot`, with a newer adapter version number than any
+ * it made (versions only move forward: the same factors get a new number).
+ */
+export function restoreState(state: TrainState, snapshot: StateSnapshot): void {
+  const newest = state.version;
+  state.step = snapshot.step;
+  state.lora = snapshot.lora;
+  state.delta = snapshot.delta && snapshot.delta.slice();
+  state.deltaEpoch = snapshot.deltaEpoch;
+  state.calibratedLrDelta = snapshot.calibratedLrDelta;
+  snapshot.m.forEach((x, i) => state.optimizer.m[i].set(x));
+  snapshot.v.forEach((x, i) => state.optimizer.v[i].set(x));
+  state.version = newest + 1;
+}
+
+/** The rounds of a step: τ δ-rounds (exact universal mode), the LoRA and the text round, and those two again under Gauss–Seidel. */
+export function roundsPerStep(spec: TrainSpec): number {
+  const deltaRounds = spec.perturbation === 'universal' && spec.sync === 'exact' ? ascentSteps(spec) : 0;
+  return deltaRounds + (spec.loraUpdate === 'gauss-seidel' ? 4 : 2);
+}
+
 /** How many times one step may start again before the run fails. */
 const MAX_REDOS = 3;
 
 /** One training step (stepOnce), started again from the same state when the executor says RedoStep. */
 export async function trainStep(state: TrainState, spec: TrainSpec, setSize: number, execute: Executor): Promise<StepReport> {
-  const saved = { lora: state.lora, delta: state.delta, deltaEpoch: state.deltaEpoch, calibratedLrDelta: state.calibratedLrDelta, version: state.version, m: state.optimizer.m.map((x) => x.slice()), v: state.optimizer.v.map((x) => x.slice()) };
+  const saved = snapshotOf(state);
   for (let redo = 0; ; redo++) {
     try {
       return await stepOnce(state, spec, setSize, execute);
     } catch (err) {
       if (!(err instanceof RedoStep) || redo >= MAX_REDOS) throw err;
-      state.lora = saved.lora;
-      state.delta = saved.delta;
-      state.deltaEpoch = saved.deltaEpoch;
-      // η_δ calibrated in the step being redone came from a round that is not trusted
-      state.calibratedLrDelta = saved.calibratedLrDelta;
-      saved.m.forEach((x, i) => state.optimizer.m[i].set(x));
-      saved.v.forEach((x, i) => state.optimizer.v[i].set(x));
-      // a version made mid-step (Gauss–Seidel) had other factors: the restored ones get a new number
-      if (state.version !== saved.version) state.version++;
+      // η_δ calibrated in the step being redone came from a round that is not trusted: it goes back too
+      restoreState(state, saved);
     }
   }
 }

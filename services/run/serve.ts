@@ -150,5 +150,6 @@ function trainOnWorkers(coordinator: Coordinator, plan: RunPlan, state: TrainSta
     shouldStop: () => coordinator.state !== 'ready',
     evaluation: stepEvaluationOf(plan),
     onEvaluation: (e) => coordinator.evaluated(e),
+    rollbackWindow: coordinator.rollbackWindow,
   });
 }

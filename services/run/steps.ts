@@ -7,11 +7,12 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { AdvclipError } from '../core/errors.ts';
 import { evaluationRound, type EvaluationReport } from '../core/eval-round.ts';
 import { localExecutor } from '../core/local-executor.ts';
 import { ShardComputer } from '../core/shard.ts';
 import type { TrainSpec } from '../core/train-spec.ts';
-import { initTrainState, trainStep, type Executor, type StepReport, type TrainState } from '../core/trainer.ts';
+import { initTrainState, RollBack, trainStep, type Executor, type StepReport, type TrainState } from '../core/trainer.ts';
 import { modelSha256, trainSetSha256 } from '../io/model-hash.ts';
 import { saveAdapter } from '../io/peft.ts';
 import type { Logger } from '../protocol/log.ts';
@@ -20,6 +21,7 @@ import { checkpointingFrom, type Checkpointing, type CheckpointOptions } from '.
 import { prepareRun, type RunPlan, type TrainingSetup } from './prepare.ts';
 import { createProgress } from './progress.ts';
 import { evaluationDue, type EvaluationSpec, type RunSpec } from './spec.ts';
+import { StateHistory } from './state-history.ts';
 
 export interface TrainSummary {
   readonly out: string;
@@ -73,14 +75,30 @@ export async function runSteps(
     /** EVAL rounds through the same executor after every `every`-th step and the last */
     evaluation?: StepEvaluation | null;
     onEvaluation?: (e: EvaluationReport) => void;
+    /** steps of starting states kept, for an executor's RollBack (0: none; a RollBack fails the run) */
+    rollbackWindow?: number;
   },
 ): Promise<TimedStep[]> {
   const history: TimedStep[] = [];
   const progress = createProgress(spec.method, spec.iters, log, { enabled: opts.progress ?? !opts.json });
+  const states = new StateHistory(opts.rollbackWindow ?? 0);
   progress.update(state.step);
   while (state.step < spec.iters && !opts.shouldStop?.()) {
     const started = performance.now();
-    const step = { ...(await trainStep(state, spec, setSize, execute)), seconds: (performance.now() - started) / 1000 };
+    states.keep(state);
+    const taken = await trainStep(state, spec, setSize, execute).catch((err: unknown) => {
+      if (!(err instanceof RollBack)) throw err;
+      rollBack(state, states, err, log);
+      return null;
+    });
+    if (!taken) {
+      // the reports of the steps taken back are replaced by those of the steps taken again
+      const undone = history.findIndex((h) => h.step >= state.step);
+      if (undone >= 0) history.splice(undone);
+      progress.update(state.step);
+      continue;
+    }
+    const step = { ...taken, seconds: (performance.now() - started) / 1000 };
     await opts.onStep?.(step, state);
     // after the step's own bookkeeping, so that an evaluation's time is not the step's
     const e = opts.evaluation;
@@ -101,6 +119,17 @@ export async function runSteps(
   }
   progress.stop();
   return history;
+}
+
+/** `state` back where `err` asks (or as far as `states` go), with a warning for the steps that stay exposed. */
+function rollBack(state: TrainState, states: StateHistory, err: RollBack, log: Logger): void {
+  const from = state.step;
+  const back = states.rollBack(state, err.toStep);
+  if (!back) throw new AdvclipError('INTERNAL', `${err.message}, but no states are kept (rollback window ${states.window})`);
+  log.warn(`back at step ${back.step} from step ${from} to take the steps again: ${err.reason}`, { to_step: back.step, from_step: from, adapter_version: state.version });
+  if (back.exposed > 0) {
+    log.warn(`steps ${err.toStep}–${back.step - 1} (${back.exposed}) may hold the caught worker's unchecked results: they are older than the rollback window of ${states.window} steps`, { exposed_steps: back.exposed });
+  }
 }
 
 export async function writeTrainOutputs(out: string, setup: RunPlan, state: TrainState, history: readonly TimedStep[], extra: Record<string, unknown>): Promise<TrainSummary> {

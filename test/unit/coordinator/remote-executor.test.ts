@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AdapterVersions } from '../../../services/coordinator/adapter-versions.ts';
-import { RemoteExecutor, type RemoteExecutorOptions } from '../../../services/coordinator/remote-executor.ts';
+import { RemoteExecutor, verifiedChunk, type RemoteExecutorOptions } from '../../../services/coordinator/remote-executor.ts';
+import { RollBack } from '../../../services/core/trainer.ts';
 import { WorkerRegistry } from '../../../services/coordinator/worker-registry.ts';
 import { defaultLoraConfig, initLora } from '../../../services/core/lora.ts';
 import type { RoundTask } from '../../../services/core/shard.ts';
@@ -30,7 +31,7 @@ const executorFor = (registry: WorkerRegistry, options: Partial<RemoteExecutorOp
     shapes,
     seed: 1,
     minWorkers: 1,
-    events: { accepted: () => undefined, rejected: () => undefined, waiting: () => undefined, verified: () => undefined, caught: () => undefined },
+    events: { accepted: () => undefined, rejected: () => undefined, waiting: () => undefined, verified: () => undefined, caught: () => undefined, duplicated: () => undefined },
     warn: () => undefined,
     ...options,
   });
@@ -49,7 +50,7 @@ test('a result for another worker’s task is refused as wrong_worker and counte
   const rejected: [string, string, number][] = [];
   const executor = executorFor(registry, {
     minWorkers: 2,
-    events: { accepted: () => undefined, rejected: (w, reason, n) => rejected.push([w, reason, n]), waiting: () => undefined, verified: () => undefined, caught: () => undefined },
+    events: { accepted: () => undefined, rejected: (w, reason, n) => rejected.push([w, reason, n]), waiting: () => undefined, verified: () => undefined, caught: () => undefined, duplicated: () => undefined },
   });
   const task: RoundTask = { step: 0, round: 0, kind: 'delta', chunks: [0, 1].map((index) => ({ index, samples: [2 * index, 2 * index + 1] })), delta: new Float32Array(12), textGrad: null };
   const round = executor.execute(task, lora, 0);
@@ -115,4 +116,86 @@ test('a text round is cut into class groups spread over the workers, and comes b
   const done = await round;
   assert.deepEqual(done.chunks.map((c) => [c.index, c.count, c.grads.get('t.A')![0]]), [[0, 4, 0], [1, 4, 1], [2, 2, 2]]);
   executor.close();
+});
+
+test('a part still out well past the round’s pace goes to an idle worker too: the first good result counts, the late one is a free check', async () => {
+  const registry = new WorkerRegistry();
+  const sent = new Map<string, Task[]>();
+  const join = (name: string) => {
+    const id = registry.admit({ worker_name: name, backend: 'cpu' } as WorkerCapabilities__Output);
+    sent.set(id, []);
+    registry.join(id, 0, (m: CoordinatorMessage) => m.task && sent.get(id)!.push(m.task), () => undefined);
+    return id;
+  };
+  const [a, b] = [join('a'), join('b')];
+  const duplicated: [string, string, number][] = [];
+  let verified = 0;
+  const executor = executorFor(registry, {
+    minWorkers: 2,
+    events: { accepted: () => undefined, rejected: () => undefined, waiting: () => undefined, verified: (n) => (verified += n), caught: () => undefined, duplicated: (...d) => duplicated.push(d) },
+  });
+  const task: RoundTask = { step: 0, round: 0, kind: 'delta', chunks: [0, 1].map((index) => ({ index, samples: [2 * index, 2 * index + 1] })), delta: new Float32Array(12), textGrad: null };
+  const answer = (t: Task) =>
+    wire(encodeResult(t.task_id!, { ...task, chunks: t.chunks!.map((c) => ({ index: c.chunk_index!, samples: c.sample_indices! })) }, {
+      chunks: t.chunks!.map((c) => ({ index: c.chunk_index!, count: c.sample_indices!.length, advLossSum: 1, cleanLossSum: NaN, grads: new Map([['delta', new Float32Array(12).fill(c.chunk_index!)]]) })),
+      localDelta: null,
+    }, { compute_ms: 1, fetch_ms: 0, decode_ms: 0, encode_ms: 0, total_ms: 1 }, shapes));
+  const round = executor.execute(task, lora, 0);
+  const until = async (ok: () => boolean) => {
+    while (!ok()) await new Promise((r) => setTimeout(r, 5));
+  };
+  await until(() => sent.get(a)!.length === 1 && sent.get(b)!.length === 1);
+  executor.onResult(a, answer(sent.get(a)![0])); // b stays silent: a is idle
+  await until(() => sent.get(a)!.length === 2);
+  assert.deepEqual(duplicated, [[b, a, 1]]);
+  assert.deepEqual(sent.get(a)![1].chunks!.map((c) => c.chunk_index), sent.get(b)![0].chunks!.map((c) => c.chunk_index), 'the same chunks');
+  executor.onResult(a, answer(sent.get(a)![1]));
+  const done = await round;
+  assert.deepEqual(done.chunks.map((c) => [c.index, c.grads.get('delta')![0]]), [[0, 0], [1, 1]]);
+  assert.deepEqual(done.shares.map((s) => s.worker), [a, a], 'both parts from a');
+  executor.onResult(b, answer(sent.get(b)![0])); // late, and the same bits
+  await until(() => verified > 0);
+  assert.equal(verified, 1);
+  executor.close();
+});
+
+test('a worker caught by a check, whose unchecked results reached an earlier step: RollBack to that step (without a window: its results of the round are recomputed, no more)', async () => {
+  const fraction = 0.5;
+  const chunks = [0, 1, 2, 3, 4, 5].map((index) => ({ index, samples: [2 * index, 2 * index + 1] }));
+  const taskAt = (step: number): RoundTask => ({ step, round: 0, kind: 'delta', chunks, delta: new Float32Array(12), textGrad: null });
+  const picks = (step: number) => chunks.filter((c) => verifiedChunk(1, taskAt(step), c.index, fraction)).length;
+  // a step none of whose chunks is checked, then one all of whose are (seeded: found, not hoped for)
+  const unchecked = [...Array(10_000).keys()].find((s) => picks(s) === 0)!;
+  const checked = [...Array(10_000).keys()].find((s) => s > unchecked && picks(s) === chunks.length)!;
+  for (const rollbackWindow of [8, 0]) {
+    const registry = new WorkerRegistry();
+    const executor = executorFor(registry, { verifyFraction: fraction, rollbackWindow });
+    /** a worker that answers at once; c adds 0.5 to every gradient it sends */
+    const join = (name: string) => {
+      const id = registry.admit({ worker_name: name, backend: 'cpu' } as WorkerCapabilities__Output);
+      registry.join(id, 0, (m: CoordinatorMessage) => {
+        const t = m.task;
+        if (!t) return;
+        const mine = t.chunks!.map((c) => ({ index: c.chunk_index!, samples: c.sample_indices! }));
+        const result = { chunks: mine.map((c) => ({ index: c.index, count: c.samples.length, advLossSum: 1, cleanLossSum: NaN, grads: new Map([['delta', new Float32Array(12).fill(c.index + (name === 'c' ? 0.5 : 0))]]) })), localDelta: null };
+        setImmediate(() => executor.onResult(id, wire(encodeResult(t.task_id!, { ...taskAt(Number(t.step)), chunks: mine }, result, { compute_ms: 1, fetch_ms: 0, decode_ms: 0, encode_ms: 0, total_ms: 1 }, shapes))));
+      }, () => undefined);
+      return id;
+    };
+    // c alone computes the unchecked step; a and b join (at c's rate, unmeasured), and all three share the checked one
+    const c = join('c');
+    const first = await executor.execute(taskAt(unchecked), lora, 0);
+    assert.deepEqual(first.shares.map((s) => s.worker), [c], 'c’s wrong results went into the unchecked step');
+    join('a');
+    join('b');
+    const second = executor.execute(taskAt(checked), lora, 1);
+    if (rollbackWindow > 0) {
+      await assert.rejects(second, (err: unknown) => err instanceof RollBack && err.toStep === unchecked);
+    } else {
+      const done = await second;
+      assert.deepEqual(done.chunks.map((x) => x.grads.get('delta')![0]), [0, 1, 2, 3, 4, 5], 'the round itself is right');
+    }
+    assert.deepEqual([...registry.quarantined.keys()], ['c']);
+    executor.close();
+  }
 });
