@@ -17,12 +17,12 @@ import type { ServerCredentials } from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import { AdapterVersions } from '../coordinator/adapter-versions.ts';
 import { Admission } from '../coordinator/admission.ts';
-import { RemoteExecutor, type DeadlineOptions } from '../coordinator/remote-executor.ts';
+import { DEFAULT_DEADLINE, RemoteExecutor, rollbackWindowFor, type DeadlineOptions } from '../coordinator/remote-executor.ts';
 import { startCoordinatorServer, type CoordinatorServer } from '../coordinator/server.ts';
 import { WorkerRegistry } from '../coordinator/worker-registry.ts';
 import { AdvclipError } from '../core/errors.ts';
 import type { TrainSpec } from '../core/train-spec.ts';
-import type { Executor, StepReport, TrainState } from '../core/trainer.ts';
+import { roundsPerStep, type Executor, type StepReport, type TrainState } from '../core/trainer.ts';
 import type { RunSpec as RunSpecMessage } from '../protocol/generated/advclip/v1/RunSpec.ts';
 import { HEARTBEAT_INTERVAL_MS } from '../protocol/grpc-options.ts';
 import { startHttpEndpoints, type HttpEndpoints, type LifecycleState } from '../protocol/http-endpoints.ts';
@@ -59,6 +59,8 @@ export interface PoolRunOptions {
 /** A run on the pool: its step driver's executor, and what it calls after each step. */
 export interface PoolRun {
   readonly execute: Executor;
+  /** steps of states runSteps keeps, so a worker caught by verification is taken back (runSteps' rollbackWindow) */
+  readonly rollbackWindow: number;
   stepDone(report: StepReport, state: TrainState): Promise<void>;
   close(): void;
 }
@@ -154,8 +156,12 @@ export class SweepPool {
       shapes: r.shapes,
       seed: r.spec.seed,
       minWorkers: 1,
-      deadline: this.o.deadline,
+      // no speculative duplicates: a sweep's tasks queue behind other runs' at a
+      // worker, so "late" means "busy for another run", and an idle worker of this
+      // run's view may be computing for a third one
+      deadline: { ...(this.o.deadline ?? DEFAULT_DEADLINE), duplicateFactor: 0 },
       verifyFraction: r.spec.verifyFraction,
+      rollbackWindow: rollbackWindowFor(r.spec.verifyFraction, roundsPerStep(r.spec)),
       runId: r.id,
       warn: (m, f) => log.warn(`run ${r.id}: ${m}`, f),
       events: {
@@ -169,6 +175,7 @@ export class SweepPool {
           this.metrics.verifyMismatches.inc({ worker });
           log.error(`worker ${worker} computed wrong results: quarantined`, { detail });
         },
+        duplicated: (slow, idle, chunks) => log.info(`run ${r.id}: worker ${slow} is slow: its ${chunks} chunks sent to idle worker ${idle} too`),
         waiting: (waiting, live) => {
           this.metrics.waitingForWorkers.set(waiting ? 1 : 0);
           if (waiting) log.warn(`run ${r.id}: waiting for workers (${live} live)`);
@@ -180,6 +187,7 @@ export class SweepPool {
     m.runIters.set({ run: r.id }, r.spec.iters);
     return {
       execute: executor.execute,
+      rollbackWindow: executor.rollbackWindow,
       stepDone: async (report, state) => {
         m.runStep.set({ run: r.id }, state.step);
         m.runSteps.inc({ run: r.id });

@@ -221,6 +221,7 @@ async function trainRun(pool: SweepPool, o: SweepOptions, r: SweepRun, plan: Run
       },
       shouldStop: () => pool.state !== 'ready',
       evaluation: stepEvaluationOf(plan),
+      rollbackWindow: handle.rollbackWindow,
     });
     const seconds = (performance.now() - started) / 1000;
     await checkpoints.final(state);
