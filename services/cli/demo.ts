@@ -27,7 +27,7 @@ export const demoCommand: CommandSpec = {
     tasks: { type: 'string', default: DEMO_TASKS, arg: 'LIST', help: 'task folders to run, comma-separated (colours,shapes-colours: both; AutoAttack on two tasks does not fit 10 minutes)' },
     shots: { type: 'int', default: 16, help: 'training images per class' },
     seed: { type: 'int', default: 1, help: 'seed of the run' },
-    iters: { type: 'int', default: 150, help: 'optimiser steps per method (500 × shots does not fit the 15-minute budget on 2 cores)' },
+    iters: { type: 'int', default: 150, help: 'optimiser steps per method (500 × shots does not fit the 10-minute budget on 2 cores)' },
     lr: { type: 'number', default: 1e-2, help: 'LoRA learning rate (higher than the paper’s 2e-4 × 8000 steps, for 150 steps)' },
     augment: { type: 'string', default: 'none', choices: ['crop-flip', 'none'], help: 'training augmentation (RandomResizedCrop down to 8% of a 64-px image loses the object)' },
     epsilon: { type: 'fraction', default: '4/255', help: 'ε of the stronger PGD column and of AutoAttack (and of training unless --train-epsilon)' },

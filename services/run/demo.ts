@@ -276,6 +276,7 @@ export async function runDemoExperiment(o: DemoOptions, log: Logger): Promise<De
   const epsilon = o.epsilon;
   const trainEpsilon = o.trainEpsilon ?? epsilon;
   const methods = demoMethods(o.perturbations);
+  if (!Number.isInteger(o.autoattackPerClass) || o.autoattackPerClass < 0) throw invalidArgument(`--autoattack-per-class must be a non-negative integer, got ${o.autoattackPerClass}`);
   const backend = await startBackend(o.backend, log);
   const tasks = await discoverTasks(o.dataRoot, o.tasks);
   log.info(`demo: ${tasks.length} task(s), ${methods.map((m) => methodLabel[m]).join(' / ')}; ${o.shots}-shot, seed ${o.seed}, ${o.iters} iterations per method at lr ${o.lr} (500 × shots = ${500 * o.shots} at 2e-4 would not fit the time budget)`, {
