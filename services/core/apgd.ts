@@ -11,7 +11,7 @@
  * other classes in turn, on the samples not yet misclassified.
  */
 import * as tf from '@tensorflow/tfjs';
-import { classRanking, logitAt, onStillRobust, probe, projectLinf, randomStart, rowsOf, selectRows, type Classifier } from './attacks.ts';
+import { classRanking, logitAt, onStillRobust, onStillRobustBatched, probe, BATCHED_ROWS, projectLinf, randomStart, rowsOf, selectRows, type Classifier } from './attacks.ts';
 import { crossEntropyPerSample, oneHotLabels } from './objective.ts';
 import { Purpose, wordOf } from './rng.ts';
 
@@ -145,16 +145,21 @@ export function apgdCe(model: Classifier, x: tf.Tensor4D, labels: readonly numbe
   });
 }
 
-/** APGD-T: targeted DLR towards the 1st, 2nd, … `targets`-th most likely other class (at the clean point), `restarts` runs each */
+/**
+ * APGD-T: targeted DLR towards the 1st, 2nd, … `targets`-th most likely other class (at the clean point), `restarts` runs each.
+ * The runs of a sample are independent, so several run side by side in one batch (onStillRobustBatched): the same
+ * result as one after another, in fewer calls of the model.
+ */
 export function apgdTargeted(model: Classifier, x: tf.Tensor4D, labels: readonly number[], opts: ApgdTargetedOptions): tf.Tensor4D {
   const classes = tf.tidy(() => model(rowsOf(x, [0])).shape[1]);
   const targets = Math.max(0, Math.min(opts.targets, classes - 1));
   const ranking = tf.tidy(() => classRanking(model(x)));
   const restarts = Math.max(1, opts.restarts);
-  return onStillRobust(x, targets * restarts, (a, rows, xRows) => {
-    const rank = 1 + Math.floor(a / restarts);
-    const y = rows.map((i) => labels[i]);
-    const t = rows.map((i) => ranking[i].filter((c) => c !== labels[i])[rank - 1]);
-    return apgdRun(model, xRows, y, dlrTargetedLoss(y, t), { ...opts, startKeys: rows.map((i) => opts.startKeys[i]) }, [wordOf('apgd-t'), rank, a % restarts]);
+  return onStillRobustBatched(x, targets * restarts, BATCHED_ROWS, (items, xItems) => {
+    const y = items.map((it) => labels[it.row]);
+    const t = items.map((it) => ranking[it.row].filter((c) => c !== labels[it.row])[Math.floor(it.a / restarts)]);
+    // the start of (rank, restart) is keyed as when each run had its own call
+    const startKeys = items.map((it) => [...opts.startKeys[it.row], wordOf('apgd-t'), 1 + Math.floor(it.a / restarts), it.a % restarts]);
+    return apgdRun(model, xItems, y, dlrTargetedLoss(y, t), { ...opts, startKeys }, []);
   });
 }

@@ -213,3 +213,52 @@ export function onStillRobust(
   }
   return out;
 }
+
+/** images per call of the model when attempts run side by side: below it the call's fixed cost dominates, above it memory grows */
+export const BATCHED_ROWS = 64;
+
+/** one attempt on one sample: attempt a on row `row` of x */
+export interface AttemptItem {
+  readonly a: number;
+  readonly row: number;
+}
+
+/**
+ * onStillRobust with a sample's attempts side by side: attempts of a sample
+ * are independent of each other, so a group of them runs as one batch (item
+ * k = one attempt on one row, at most maxRows items, at least one attempt
+ * per group) on the samples no earlier group fooled. A sample keeps the
+ * point of its first attempt that misclassified it, else of its last: what
+ * onStillRobust returns, from fewer and larger calls of the model.
+ */
+export function onStillRobustBatched(
+  x: tf.Tensor4D,
+  attempts: number,
+  maxRows: number,
+  attempt: (items: readonly AttemptItem[], xItems: tf.Tensor4D) => { xAdv: tf.Tensor4D; fooled: readonly boolean[] },
+): tf.Tensor4D {
+  let out = tf.clone(x);
+  const fooled = new Array<boolean>(x.shape[0]).fill(false);
+  for (let first = 0; first < attempts; ) {
+    const rows = fooled.flatMap((f, i) => (f ? [] : [i]));
+    if (rows.length === 0) break;
+    const group = Math.min(attempts - first, Math.max(1, Math.floor(maxRows / rows.length)));
+    const items = Array.from({ length: group }, (_, g) => rows.map((row) => ({ a: first + g, row }))).flat();
+    const xItems = rowsOf(x, items.map((it) => it.row));
+    const run = attempt(items, xItems);
+    xItems.dispose();
+    // per row: its first fooling attempt in the group, else its last attempt
+    const chosen = rows.map((_, k) => {
+      for (let g = 0; g < group; g++) if (run.fooled[g * rows.length + k]) return { item: g * rows.length + k, fooled: true };
+      return { item: (group - 1) * rows.length + k, fooled: false };
+    });
+    const picked = rowsOf(run.xAdv, chosen.map((c) => c.item));
+    const merged = replaceRows(out, rows, picked);
+    rows.forEach((r, k) => chosen[k].fooled && (fooled[r] = true));
+    tf.dispose([picked, run.xAdv, out]);
+    out = merged;
+    first += group;
+  }
+  return out;
+}
+

@@ -11,7 +11,7 @@
  * The targets are the top `targets` other classes at the clean point.
  */
 import * as tf from '@tensorflow/tfjs';
-import { classRanking, logitAt, onStillRobust, probe, rowsOf, type Classifier } from './attacks.ts';
+import { BATCHED_ROWS, classRanking, logitAt, onStillRobustBatched, probe, rowsOf, type Classifier } from './attacks.ts';
 
 export interface FabOptions {
   readonly epsilon: number;
@@ -103,14 +103,14 @@ export function fabRun(model: Classifier, x: tf.Tensor4D, labels: readonly numbe
   return { xAdv: tf.tensor4d(out, x.shape), fooled };
 }
 
-/** FAB-T: one run per target class, the 1st, 2nd, … most likely other class at the clean point, on the samples still robust */
+/** FAB-T: one run per target class, the 1st, 2nd, … most likely other class at the clean point, on the samples still robust; several runs side by side in one batch (onStillRobustBatched) */
 export function fabTargeted(model: Classifier, x: tf.Tensor4D, labels: readonly number[], opts: FabOptions): tf.Tensor4D {
   const classes = tf.tidy(() => model(rowsOf(x, [0])).shape[1]);
   const targets = Math.max(0, Math.min(opts.targets, classes - 1));
   const ranking = tf.tidy(() => classRanking(model(x)));
-  return onStillRobust(x, targets, (a, rows, xRows) => {
-    const y = rows.map((i) => labels[i]);
-    const t = rows.map((i) => ranking[i].filter((c) => c !== labels[i])[a]);
-    return fabRun(model, xRows, y, t, opts);
+  return onStillRobustBatched(x, targets, BATCHED_ROWS, (items, xItems) => {
+    const y = items.map((it) => labels[it.row]);
+    const t = items.map((it) => ranking[it.row].filter((c) => c !== labels[it.row])[it.a]);
+    return fabRun(model, xItems, y, t, opts);
   });
 }

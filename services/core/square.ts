@@ -9,7 +9,7 @@
  * depend on the batch it is in; a sample stops once misclassified.
  */
 import * as tf from '@tensorflow/tfjs';
-import { margin, type Classifier } from './attacks.ts';
+import type { Classifier } from './attacks.ts';
 import { Purpose, RandomStream } from './rng.ts';
 
 export interface SquareOptions {
@@ -38,8 +38,17 @@ export function square(model: Classifier, x: tf.Tensor4D, labels: readonly numbe
   const rngs = opts.startKeys.map((k) => RandomStream.of(Purpose.squareSearch, ...k));
   const at = (i: number, row: number, col: number, ch: number) => i * per + (row * w + col) * c + ch;
   const clip01 = (v: number) => Math.min(1, Math.max(0, v));
-  const marginsOf = (data: Float32Array, rows: readonly number[]): Float32Array =>
-    tf.tidy(() => margin(model(tf.tensor4d(data, [rows.length, h, w, c])), rows.map((i) => labels[i])).dataSync() as Float32Array);
+  // margin z_y − max_{j≠y} z_j from one download of the logits: each query is one forward pass and one read
+  const marginsOf = (data: Float32Array, rows: readonly number[]): Float32Array => {
+    const z = tf.tidy(() => model(tf.tensor4d(data, [rows.length, h, w, c])).dataSync() as Float32Array);
+    const classes = z.length / rows.length;
+    return Float32Array.from(rows, (i, k) => {
+      const y = labels[i];
+      let other = -Infinity;
+      for (let j = 0; j < classes; j++) if (j !== y && z[k * classes + j] > other) other = z[k * classes + j];
+      return z[k * classes + y] - other;
+    });
+  };
 
   const best = new Float32Array(n * per);
   for (let i = 0; i < n; i++) {

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { evalStartKeys, fgsm, pgd, universalPgd, type PerSampleLoss, type PgdOptions } from '../../../services/core/attacks.ts';
+import { evalStartKeys, fgsm, onStillRobust, onStillRobustBatched, pgd, universalPgd, type PerSampleLoss, type PgdOptions } from '../../../services/core/attacks.ts';
 import { initBackend } from '../../../services/core/backend.ts';
 import { ClipModel } from '../../../services/core/clip.ts';
 import { attackSpec, evaluateBatch, type AttackSpec } from '../../../services/core/evaluate.ts';
@@ -165,4 +165,28 @@ test('attacks are deterministic for a seed; the random start depends on it', () 
   assert.ok(bitwiseEqual(u(5), u(5)));
   assert.ok(maxAbsDiff(u(5), u(6)) > 0);
   assert.equal(tf.memory().numTensors, memory, 'attacks leave no tensors behind');
+});
+
+test('attempts side by side (onStillRobustBatched) give what they give one after another (onStillRobust), in fewer calls', () => {
+  // attempt a fools row i when (i + a) % 3 === 0 and moves it to a value naming the attempt; each row independent of the rest
+  const x = tf.tensor4d(Float32Array.from({ length: 7 }, (_, i) => i), [7, 1, 1, 1]);
+  const fools = (a: number, row: number) => (row + a) % 3 === 0 && row !== 5;
+  const point = (a: number, row: number) => 100 * (a + 1) + row;
+  const one = (a: number, rows: readonly number[]) => ({ xAdv: tf.tensor4d(rows.map((r) => point(a, r)), [rows.length, 1, 1, 1]), fooled: rows.map((r) => fools(a, r)) });
+  let sequentialCalls = 0;
+  const sequential = onStillRobust(x, 4, (a, rows) => (sequentialCalls++, one(a, rows)));
+  for (const maxRows of [1, 5, 14, 64]) {
+    let calls = 0;
+    const batched = onStillRobustBatched(x, 4, maxRows, (items) => {
+      calls++;
+      return {
+        xAdv: tf.tensor4d(items.map((it) => point(it.a, it.row)), [items.length, 1, 1, 1]),
+        fooled: items.map((it) => fools(it.a, it.row)),
+      };
+    });
+    assert.deepEqual(Array.from(batched.dataSync()), Array.from(sequential.dataSync()), `maxRows ${maxRows}`);
+    assert.ok(calls <= sequentialCalls, `maxRows ${maxRows}: ${calls} calls > ${sequentialCalls}`);
+    batched.dispose();
+  }
+  tf.dispose([x, sequential]);
 });
