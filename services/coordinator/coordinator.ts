@@ -240,6 +240,8 @@ export class Coordinator {
   /** Takes no more steps from here (the caller's loop checks `state`). */
   startDraining(): void {
     if (this.#state === 'ready' || this.#state === 'starting') this.#state = 'draining';
+    // a step that cannot finish for want of workers is given up, not waited on until the grace period's SIGKILL
+    this.executor.drain();
   }
 
   /** Tells the workers to drain, waits for their streams to end (bounded), stops everything. */

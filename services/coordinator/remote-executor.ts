@@ -22,7 +22,7 @@ import { AdvclipError } from '../core/errors.ts';
 import type { LoraWeights } from '../core/lora.ts';
 import { imageSamplesOf, textRoundChunks, type Chunk, type ChunkResult, type RoundTask } from '../core/shard.ts';
 import { Purpose, RandomStream } from '../core/rng.ts';
-import { RedoStep, RollBack, type ExecutedRound, type Executor, type Share } from '../core/trainer.ts';
+import { RedoStep, StepAbandoned, RollBack, type ExecutedRound, type Executor, type Share } from '../core/trainer.ts';
 import type { TaskError__Output } from '../protocol/generated/advclip/v1/TaskError.ts';
 import type { TaskResult__Output } from '../protocol/generated/advclip/v1/TaskResult.ts';
 import { decodeResult, encodeTask, InvalidResult, type RejectReason, type RoundShapes } from '../protocol/task-codec.ts';
@@ -172,6 +172,8 @@ export class RemoteExecutor {
   /** woken whenever a task settles (a worker may have become idle) */
   readonly #onSettle = new Set<() => void>();
   #wakeAbort: (() => void) | null = null;
+  /** the run is stopping: a round that has to wait for workers gives its step up instead */
+  #draining = false;
 
   constructor(options: RemoteExecutorOptions) {
     this.#o = options;
@@ -252,6 +254,12 @@ export class RemoteExecutor {
   abort(error: AdvclipError): void {
     this.#aborted ??= error;
     for (const p of [...this.#pending.values()]) p.settle({ ok: false, reason: 'aborted', detail: error.message });
+    this.#wakeAbort?.();
+  }
+
+  /** The run is stopping (SIGTERM): a round waiting for workers, now or later, gives its step up (StepAbandoned) rather than wait for ever. */
+  drain(): void {
+    this.#draining = true;
     this.#wakeAbort?.();
   }
 
@@ -608,6 +616,7 @@ export class RemoteExecutor {
         const preferred = live.filter((w) => !avoid.has(w.id));
         return preferred.length ? preferred : live;
       }
+      if (this.#draining) throw new StepAbandoned(`stopping with ${live.length} live workers of the ${min} a round needs`);
       if (!waited) this.#o.events.waiting(true, live.length);
       waited = true;
       await new Promise<void>((resolve) => {

@@ -150,6 +150,19 @@ export class RollBack extends Error {
   }
 }
 
+/**
+ * An executor's word that the step in progress cannot finish and the run is
+ * stopping (drained while no worker is there to compute its rounds): the
+ * state goes back to the step's start and the step loop ends there, so the
+ * outputs and the last checkpoint hold whole steps only.
+ */
+export class StepAbandoned extends Error {
+  constructor(readonly reason: string) {
+    super(`step given up: ${reason}`);
+    this.name = 'StepAbandoned';
+  }
+}
+
 /** A copy of the state a step starts from: what the step reads and changes (the adapters are never changed in place). */
 export type StateSnapshot = Readonly<Omit<TrainState, 'optimizer'>> & { readonly m: readonly Float32Array[]; readonly v: readonly Float32Array[] };
 
@@ -196,6 +209,7 @@ export async function trainStep(state: TrainState, spec: TrainSpec, setSize: num
     try {
       return await stepOnce(state, spec, setSize, execute);
     } catch (err) {
+      if (err instanceof StepAbandoned) restoreState(state, saved);
       if (!(err instanceof RedoStep) || redo >= MAX_REDOS) throw err;
       // η_δ calibrated in the step being redone came from a round that is not trusted: it goes back too
       restoreState(state, saved);

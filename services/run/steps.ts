@@ -12,7 +12,7 @@ import { evaluationRound, type EvaluationReport } from '../core/eval-round.ts';
 import { localExecutor } from '../core/local-executor.ts';
 import { ShardComputer } from '../core/shard.ts';
 import type { TrainSpec } from '../core/train-spec.ts';
-import { initTrainState, RollBack, trainStep, type Executor, type StepReport, type TrainState } from '../core/trainer.ts';
+import { initTrainState, RollBack, StepAbandoned, trainStep, type Executor, type StepReport, type TrainState } from '../core/trainer.ts';
 import { modelSha256, trainSetSha256 } from '../io/model-hash.ts';
 import { saveAdapter } from '../io/peft.ts';
 import type { Logger } from '../protocol/log.ts';
@@ -87,10 +87,15 @@ export async function runSteps(
     const started = performance.now();
     states.keep(state);
     const taken = await trainStep(state, spec, setSize, execute).catch((err: unknown) => {
+      if (err instanceof StepAbandoned) {
+        log.warn(`${err.message}: stopping after step ${state.step}`);
+        return 'abandoned' as const;
+      }
       if (!(err instanceof RollBack)) throw err;
       rollBack(state, states, err, log);
       return null;
     });
+    if (taken === 'abandoned') break;
     if (!taken) {
       // the reports of the steps taken back are replaced by those of the steps taken again
       const undone = history.findIndex((h) => h.step >= state.step);
@@ -103,7 +108,14 @@ export async function runSteps(
     // after the step's own bookkeeping, so that an evaluation's time is not the step's
     const e = opts.evaluation;
     const evalStarted = performance.now();
-    const evaluated = e && evaluationDue(e.spec, state.step, spec.iters) ? await evaluationRound(state, { attack: e.spec.attack, epsilon: e.spec.epsilon, n: e.n, chunkSize: spec.chunkSize }, execute) : undefined;
+    const evaluated =
+      e && evaluationDue(e.spec, state.step, spec.iters)
+        ? await evaluationRound(state, { attack: e.spec.attack, epsilon: e.spec.epsilon, n: e.n, chunkSize: spec.chunkSize }, execute).catch((err: unknown) => {
+            if (!(err instanceof StepAbandoned)) throw err;
+            log.warn(`${err.message}: the evaluation after step ${state.step} is skipped`);
+            return undefined;
+          })
+        : undefined;
     const evaluation = evaluated && { ...evaluated, seconds: (performance.now() - evalStarted) / 1000 };
     const report: TimedStep = { ...step, ...(evaluation ? { evaluation } : {}) };
     history.push(report);

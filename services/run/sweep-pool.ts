@@ -208,9 +208,10 @@ export class SweepPool {
     for (const r of this.#runs.values()) r.executor.abort(error);
   }
 
-  /** No new steps (the runs' loops check `state`). */
+  /** No new steps (the runs' loops check `state`); a step waiting for workers is given up. */
   startDraining(): void {
     if (this.#state === 'ready' || this.#state === 'starting') this.#state = 'draining';
+    for (const r of this.#runs.values()) r.executor.drain();
   }
 
   /** Tells the workers to drain, waits for their streams to end (bounded), stops everything. */
