@@ -35,6 +35,13 @@ export const GRPC_TRANSPORT_DEFAULTS: GrpcTransportConfig = Object.freeze({
   keepaliveTimeoutMs: 300_000,
 });
 
+/**
+ * A worker's limit while it registers: RegisterReply carries the run's
+ * RunSpec (a few hundred bytes); the limit of its Work and GetAdapter
+ * calls is sized from the run's shapes once it knows them.
+ */
+export const REGISTER_MAX_MESSAGE_BYTES = 1024 * 1024;
+
 /** HTTP/2 flow-control window of a channel: large tensors stream without stalling. */
 const FLOW_CONTROL_WINDOW_BYTES = 8 * 1024 * 1024;
 

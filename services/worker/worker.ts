@@ -16,14 +16,14 @@ import type { ClientDuplexStream } from '@grpc/grpc-js';
 import * as tf from '@tensorflow/tfjs';
 import { AdvclipError } from '../core/errors.ts';
 import type { LoraWeights } from '../core/lora.ts';
-import { imageSamplesOf, type ShardComputer } from '../core/shard.ts';
+import { imageSamplesOf, textChunks, type ShardComputer } from '../core/shard.ts';
 import { AdapterSubscriber } from '../protocol/adapter-store.ts';
 import type { CoordinatorClient } from '../protocol/generated/advclip/v1/Coordinator.ts';
 import type { CoordinatorMessage__Output } from '../protocol/generated/advclip/v1/CoordinatorMessage.ts';
 import type { RegisterReply__Output } from '../protocol/generated/advclip/v1/RegisterReply.ts';
 import type { Task__Output } from '../protocol/generated/advclip/v1/Task.ts';
 import type { WorkerMessage } from '../protocol/generated/advclip/v1/WorkerMessage.ts';
-import { grpcChannelOptions, HEARTBEAT_INTERVAL_MS, type GrpcTransportOptions } from '../protocol/grpc-options.ts';
+import { grpcChannelOptions, HEARTBEAT_INTERVAL_MS, REGISTER_MAX_MESSAGE_BYTES, resolveGrpcTransport, type GrpcTransportOptions } from '../protocol/grpc-options.ts';
 import { fromGrpcError } from '../protocol/grpc-status.ts';
 import { startHttpEndpoints, type HttpEndpoints, type LifecycleState } from '../protocol/http-endpoints.ts';
 import { createMetricsRegistry, createWorkerMetrics, type WorkerMetrics } from '../protocol/metrics.ts';
@@ -31,7 +31,7 @@ import { connectNats, isNatsUnavailable, watchLinkState, type NatsLink, type Nat
 import { coordinatorClient } from '../protocol/proto-loader.ts';
 import type { RunSpec__Output } from '../protocol/generated/advclip/v1/RunSpec.ts';
 import type { Logger } from '../protocol/log.ts';
-import { decodeTask, encodeResult, type RoundShapes } from '../protocol/task-codec.ts';
+import { decodeTask, encodeResult, maxMessageBytes, type RoundShapes } from '../protocol/task-codec.ts';
 import { channelCredentials, type TransportSecurity } from '../protocol/tls.ts';
 import { AdapterHolder } from './adapter-holder.ts';
 import { RunCache } from './run-cache.ts';
@@ -82,7 +82,7 @@ export interface WorkerOptions {
   readonly connectTimeoutMs?: number;
   /** stops waiting for the coordinator: start() rejects (UNAVAILABLE) at the next Register attempt after an abort */
   readonly signal?: AbortSignal;
-  /** gRPC keepalive of the connection to the coordinator (grpc-options.ts) */
+  /** gRPC keepalive of the connection to the coordinator (grpc-options.ts); its message limit, when set, replaces the one sized from the run's shapes */
   readonly grpc?: GrpcTransportOptions;
   /** a sweep's runs held at once (run-cache.ts; default DEFAULT_MAX_RUNS) */
   readonly maxRuns?: number;
@@ -112,6 +112,8 @@ export class Worker {
     readonly metricsPort: number,
     private readonly o: WorkerOptions,
     private readonly client: CoordinatorClient,
+    /** the largest gRPC message this worker sends or accepts on Work and GetAdapter */
+    readonly maxMessageBytes: number,
     private readonly reply: RegisterReply__Output,
     /** the run given at Register; null from a sweep's coordinator */
     private readonly own: HeldRun | null,
@@ -142,12 +144,19 @@ export class Worker {
     });
     const cleanups: (() => unknown)[] = [() => http.close()];
     try {
-      const client = coordinatorClient(o.coordinator, channelCredentials(o.security, (m) => o.log.warn(m)), grpcChannelOptions(o.grpc));
-      cleanups.push(() => client.close());
-      const reply = await register(client, o);
+      const credentials = channelCredentials(o.security, (m) => o.log.warn(m));
+      // Register's reply is small; the run's limit is known once its shapes are, and the Work channel is opened with it
+      const registrar = coordinatorClient(o.coordinator, credentials, grpcChannelOptions({ ...o.grpc, maxMessageBytes: REGISTER_MAX_MESSAGE_BYTES }));
+      cleanups.push(() => registrar.close());
+      const reply = await register(registrar, o);
+      registrar.close();
       o.log.info(`registered with ${o.coordinator} as ${reply.worker_id}`);
       const setup = reply.multi_run ? null : await o.prepare.setup(reply.run_spec);
       if (setup) cleanups.push(() => setup.dispose());
+      // a sweep's coordinator has no run of its own and its runs come and go: its channel keeps the transport's limit
+      const limit = o.grpc?.maxMessageBytes ?? (setup ? runMessageBytes(setup.shapes, reply.run_spec) : resolveGrpcTransport(o.grpc).maxMessageBytes);
+      const client = coordinatorClient(o.coordinator, credentials, grpcChannelOptions({ ...o.grpc, maxMessageBytes: limit }));
+      cleanups.push(() => client.close());
       const nats = await connectWorkerNats(o, reply);
       if (nats) cleanups.push(() => nats.link.close());
       const own = setup && {
@@ -169,7 +178,7 @@ export class Worker {
         },
         o.maxRuns,
       );
-      const w = new Worker(reply.worker_id, http.port, o, client, reply, own, runs, metrics, http, nats);
+      const w = new Worker(reply.worker_id, http.port, o, client, limit, reply, own, runs, metrics, http, nats);
       current = w;
       w.#open();
       return w;
@@ -224,7 +233,13 @@ export class Worker {
     this.#call = call;
     call.on('data', (m: CoordinatorMessage__Output) => this.#onMessage(m));
     call.on('error', (err) => {
-      if (this.#state === 'ready') this.#fail(fromGrpcError(err, 'Work stream'));
+      if (this.#state !== 'ready') return;
+      const e = fromGrpcError(err, 'Work stream');
+      this.#fail(
+        e.code === 'RESOURCE_EXHAUSTED'
+          ? new AdvclipError('RESOURCE_EXHAUSTED', `${e.message}: the coordinator sent a message above this worker's limit of ${this.maxMessageBytes} bytes (sized from the run's shapes)`, { cause: err })
+          : e,
+      );
     });
     call.on('end', () => {
       if (this.#state === 'ready') this.#fail(new AdvclipError('UNAVAILABLE', 'the coordinator closed the Work stream without a Drain'));
@@ -345,6 +360,17 @@ export class Worker {
 /** Blocks this thread without spinning, as a synchronous wasm compute blocks the event loop. */
 function blockEventLoop(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * The largest message of the run in `spec` either way (task-codec.ts
+ * maxMessageBytes, as the coordinator sizes its own limits): every image
+ * chunk of a full minibatch, every text chunk, or an adapter version.
+ */
+function runMessageBytes(shapes: RoundShapes, spec: RunSpec__Output | null): number {
+  const batch = spec?.train?.batch_size || 1;
+  const chunk = spec?.train?.chunk_size || 1;
+  return maxMessageBytes(shapes, { image: Math.ceil(batch / chunk), text: textChunks(shapes.textFeatures[0]).length, samples: batch });
 }
 
 /** Longest wait between two Register attempts, and between two "still waiting" log lines. */
