@@ -249,11 +249,7 @@ export class Coordinator {
     if (this.#state === 'stopped') return;
     this.startDraining();
     clearInterval(this.#sweeper);
-    this.registry.broadcast({ drain: { reason } });
-    const until = Date.now() + DRAIN_GRACE_MS;
-    while (this.registry.live().length > 0 && Date.now() < until) {
-      await Promise.race([this.registry.nextEvent(), new Promise((r) => setTimeout(r, 200))]);
-    }
+    await this.registry.drainAll(reason, DRAIN_GRACE_MS);
     this.executor.close();
     await this.server.close(1_000);
     await this.publisher?.close();

@@ -195,6 +195,15 @@ export class WorkerRegistry {
     }
   }
 
+  /** Tells every live worker to drain and waits until their streams have ended, at most `graceMs`. */
+  async drainAll(reason: string, graceMs: number): Promise<void> {
+    this.broadcast({ drain: { reason } });
+    const until = Date.now() + graceMs;
+    while (this.live().length > 0 && Date.now() < until) {
+      await Promise.race([this.nextEvent(), new Promise((r) => setTimeout(r, 200))]);
+    }
+  }
+
   /** Drops workers not heard from in `timeoutMs`, except `exempt` ones (computing: their task deadline governs). */
   sweep(timeoutMs: number, exempt: (id: string) => boolean, now = Date.now()): void {
     for (const s of [...this.#live.values()]) {

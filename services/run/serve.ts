@@ -17,6 +17,7 @@ import type { StepReport, TrainState } from '../core/trainer.ts';
 import { modelReference } from '../io/model-dir.ts';
 import { DrainReasons } from '../protocol/drain.ts';
 import type { Logger } from '../protocol/log.ts';
+import { drainOnSignals } from './signals.ts';
 import { roundShapes } from '../protocol/task-codec.ts';
 import { startBackend } from './backend.ts';
 import { checkpointingFrom, type Checkpointing, type CheckpointOptions } from './checkpointing.ts';
@@ -73,7 +74,7 @@ export async function serveTraining(o: CoordinatorRunOptions, log: Logger, hooks
     heartbeatIntervalMs: o.heartbeatIntervalMs,
     log,
   });
-  const stopOnSignals = drainOnSignals(coordinator, log);
+  const stopOnSignals = drainOnSignals(log, 'finishing the step in progress, then writing outputs and draining the workers', () => coordinator.startDraining());
   try {
     await hooks.onListening?.(coordinator);
     log.info(`training ${plan.spec.method} on the cluster`, { iters: plan.spec.iters, sync: plan.spec.sync, batch: Math.min(plan.spec.batchSize, plan.trainSet.length), chunk: plan.spec.chunkSize });
@@ -120,21 +121,6 @@ async function checkOutputWritable(out: string): Promise<void> {
     if (dirname(dir) === dir) return;
     dir = dirname(dir);
   }
-}
-
-function drainOnSignals(coordinator: Coordinator, log: Logger): () => void {
-  const drain = (signal: string) => () => {
-    log.warn(`${signal}: finishing the step in progress, then writing outputs and draining the workers`);
-    coordinator.startDraining();
-  };
-  const onTerm = drain('SIGTERM');
-  const onInt = drain('SIGINT');
-  process.once('SIGTERM', onTerm);
-  process.once('SIGINT', onInt);
-  return () => {
-    process.removeListener('SIGTERM', onTerm);
-    process.removeListener('SIGINT', onInt);
-  };
 }
 
 /** The step loop of `advclip train` with rounds on the workers: metrics, adapter versions and checkpoints after each step. */

@@ -219,11 +219,7 @@ export class SweepPool {
     if (this.#state === 'stopped') return;
     this.startDraining();
     clearInterval(this.#sweeper);
-    this.registry.broadcast({ drain: { reason } });
-    const until = Date.now() + DRAIN_GRACE_MS;
-    while (this.registry.live().length > 0 && Date.now() < until) {
-      await Promise.race([this.registry.nextEvent(), new Promise((r) => setTimeout(r, 200))]);
-    }
+    await this.registry.drainAll(reason, DRAIN_GRACE_MS);
     for (const r of this.#runs.values()) r.executor.close();
     this.#runs.clear();
     await this.#server?.close(1_000);

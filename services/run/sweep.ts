@@ -16,6 +16,7 @@ import type { DeadlineOptions } from '../coordinator/remote-executor.ts';
 import { ADAPTER_WEIGHTS_FILE } from '../io/peft.ts';
 import { DrainReasons } from '../protocol/drain.ts';
 import type { Logger } from '../protocol/log.ts';
+import { drainOnSignals } from './signals.ts';
 import { maxMessageBytes, roundShapes } from '../protocol/task-codec.ts';
 import type { TransportSecurity } from '../protocol/tls.ts';
 import { textChunks } from '../core/shard.ts';
@@ -123,7 +124,7 @@ export async function runSweep(o: SweepOptions, log: Logger, hooks: SweepHooks =
       deadline: o.deadline,
       log,
     });
-    const stopOnSignals = drainOnSignals(pool, log);
+    const stopOnSignals = drainOnSignals(log, 'each active run finishes its step, writes its outputs and a checkpoint; no new runs start', () => pool.startDraining());
     const counts = () => {
       const all = [...outcomes.values()];
       pool.sweepMetrics.runs.set({ state: 'done' }, all.filter((x) => x.status === 'done').length);
@@ -274,19 +275,4 @@ const outcomesInOrder = (o: SweepOptions, outcomes: ReadonlyMap<string, RunOutco
 async function writeResults(o: SweepOptions, runs: readonly RunOutcome[], extra: { concurrency: number; seconds: number }): Promise<void> {
   await writeFile(join(o.out, 'sweep.json'), JSON.stringify(sweepJson(runs, { grid: o.grid, ...extra }), null, 2) + '\n');
   await writeFile(join(o.out, 'sweep.md'), sweepTables(runs));
-}
-
-function drainOnSignals(pool: SweepPool, log: Logger): () => void {
-  const drain = (signal: string) => () => {
-    log.warn(`${signal}: each active run finishes its step, writes its outputs and a checkpoint; no new runs start`);
-    pool.startDraining();
-  };
-  const onTerm = drain('SIGTERM');
-  const onInt = drain('SIGINT');
-  process.once('SIGTERM', onTerm);
-  process.once('SIGINT', onInt);
-  return () => {
-    process.removeListener('SIGTERM', onTerm);
-    process.removeListener('SIGINT', onInt);
-  };
 }
