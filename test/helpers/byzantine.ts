@@ -38,15 +38,18 @@ function tampered(result: RoundResult, tamper: Tamper, scope: Scope): RoundResul
   return { chunks: result.chunks.map(chunk), localDelta };
 }
 
-/** `honest`'s setup with the gradient sums (and local δ) it returns passed through `tamper`. */
-export function byzantine(honest: RunPreparer, tamper: Tamper, scope: Scope = 'every-chunk'): RunPreparer {
+/** `honest`'s setup with its shard's `compute` replaced by `compute(original, ...args)`; everything else is the honest shard's. */
+export function withCompute(
+  honest: RunPreparer,
+  compute: (original: ShardComputer['compute'], ...args: Parameters<ShardComputer['compute']>) => ReturnType<ShardComputer['compute']>,
+): RunPreparer {
   return {
     specVersion: honest.specVersion,
     async setup(spec) {
       const setup = await honest.setup(spec);
       const shard = new Proxy(setup.shard, {
         get(target, key) {
-          if (key === 'compute') return async (...args: Parameters<ShardComputer['compute']>) => tampered(await target.compute(...args), tamper, scope);
+          if (key === 'compute') return (...args: Parameters<ShardComputer['compute']>) => compute(target.compute.bind(target), ...args);
           const value = Reflect.get(target, key, target) as unknown;
           return typeof value === 'function' ? value.bind(target) : value;
         },
@@ -55,3 +58,7 @@ export function byzantine(honest: RunPreparer, tamper: Tamper, scope: Scope = 'e
     },
   };
 }
+
+/** `honest`'s setup with the gradient sums (and local δ) it returns passed through `tamper`. */
+export const byzantine = (honest: RunPreparer, tamper: Tamper, scope: Scope = 'every-chunk'): RunPreparer =>
+  withCompute(honest, async (original, ...args) => tampered(await original(...args), tamper, scope));

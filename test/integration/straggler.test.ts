@@ -8,36 +8,23 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import type { RoundTask, ShardComputer } from '../../services/core/shard.ts';
+import type { RoundTask } from '../../services/core/shard.ts';
 import type { RunPreparer } from '../../services/worker/worker.ts';
 import { runCluster, scratch, TINY, trainReference } from './cluster-harness.ts';
+import { withCompute } from '../helpers/byzantine.ts';
 
 const tmp = scratch();
 after(() => tmp.done());
 
 /** `honest`'s setup, its chunks recorded as computed by `who` (and `delayMs` late). */
 function recorded(honest: RunPreparer, who: number, log: { who: number; step: number; round: number; chunk: number }[], delayMs = 0): RunPreparer {
-  return {
-    specVersion: honest.specVersion,
-    async setup(spec) {
-      const setup = await honest.setup(spec);
-      const shard = new Proxy(setup.shard, {
-        get(target, key) {
-          if (key === 'compute')
-            return async (...args: Parameters<ShardComputer['compute']>) => {
-              const result = await target.compute(...args);
-              if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
-              const task: RoundTask = args[0];
-              for (const c of task.chunks) log.push({ who, step: task.step, round: task.round, chunk: c.index });
-              return result;
-            };
-          const value = Reflect.get(target, key, target) as unknown;
-          return typeof value === 'function' ? value.bind(target) : value;
-        },
-      });
-      return { ...setup, shard, dispose: () => setup.dispose() };
-    },
-  };
+  return withCompute(honest, async (original, ...args) => {
+    const result = await original(...args);
+    if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+    const task: RoundTask = args[0];
+    for (const c of task.chunks) log.push({ who, step: task.step, round: task.round, chunk: c.index });
+    return result;
+  });
 }
 
 test('a slow worker’s parts are duplicated on idle workers, and the adapter is bitwise the fault-free one', async () => {
